@@ -63,7 +63,9 @@ def execute_notebook(jupyter_env: dict[str, str], artifacts_dir: Path) -> Callab
 
 
 @pytest.fixture(scope="session")
-def lab_server(notebook_workdir: Path, jupyter_env: dict[str, str], artifacts_dir: Path) -> Iterator[LabServer]:
+def lab_server(
+    notebook_workdir: Path, jupyter_env: dict[str, str], artifacts_dir: Path
+) -> Iterator[LabServer]:
     """One Jupyter server (JupyterLab + Notebook 7) on 127.0.0.1 for the whole session."""
     server = start_lab_server(notebook_workdir, jupyter_env, artifacts_dir / "jupyter-server.log")
     try:
@@ -87,7 +89,9 @@ def chromium() -> Iterator:
 
 
 @pytest.fixture()
-def open_notebook(chromium, lab_server: LabServer, artifacts_dir: Path, request) -> Iterator[Callable[..., NotebookPage]]:
+def open_notebook(
+    chromium, lab_server: LabServer, artifacts_dir: Path, request
+) -> Iterator[Callable[..., NotebookPage]]:
     """``open_notebook(path, ui="lab"|"notebook")`` → a ready NotebookPage in a fresh browser context."""
     contexts = []
 

@@ -133,7 +133,9 @@ class NotebookPage:
         self.kernel("pass", timeout=timeout)
 
     def cell_errors(self) -> list[str]:
-        return self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+        return self.page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        ).all_inner_texts()
 
     def screenshot(self, name: str) -> Path:
         self._shot += 1

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from e2e_env import KERNEL_NAME
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
-
-from e2e_env import KERNEL_NAME
 
 PROBE_TAG = "e2e-probe"
 PROBE_MARK = "@@E2E-PROBE@@"

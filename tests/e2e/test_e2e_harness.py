@@ -33,7 +33,9 @@ def test_nbclient_runs_on_this_venv_and_renders_html(execute_notebook, trivial_n
     assert run.probe == {"answer": 42, "python": sys.executable}
     assert "answer 42" in run.outputs_text()
     assert "answer 42" in run.html_path.read_text()
-    assert all(c.cell_type != "code" or "e2e-probe" not in c.metadata.get("tags", []) for c in run.notebook.cells)
+    assert all(
+        c.cell_type != "code" or "e2e-probe" not in c.metadata.get("tags", []) for c in run.notebook.cells
+    )
 
 
 @pytest.mark.browser
