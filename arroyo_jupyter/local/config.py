@@ -1,0 +1,32 @@
+"""Knobs of the embedded server; defaults are Arroyo's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIN_CHECKPOINT_INTERVAL_MICROS = 1_000_000
+MAX_CHECKPOINT_INTERVAL_MICROS = 86_400_000_000
+
+
+@dataclass
+class ServerConfig:
+    api_key: str | None = None
+    max_running_jobs: int = 10
+    max_parallelism: int = 32
+    default_checkpoint_interval_micros: int = 10_000_000
+    preview_ttl_s: float = 60.0
+    preview_cleanup_after_s: float = 3600.0  # terminal previews are deleted this long after creation
+    cleanup_every_s: float = 5.0
+    metrics_every_s: float = 2.0
+    allowed_restarts: int = 20
+    initial_backoff_s: float = 0.5
+    max_backoff_s: float = 60.0
+    healthy_duration_s: float = 120.0
+    stop_timeout_s: float = 60.0  # graceful/immediate/checkpoint stops fall back to force after this
+    output_queue_events: int = 256  # per SSE subscriber; beyond it events are dropped for that client
+    sse_keepalive_s: float = 15.0
+    batch_size: int | None = None  # rows per source batch, passed to the engine
+
+    def __repr__(self) -> str:  # never show the key
+        key = "set" if self.api_key else None
+        return f"ServerConfig(api_key={key!r}, max_running_jobs={self.max_running_jobs}, ...)"

@@ -1,0 +1,111 @@
+"""A job's data: errors, checkpoints, metric groups and the live output stream (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from .context import Context, ctx
+from .http import ApiError, PlainError, endpoint, not_found, page, pagination
+from .views import checkpoint_groups_json, checkpoint_json, log_json
+
+
+def _job(c: Context, request: Request) -> dict[str, Any]:
+    job = c.store.get_job(request.path_params["job_id"])
+    if job is None or job["pipeline_id"] != request.path_params["pipeline_id"]:
+        raise not_found("Job")
+    return job
+
+
+@endpoint()
+def job_errors(request: Request, _body: None) -> Any:
+    c = ctx(request)
+    job = _job(c, request)
+    limit, after = pagination(request)
+    rows, more = c.store.list_errors(job["id"], limit, after)
+    return page([log_json(m) for m in rows], more)
+
+
+@endpoint()
+def job_checkpoints(request: Request, _body: None) -> Any:
+    c = ctx(request)
+    job = _job(c, request)
+    return {"data": [checkpoint_json(cp) for cp in c.store.checkpoints(job["id"])]}
+
+
+@endpoint()
+def checkpoint_details(request: Request, _body: None) -> Any:
+    c = ctx(request)
+    job = _job(c, request)
+    raw = request.path_params["epoch"]
+    try:
+        epoch = int(raw)
+        if epoch < 0:
+            raise ValueError
+    except ValueError:
+        raise PlainError(f"Invalid URL: Cannot parse `{raw}` to a `u32`") from None
+    cp = c.store.checkpoint(job["id"], epoch)
+    if cp is None:
+        raise not_found(f"Checkpoint with epoch {epoch} for job '{job['id']}'")
+    return {"data": checkpoint_groups_json(cp)}
+
+
+@endpoint()
+def metric_groups(request: Request, _body: None) -> Any:
+    c = ctx(request)
+    job = _job(c, request)
+    return {"data": c.controller.metrics(job["id"])}
+
+
+def _open_output(c: Context, request: Request) -> Any:
+    """Preconditions of Arroyo's output endpoint, then a subscription to the job's sinks."""
+    pipeline = c.store.get_pipeline(request.path_params["pipeline_id"])
+    job = c.store.get_job(request.path_params["job_id"])
+    if pipeline is None:
+        raise not_found("Pipeline")
+    if job is None or job["pipeline_id"] != pipeline["id"]:
+        raise not_found("Job")
+    if not any("preview" in n["operator"] for n in pipeline["graph"]["nodes"]):
+        raise ApiError(400, "Job does not have a preview sink")
+    if job["state"] != "Running":
+        raise ApiError(400, "Job must be running to read output")
+    return c.controller.machine(job["id"]).hub
+
+
+async def job_output(request: Request) -> Response:
+    c = ctx(request)
+    try:
+        hub = await run_in_threadpool(_open_output, c, request)
+    except ApiError as e:
+        return e.response()
+    sub = hub.subscribe(asyncio.get_running_loop())
+    keepalive = c.config.sse_keepalive_s
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in sub.chunks(keepalive):
+                yield chunk
+        finally:
+            hub.unsubscribe(sub)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+_J = "/pipelines/{pipeline_id}/jobs/{job_id}"
+ROUTES = [
+    Route(_J + "/errors", job_errors, methods=["GET"]),
+    Route(_J + "/checkpoints", job_checkpoints, methods=["GET"]),
+    Route(_J + "/checkpoints/{epoch}/operator_checkpoint_groups", checkpoint_details, methods=["GET"]),
+    Route(_J + "/operator_metric_groups", metric_groups, methods=["GET"]),
+    Route(_J + "/output", job_output, methods=["GET"]),
+]
