@@ -1,0 +1,32 @@
+"""Shared fixtures: a real embedded Arroyo server on 127.0.0.1 for any test that needs one.
+
+    def test_something(arroyo_server):          # one server for the whole session
+        httpx.get(arroyo_server.url + "/api/v1/ping")
+
+    def test_isolated(fresh_server):            # a new server (and state dir) per test
+
+Both are ``arroyo_jupyter.local.LocalServer`` objects: ``.url`` ("http://127.0.0.1:PORT"),
+``.api_url`` (``.url + "/api/v1"``), ``.state_dir``, ``.stop()``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def arroyo_server(tmp_path_factory):
+    from arroyo_jupyter.local import start
+
+    server = start(port=0, state_dir=tmp_path_factory.mktemp("arroyo-state"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path):
+    from arroyo_jupyter.local import start
+
+    server = start(port=0, state_dir=tmp_path / "arroyo-state")
+    yield server
+    server.stop()
