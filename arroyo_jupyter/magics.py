@@ -304,11 +304,11 @@ class ArroyoMagic(Magics):
             raise UsageError(f"%arroyo: cannot split the arguments: {exc}") from None
         if not argv:
             raise UsageError("%arroyo: give a subcommand; `%arroyo?` lists them")
+        if argv[0] in CELL_COMMANDS and cell is None and not {"-h", "--help"} & set(argv):
+            raise UsageError(f"`{argv[0]}` reads the cell: write `%%arroyo {argv[0]}` with the SQL below it")
         args, unknown = PARSER.parse_known_args(argv)
         if unknown:  # report it from the subcommand's parser: its usage is the helpful one
             SUBPARSERS[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
-        if args.command in CELL_COMMANDS and cell is None:
-            raise UsageError(f"`{args.command}` reads the cell: write `%%arroyo {args.command}` with the SQL below it")
         if args.command not in CELL_COMMANDS and cell is not None and cell.strip():
             raise UsageError(f"`{args.command}` takes no cell body; use `%arroyo {line.strip()}` on one line")
         handler: Callable[[argparse.Namespace, str], Any] = getattr(self, f"_cmd_{args.command}")

@@ -616,17 +616,18 @@ def _stop_and_delete(pipeline: Any, timeout: float) -> None:
 
 def pipelines() -> pd.DataFrame:
     """Every (non-preview) pipeline as a DataFrame."""
+    items = _all_pipelines(current())
     from .frames import pipelines_frame
 
-    return pipelines_frame(_all_pipelines(current()))
+    return pipelines_frame(items)
 
 
 def jobs() -> pd.DataFrame:
     """Every (non-preview) job as a DataFrame."""
+    items = current().client.list_jobs()
     from .frames import jobs_frame
 
-    session = current()
-    return jobs_frame(session.client.list_jobs())
+    return jobs_frame(items)
 
 
 def stop(name: str, mode: str = "checkpoint") -> Any:
@@ -693,8 +694,6 @@ def wait(name: str, state: str | Iterable[str] = "Running", timeout: float = 60)
 
 def errors(name: str, *, limit: int | None = None, all: bool = False) -> pd.DataFrame:  # noqa: A002
     """The job's error log, newest first: ``limit`` rows (default 10) or ``all`` of them."""
-    from .frames import errors_frame
-
     if limit is not None and limit < 1:
         raise SessionError("--limit must be at least 1")
     pipeline = resolve(name)
@@ -705,14 +704,16 @@ def errors(name: str, *, limit: int | None = None, all: bool = False) -> pd.Data
             messages = messages[:limit]
     else:
         messages = pipeline.errors(limit=limit).data
+    from .frames import errors_frame
+
     return errors_frame(messages)
 
 
 def checkpoints(name: str, *, epoch: int | None = None) -> pd.DataFrame:
     """The checkpoint table, or one epoch's operator spans with ``epoch``."""
+    pipeline = resolve(name)
     from .frames import checkpoint_spans_frame, checkpoints_frame
 
-    pipeline = resolve(name)
     if epoch is None:
         return checkpoints_frame(pipeline.checkpoints())
     found = [c for c in pipeline.checkpoints() if c.epoch == epoch]
@@ -742,9 +743,10 @@ def checkpoint_charts(name: str, *, epoch: int | None = None) -> list[Any]:
 
 def metrics(name: str) -> pd.DataFrame:
     """Operator metrics in long form (node_id, metric, subtask, time, value)."""
+    groups = resolve(name).metrics()
     from .frames import metrics_frame
 
-    return metrics_frame(resolve(name).metrics())
+    return metrics_frame(groups)
 
 
 def output(name: str, *, rows: int = 20, timeout: float = 10) -> pd.DataFrame:
