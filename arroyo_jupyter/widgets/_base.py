@@ -1,0 +1,181 @@
+"""What every arroyo widget shares: its ES module, custom messages, a poller, snapshots."""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+from ._source import short_error
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("arroyo_jupyter.widgets")
+
+
+class Poller:
+    """A daemon thread calling ``fn`` repeatedly; ``fn`` returns seconds to the next call.
+
+    Returning ``None`` parks the poller until ``wake()``. ``stop()`` ends the thread and
+    waits for it, so nothing is left running after a widget's ``close()``.
+    """
+
+    def __init__(self, name: str, fn: Callable[[], float | None]) -> None:
+        self._fn = fn
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopped.set()
+        self._wake.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                delay = self._fn()
+            except Exception:  # a poll must never kill the thread silently mid-session
+                log.exception("widget poll failed")
+                delay = 5.0
+            self._wake.wait(delay)  # None: sleep until woken
+            self._wake.clear()
+
+
+class ArroyoWidget(anywidget.AnyWidget):
+    """Base: loads ``static/<_esm_name>.js``, dispatches ``{"type": …}`` custom messages
+    to ``_msg_<type>`` methods, reports failures in the synced ``error`` trait, and adds a
+    text/plain + text/html snapshot to the mimebundle."""
+
+    _esm_name = ""
+    error = t.Unicode("").tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock = threading.RLock()
+        self._closed = threading.Event()
+        self._pollers: list[Poller] = []
+        self.on_msg(self._dispatch)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if cls.__dict__.get("_esm_name"):
+            cls._esm = (STATIC / f"{cls._esm_name}.js").read_text(encoding="utf-8")
+            cls._css = (STATIC / "arroyo.css").read_text(encoding="utf-8")
+        super().__init_subclass__(**kwargs)
+
+    # ---- lifecycle
+
+    def _poll(self, name: str, fn: Callable[[], float | None]) -> Poller:
+        poller = Poller(f"arroyo-{name}", fn).start()
+        self._pollers.append(poller)
+        return poller
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        """Stop polling and streaming, then close the comm (idempotent)."""
+        self._closed.set()
+        for poller in self._pollers:
+            poller.stop()
+        for thread in getattr(self, "_threads", []):
+            if thread is not threading.current_thread():
+                thread.join(10.0)
+        self._on_close()
+        super().close()
+
+    def _on_close(self) -> None:
+        """Subclasses release their own resources (streams) here."""
+
+    def _background(self, fn: Callable[[], None], name: str = "call") -> threading.Thread:
+        """Run ``fn`` off the comm thread (HTTP must not block the kernel); failures go to ``error``."""
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception as exc:
+                self.error = short_error(exc)
+
+        thread = threading.Thread(target=run, name=f"arroyo-{name}", daemon=True)
+        self._threads = [th for th in getattr(self, "_threads", []) if th.is_alive()] + [thread]
+        thread.start()
+        return thread
+
+    # ---- messages from the front-end
+
+    def _dispatch(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
+        if not isinstance(content, dict):
+            return
+        handler = getattr(self, f"_msg_{content.get('type', '')}", None)
+        if handler is None:
+            return
+        try:
+            handler(content, buffers)
+        except Exception as exc:  # shown in the widget, not as a traceback in the log
+            self.error = short_error(exc)
+
+    def _send(self, content: dict, buffers: list[bytes] | None = None) -> None:
+        if self.comm is not None and not self.closed:
+            self.send(content, buffers)
+
+    # ---- snapshots for front-ends without widgets
+
+    def _snapshot_text(self) -> str:
+        return type(self).__name__
+
+    def _snapshot_html(self) -> str:
+        return f"<pre>{html.escape(self._snapshot_text())}</pre>"
+
+    def __repr__(self) -> str:
+        return self._snapshot_text().splitlines()[0]
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, meta = bundle if isinstance(bundle, tuple) else (bundle or {}, {})
+        data = dict(data)
+        data["text/plain"] = self._snapshot_text()
+        data["text/html"] = f'<div class="arroyo-snapshot">{self._snapshot_html()}</div>'
+        return data, meta
+
+
+class PlotlyHost:
+    """Mixin: hands plotly.js (shipped with the plotly package) to a front-end that asks,
+    so figures render without a CDN and saved notebooks stay small."""
+
+    def _msg_need_plotly(self, _content: dict, _buffers: list) -> None:
+        self._send({"type": "plotly"}, [plotly_js()])
+
+
+_PLOTLY_JS: bytes | None = None
+
+
+def plotly_js() -> bytes:
+    global _PLOTLY_JS
+    if _PLOTLY_JS is None:
+        import plotly
+
+        _PLOTLY_JS = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
+    return _PLOTLY_JS
+
+
+def esc(value: Any) -> str:
+    """HTML-escape anything shown in a snapshot (quotes too)."""
+    return html.escape("" if value is None else str(value), quote=True)

@@ -1,0 +1,364 @@
+"""The kernel side of the live output table, without any widget: a bounded buffer.
+
+The stream's reader thread calls ``add(event)``; the widget's flush loop calls
+``take_delta()`` (rows not yet sent to the browser, coalesced when the browser falls
+behind) and ``snapshot()``; ``frame()`` serves ``to_pandas``. Everything is under one lock
+and every buffer is bounded.
+
+Wire format of a sink's payload (compact columnar JSON, sent as a binary buffer)::
+
+    {"sink", "mode": "append"|"changelog", "columns": [...], "ids": [...], "ts": [...µs],
+     "cols": [[values of column 0], ...],             # rows to append / upsert
+     "keys": [...], "deletes": [...]}                 # changelog mode only
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import pandas as pd
+
+APPEND, CHANGELOG = "append", "changelog"
+MODES = ("auto", APPEND, CHANGELOG)
+_DEBEZIUM_FIELDS = {"before", "after", "op"}
+_encode = msgspec.json.Encoder(order="sorted")
+
+
+def looks_like_debezium(rows: Sequence[Any]) -> bool:
+    """Arroyo's updating queries emit ``{"before", "after", "op": c|u|d}`` records."""
+    if not rows:
+        return False
+    first = rows[0]
+    return (
+        isinstance(first, dict)
+        and _DEBEZIUM_FIELDS <= set(first)
+        and set(first) <= _DEBEZIUM_FIELDS | {"ts_ms", "source", "transaction"}
+        and first.get("op") in ("c", "u", "d", "r")
+    )
+
+
+@dataclass
+class _Chunk:
+    """Rows of one event: ids are ``start_id + i``."""
+
+    start_id: int
+    timestamps: list[int]
+    rows: list[dict]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def tail(self, n: int) -> _Chunk:
+        k = len(self.rows) - n
+        return _Chunk(self.start_id + k, self.timestamps[k:], self.rows[k:])
+
+
+class _Chunks:
+    """A deque of chunks holding at most ``limit`` rows (oldest dropped first)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chunks: deque[_Chunk] = deque()
+        self.n = 0
+
+    def append(self, chunk: _Chunk) -> int:
+        """Add a chunk; returns how many old rows were dropped to stay bounded."""
+        if len(chunk) > self.limit:
+            dropped = len(chunk) - self.limit
+            chunk = chunk.tail(self.limit)
+        else:
+            dropped = 0
+        self.chunks.append(chunk)
+        self.n += len(chunk)
+        while self.n > self.limit:
+            head = self.chunks[0]
+            excess = self.n - self.limit
+            if len(head) <= excess:
+                self.chunks.popleft()
+                self.n -= len(head)
+                dropped += len(head)
+            else:
+                self.chunks[0] = head.tail(len(head) - excess)
+                self.n -= excess
+                dropped += excess
+        return dropped
+
+    def take(self) -> list[_Chunk]:
+        out = list(self.chunks)
+        self.chunks.clear()
+        self.n = 0
+        return out
+
+    def latest(self, n: int) -> list[_Chunk]:
+        out: list[_Chunk] = []
+        need = n
+        for chunk in reversed(self.chunks):
+            if need <= 0:
+                break
+            out.append(chunk if len(chunk) <= need else chunk.tail(need))
+            need -= len(chunk)
+        return out[::-1]
+
+    def rows(self) -> Iterable[tuple[int, int, dict]]:
+        for c in self.chunks:
+            for i, (ts, row) in enumerate(zip(c.timestamps, c.rows, strict=False)):
+                yield c.start_id + i, ts, row
+
+
+@dataclass
+class SinkState:
+    name: str
+    mode: str | None  # None until the first rows decide (auto)
+    key: tuple[str, ...] | None
+    max_rows: int
+    max_pending: int
+    columns: list[str] = field(default_factory=list)
+    total: int = 0  # rows received
+    skipped: int = 0  # rows never sent to the browser (coalesced away)
+    lost: int = 0  # rows the server dropped (gaps in start_id)
+    rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._colset: set[str] = set()
+        self.kept = _Chunks(self.max_rows)  # append mode: the rows for to_pandas
+        self.pending = _Chunks(self.max_pending)  # append mode: not yet sent
+        self.changes = _Chunks(self.max_rows)  # changelog mode: raw c/u/d records
+        self.final: dict[str, tuple[int, int, dict]] = {}  # changelog mode: current result
+        self.pending_upserts: dict[str, tuple[int, int, dict]] = {}
+        self.pending_deletes: set[str] = set()
+        self._samples: deque[tuple[float, int]] = deque(maxlen=8)
+
+    def _learn_columns(self, rows: Sequence[dict]) -> None:
+        # New keys usually appear in the first row; scan a few more to be safe cheaply.
+        for row in rows[:1] + rows[-1:]:
+            for k in row:
+                if k not in self._colset:
+                    self._colset.add(k)
+                    self.columns.append(k)
+
+    def key_of(self, row: dict) -> str:
+        if self.key:
+            return _encode.encode([row.get(k) for k in self.key]).decode()
+        return _encode.encode(row).decode()
+
+    def add(self, start_id: int, timestamps: list[int], rows: list[dict]) -> None:
+        self.total += len(rows)
+        if self.mode is None:
+            self.mode = CHANGELOG if looks_like_debezium(rows) else APPEND
+        if self.mode == APPEND:
+            self._learn_columns(rows)
+            chunk = _Chunk(start_id, list(timestamps), rows)
+            self.kept.append(chunk)
+            self.skipped += self.pending.append(chunk)
+            return
+        self.changes.append(_Chunk(start_id, list(timestamps), rows))
+        for i, rec in enumerate(rows):
+            op, before, after = rec.get("op"), rec.get("before"), rec.get("after")
+            ts = timestamps[i] if i < len(timestamps) else 0
+            if before is not None and op in ("u", "d"):
+                k = self.key_of(before)
+                if self.final.pop(k, None) is not None or k in self.pending_upserts:
+                    self.pending_upserts.pop(k, None)
+                    self.pending_deletes.add(k)
+            if after is not None and op in ("c", "u", "r"):
+                self._learn_columns([after])
+                k = self.key_of(after)
+                entry = (start_id + i, ts, after)
+                self.final[k] = entry
+                self.pending_deletes.discard(k)
+                self.pending_upserts[k] = entry
+        # Coalescing in changelog mode is lossless (last write per key wins); only a
+        # browser that cannot hold the whole result skips rows.
+        overflow = len(self.pending_upserts) - self.max_pending
+        if overflow > 0:
+            for k in list(self.pending_upserts)[:overflow]:
+                del self.pending_upserts[k]
+            self.skipped += overflow
+
+    def sample_rate(self, now: float) -> None:
+        self._samples.append((now, self.total))
+        t0, n0 = self._samples[0]
+        self.rate = (self.total - n0) / (now - t0) if now > t0 else 0.0
+
+    # ---- encoding
+
+    def _payload(self, ids: list[int], ts: list[int], rows: list[dict], **extra: Any) -> dict:
+        cols = [[r.get(c) for r in rows] for c in self.columns]
+        return {
+            "sink": self.name,
+            "mode": self.mode,
+            "columns": self.columns,
+            "ids": ids,
+            "ts": ts,
+            "cols": cols,
+            **extra,
+        }
+
+    def _append_payload(self, chunks: list[_Chunk]) -> dict:
+        ids = [c.start_id + i for c in chunks for i in range(len(c))]
+        ts = [t for c in chunks for t in c.timestamps]
+        rows = [r for c in chunks for r in c.rows]
+        return self._payload(ids, ts, rows)
+
+    def _changelog_payload(self, entries: dict[str, tuple[int, int, dict]], deletes: Iterable[str]) -> dict:
+        keys = list(entries)
+        vals = list(entries.values())
+        return self._payload(
+            [v[0] for v in vals], [v[1] for v in vals], [v[2] for v in vals], keys=keys, deletes=list(deletes)
+        )
+
+    def take_delta(self) -> dict | None:
+        if self.mode == APPEND and self.pending.n:
+            return self._append_payload(self.pending.take())
+        if self.mode == CHANGELOG and (self.pending_upserts or self.pending_deletes):
+            payload = self._changelog_payload(self.pending_upserts, self.pending_deletes)
+            self.pending_upserts, self.pending_deletes = {}, set()
+            return payload
+        return None
+
+    def latest(self, n: int) -> dict | None:
+        """The latest ``n`` rows (append) or up to ``n`` rows of the current result."""
+        if self.mode == APPEND:
+            return self._append_payload(self.kept.latest(n))
+        if self.mode == CHANGELOG:
+            items = list(self.final.items())[-n:]
+            return self._changelog_payload(dict(items), [])
+        return None
+
+    def stats(self) -> dict:
+        return {
+            "total": self.total,
+            "skipped": self.skipped,
+            "lost": self.lost,
+            "rate": round(self.rate, 1),
+            "mode": self.mode,
+            "rows": len(self.final) if self.mode == CHANGELOG else self.kept.n,
+        }
+
+
+class OutputBuffer:
+    """All sinks of one pipeline's output, bounded and thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        mode: str = "auto",
+        key: Sequence[str] | None = None,
+        max_rows: int = 100_000,
+        max_pending: int = 20_000,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if max_rows < 1 or max_pending < 1:
+            raise ValueError("max_rows and max_pending must be at least 1")
+        self.mode = mode
+        self.key = tuple(key) if key else None
+        self.max_rows = max_rows
+        self.max_pending = min(max_pending, max_rows)
+        self.lock = threading.Lock()
+        self.sinks: dict[str, SinkState] = {}
+        self.version = 0  # bumps on every change, so snapshots know when to refresh
+
+    def _sink(self, name: str) -> SinkState:
+        sink = self.sinks.get(name)
+        if sink is None:
+            sink = SinkState(
+                name, None if self.mode == "auto" else self.mode, self.key, self.max_rows, self.max_pending
+            )
+            self.sinks[name] = sink
+        return sink
+
+    def add(self, event: Any) -> None:
+        """Take one OutputEvent (operator_id, start_id, timestamps, rows, gap)."""
+        rows = list(getattr(event, "rows", None) or [])
+        with self.lock:
+            sink = self._sink(str(getattr(event, "operator_id", "output")))
+            sink.lost += int(getattr(event, "gap", 0) or 0)
+            if rows:
+                sink.add(
+                    int(getattr(event, "start_id", 0) or 0),
+                    list(getattr(event, "timestamps", None) or []),
+                    rows,
+                )
+            self.version += 1
+
+    def take_delta(self) -> list[dict]:
+        """Payloads of every sink with rows not yet sent; clears them."""
+        with self.lock:
+            return [p for s in self.sinks.values() if (p := s.take_delta()) is not None]
+
+    def drop_pending(self) -> None:
+        """Forget unsent rows (paused view): counted as skipped."""
+        with self.lock:
+            for s in self.sinks.values():
+                s.skipped += s.pending.n + len(s.pending_upserts)
+                s.pending.take()
+                s.pending_upserts, s.pending_deletes = {}, set()
+
+    def latest(self, n: int) -> list[dict]:
+        with self.lock:
+            return [p for s in self.sinks.values() if (p := s.latest(n)) is not None]
+
+    def stats(self, now: float | None = None) -> dict[str, dict]:
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            for s in self.sinks.values():
+                s.sample_rate(now)
+            return {name: s.stats() for name, s in self.sinks.items()}
+
+    def frame(self, mode: str = "rows", sink: str | None = None) -> pd.DataFrame:
+        """The rows as a DataFrame: ``rows`` (as received, or the current result in
+        changelog mode), ``final`` (current result) or ``changelog`` (raw records)."""
+        if mode not in ("rows", "final", "changelog"):
+            raise ValueError(f'mode must be "rows", "final" or "changelog", got {mode!r}')
+        with self.lock:
+            names = [sink] if sink else list(self.sinks)
+            if sink and sink not in self.sinks:
+                raise ValueError(f"no sink {sink!r}; sinks: {', '.join(self.sinks) or 'none yet'}")
+            frames = [self._frame(self.sinks[n], mode) for n in names]
+        if not frames:
+            return pd.DataFrame()
+        if len(frames) == 1:
+            return frames[0]
+        return pd.concat([f.assign(sink=n) for f, n in zip(frames, names, strict=True)], ignore_index=True)
+
+    @staticmethod
+    def _frame(s: SinkState, mode: str) -> pd.DataFrame:
+        def build(ids: list, ts: list, rows: list, extra: dict | None = None) -> pd.DataFrame:
+            df = (
+                pd.DataFrame.from_records(rows, columns=s.columns)
+                if rows
+                else pd.DataFrame(columns=s.columns)
+            )
+            df.insert(0, "timestamp", pd.to_datetime(pd.Series(ts, dtype="int64"), unit="us", utc=True))
+            df.insert(0, "id", pd.Series(ids, dtype="int64"))
+            for k, v in (extra or {}).items():
+                df.insert(2, k, v)
+            return df
+
+        if s.mode == CHANGELOG and mode in ("rows", "final"):
+            vals = list(s.final.values())
+            return build([v[0] for v in vals], [v[1] for v in vals], [v[2] for v in vals])
+        if s.mode == CHANGELOG:  # raw records
+            recs = list(s.changes.rows())
+            rows = [
+                (r.get("after") if r.get("after") is not None else r.get("before")) or {} for _, _, r in recs
+            ]
+            return build(
+                [i for i, _, _ in recs],
+                [t for _, t, _ in recs],
+                rows,
+                {"op": [r.get("op") for _, _, r in recs]},
+            )
+        recs = list(s.kept.rows())
+        return build([i for i, _, _ in recs], [t for _, t, _ in recs], [r for _, _, r in recs])
+
+
+def encode(payload: dict) -> bytes:
+    return _encode.encode(payload)

@@ -1,0 +1,248 @@
+"""OutputTable: a pipeline's live output (SSE) as a virtualised table.
+
+Threads: a reader fills the bounded ``OutputBuffer``; a flush loop sends at most
+``FLUSH_HZ`` binary deltas a second, holding back while the browser has not acknowledged
+the previous ones (the buffer coalesces meanwhile and counts what it skipped); once a
+second it refreshes the ``snapshot`` trait so a reloaded page or a late view can redraw.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import traitlets as t
+
+from ..states import TERMINAL_STATES, parse_state
+from ._base import ArroyoWidget, esc
+from ._output_buffer import MODES, OutputBuffer, encode
+from ._source import Source, short_error
+
+FLUSH_HZ = 10
+MAX_IN_FLIGHT = 2  # deltas sent but not acknowledged before the kernel holds back
+ACK_TIMEOUT = 3.0  # seconds: with no view acknowledging, send anyway (no view may be open)
+SNAPSHOT_ROWS = 200  # per sink, in the saved snapshot (keeps notebooks small)
+RESET_ROWS = 5_000  # per sink, sent to a view that just opened
+
+
+class OutputTable(ArroyoWidget):
+    """Live rows of a pipeline's preview sink(s): ``OutputTable(pipeline)``."""
+
+    _esm_name = "output_table"
+
+    pipeline_name = t.Unicode("").tag(sync=True)
+    status = t.Unicode("starting").tag(sync=True)
+    sinks = t.List(t.Unicode()).tag(sync=True)
+    stats = t.Dict().tag(sync=True)
+    paused = t.Bool(False).tag(sync=True)
+    newest_first = t.Bool(True).tag(sync=True)
+    view_rows = t.Int(20_000).tag(sync=True)  # rows the browser keeps per sink
+    snapshot = t.Bytes(b"").tag(sync=True)
+
+    def __init__(
+        self,
+        pipeline: Any,
+        *,
+        mode: str = "auto",
+        newest_first: bool = True,
+        max_rows: int = 100_000,
+        key: Sequence[str] | None = None,
+        autostart: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        self._source = Source(pipeline)
+        self._buffer = OutputBuffer(mode=mode, key=key, max_rows=max_rows, max_pending=min(max_rows, 20_000))
+        super().__init__(pipeline_name=self._source.name, newest_first=newest_first, **kwargs)
+        self._seq = 0
+        self._acked = 0
+        self._last_ack = time.monotonic()
+        self._stream: Any = None
+        self._stream_lock = threading.Lock()
+        self._snap_version = -1
+        self._tick = 0
+        self._reader: threading.Thread | None = None
+        self._flusher = self._poll("output-flush", self._flush_tick)
+        if autostart:
+            self.start()
+
+    # ---- stream reading (reader thread)
+
+    def start(self) -> None:
+        """Open the output stream (once the job runs) on a reader thread."""
+        if self._reader is None or not self._reader.is_alive():
+            self._reader = threading.Thread(target=self._read, name="arroyo-output-reader", daemon=True)
+            self._reader.start()
+
+    def _wait_running(self) -> bool:
+        """Poll the job until Running; False if closed or the job ended first."""
+        while not self.closed:
+            try:
+                state = parse_state(str(getattr(self._source.job(), "state", "Created")))
+            except Exception as exc:
+                self.status = f"error: {short_error(exc)}"
+                return False
+            if state.value == "Running":
+                return True
+            if state in TERMINAL_STATES:
+                self.status = f"job {state.value}: no output"
+                return False
+            self.status = f"waiting for the job ({state.value})"
+            self._closed.wait(0.5)
+        return False
+
+    def _read(self) -> None:
+        if not self._wait_running():
+            return
+        try:
+            stream = self._source.output()
+        except Exception as exc:
+            self.status = f"error: {short_error(exc)}"
+            return
+        with self._stream_lock:
+            if self.closed:
+                _close_quietly(stream)
+                return
+            self._stream = stream
+        self.status = "streaming"
+        try:
+            for event in stream:
+                if self.closed:
+                    break
+                self._buffer.add(event)
+            if not self.closed:
+                self.status = "stream ended"
+        except Exception as exc:
+            if not self.closed:
+                self.status = f"stream error: {short_error(exc)}"
+        finally:
+            _close_quietly(stream)
+            self._flusher.wake()
+
+    def feed(self, event: Any) -> None:
+        """Add one OutputEvent by hand (e.g. from your own stream)."""
+        self._buffer.add(event)
+
+    # ---- flushing (flush thread)
+
+    def _flush_tick(self) -> float:
+        self._tick += 1
+        self.flush()
+        if self._tick % FLUSH_HZ == 0:
+            self.refresh_snapshot()
+        return 1.0 / FLUSH_HZ
+
+    def _browser_ready(self) -> bool:
+        in_flight = self._seq - self._acked
+        return in_flight < MAX_IN_FLIGHT or time.monotonic() - self._last_ack > ACK_TIMEOUT
+
+    def flush(self) -> bool:
+        """Send the rows not yet sent as one delta message; False if nothing was sent."""
+        if self.paused:
+            self._buffer.drop_pending()
+            return False
+        if not self._browser_ready():
+            return False  # the buffer keeps coalescing; skipped rows are counted
+        payloads = self._buffer.take_delta()
+        if not payloads:
+            return False
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            if seq - self._acked > MAX_IN_FLIGHT:  # sent on ACK_TIMEOUT: restart the clock
+                self._last_ack = time.monotonic()
+        stats = self._buffer.stats()
+        header = {"type": "delta", "seq": seq, "sinks": [p["sink"] for p in payloads], "stats": stats}
+        self._send(header, [encode(p) for p in payloads])
+        return True
+
+    def refresh_snapshot(self) -> None:
+        """Update the ``snapshot``/``stats`` traits if rows arrived since the last one."""
+        version = self._buffer.version
+        stats = self._buffer.stats()
+        with self.hold_sync():
+            self.stats = stats
+            self.sinks = list(stats)
+            if version != self._snap_version:
+                self._snap_version = version
+                self.snapshot = encode({"seq": self._seq, "sinks": self._buffer.latest(SNAPSHOT_ROWS)})
+
+    # ---- messages from the browser
+
+    def _msg_ack(self, content: dict, _buffers: list) -> None:
+        with self._lock:
+            self._acked = max(self._acked, min(int(content.get("seq", 0)), self._seq))
+            self._last_ack = time.monotonic()
+
+    def _msg_hello(self, _content: dict, _buffers: list) -> None:
+        """A view opened: send it the latest rows and stop waiting for old acks."""
+        with self._lock:
+            self._acked = self._seq
+            self._last_ack = time.monotonic()
+        payloads = self._buffer.latest(RESET_ROWS)
+        self._send(
+            {
+                "type": "reset",
+                "seq": self._seq,
+                "sinks": [p["sink"] for p in payloads],
+                "stats": self._buffer.stats(),
+            },
+            [encode(p) for p in payloads],
+        )
+
+    @t.observe("paused")
+    def _paused_changed(self, change: dict) -> None:
+        if not change["new"]:
+            self._msg_hello({}, [])  # resume: redraw from the latest rows
+
+    # ---- results
+
+    def to_pandas(self, mode: str = "rows", sink: str | None = None) -> pd.DataFrame:
+        """``rows``: what the table shows (the current result for changelog sinks);
+        ``final``: changelog applied; ``changelog``: raw records with an ``op`` column."""
+        return self._buffer.frame(mode, sink)
+
+    def _on_close(self) -> None:
+        with self._stream_lock:
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            _close_quietly(stream)
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(5.0)
+
+    # ---- snapshot
+
+    def _snapshot_text(self) -> str:
+        stats = self._buffer.stats()
+        head = f"OutputTable {self.pipeline_name}: {self.status}"
+        parts = [head]
+        for name, s in stats.items():
+            parts.append(f"  {name}: {s['total']} rows received ({s['mode']}), {s['rate']}/s")
+        df = self._buffer.frame("rows") if stats else pd.DataFrame()
+        if len(df):
+            parts.append(df.tail(5).to_string(max_colwidth=40))
+        return "\n".join(parts)
+
+    def _snapshot_html(self) -> str:
+        stats = self._buffer.stats()
+        out = [f"<b>Output of {esc(self.pipeline_name)}</b> — {esc(self.status)}"]
+        for name, s in stats.items():
+            out.append(
+                f"<div>{esc(name)}: {s['total']} rows ({esc(s['mode'])}), skipped {s['skipped']}</div>"
+            )
+        if stats:
+            df = self._buffer.frame("rows").tail(10)
+            if len(df):
+                out.append(df.to_html(escape=True, index=False, max_cols=20))
+        return "\n".join(out)
+
+
+def _close_quietly(stream: Any) -> None:
+    try:
+        stream.close()
+    except Exception:
+        pass
