@@ -21,7 +21,7 @@ from .config import ServerConfig
 from .ids import now_micros
 from .metrics import MetricsWindow
 from .output import OutputHub
-from .planning import plan
+from .planning import engine_entry, plan
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -278,8 +278,7 @@ class JobMachine:
         return 0.0
 
     def _on_scheduling(self, job, pipeline, stop) -> float | None:
-        from .engine import start_job
-
+        start_job = engine_entry("start_job")
         if stop != "none":
             self._set(S.STOPPING)
             return 0.0

@@ -7,6 +7,18 @@ from typing import Any
 from .store import Store
 
 
+def engine_entry(name: str) -> Any:
+    """``plan_query`` / ``start_job`` from the engine package (its planner module as fallback)."""
+    from . import engine
+
+    found = getattr(engine, name, None)
+    if found is None:
+        from .engine import planner
+
+        found = getattr(planner, name)
+    return found
+
+
 def python_udfs(store: Store, local_udfs: list[dict[str, Any]] | None) -> list[str]:
     """Definitions handed to the engine: the pipeline's own, then the global ones."""
     defs = [u["definition"] for u in local_udfs or [] if (u.get("language") or "python") == "python"]
@@ -39,8 +51,7 @@ def plan(
     udfs: list[dict[str, Any]] | None = None,
 ) -> Any:
     """``engine.plan_query`` with the catalogue filled in; raises ``PlanError``."""
-    from .engine import plan_query
-
+    plan_query = engine_entry("plan_query")
     return plan_query(
         query,
         parallelism=parallelism,
