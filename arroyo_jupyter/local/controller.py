@@ -257,7 +257,8 @@ class JobMachine:
         self._set(S.COMPILING)
         return 0.0
 
-    def _on_compiling(self, job, pipeline, stop) -> float | None:
+    def _plan(self, job: dict, pipeline: dict) -> bool:
+        """Plan at the parallelism the job should run at; a PlanError fails the job."""
         from .engine.interface import PlanError
 
         parallelism = self._parallelism(job, pipeline)
@@ -270,11 +271,15 @@ class JobMachine:
                 enable_sinks=bool(pipeline["enable_sinks"]),
                 udfs=pipeline["udfs"],
             )
-            self.program_parallelism = parallelism
         except PlanError as e:
             self._fail(e.arroyo_message(), "user")
-            return 0.0
-        self._set(S.SCHEDULING)
+            return False
+        self.program_parallelism = parallelism
+        return True
+
+    def _on_compiling(self, job, pipeline, stop) -> float | None:
+        if self._plan(job, pipeline):
+            self._set(S.SCHEDULING)
         return 0.0
 
     def _on_scheduling(self, job, pipeline, stop) -> float | None:
@@ -284,8 +289,8 @@ class JobMachine:
             return 0.0
         parallelism = self._parallelism(job, pipeline)
         if self.program is None or self.program_parallelism != parallelism:
-            self._set(S.COMPILING)
-            return 0.0
+            if not self._plan(job, pipeline):  # rescaling: the same query at the new parallelism
+                return 0.0
         run_id = job["run_id"] + 1
         tasks = sum(int(n["parallelism"]) for n in self.program.graph["nodes"])
         fresh = job["start_time"] is None or job["finish_time"] is not None

@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     scheduler_config_json TEXT NOT NULL DEFAULT '{}',
     ttl_micros INTEGER
 );
+CREATE TABLE IF NOT EXISTS job_state_log (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS job_log_messages (
     id TEXT PRIMARY KEY,
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -213,6 +218,9 @@ class Store:
             try:
                 self._insert("pipelines", pipeline)
                 self._insert("jobs", job)
+                self._db.execute(
+                    "INSERT INTO job_state_log VALUES (?, ?, ?)", (job["id"], job["state"], now_micros())
+                )
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -251,7 +259,20 @@ class Store:
         return self._all(f"SELECT * FROM jobs {where} ORDER BY created_at DESC, rowid DESC")
 
     def update_job(self, job_id: str, **fields: Any) -> None:
-        self._update("jobs", job_id, fields)
+        with self._lock:
+            self._update("jobs", job_id, fields)
+            if "state" in fields:
+                self._db.execute(
+                    "INSERT INTO job_state_log VALUES (?, ?, ?)", (job_id, fields["state"], now_micros())
+                )
+
+    def state_history(self, job_id: str) -> list[str]:
+        """Every state the job entered, in order (Arroyo keeps this in its controller log)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT state FROM job_state_log WHERE job_id = ? ORDER BY rowid", (job_id,)
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def count_running_jobs(self) -> int:
         """Arroyo's count: non-preview jobs desired running and not Failed/Finished."""

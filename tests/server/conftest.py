@@ -28,7 +28,11 @@ def job_of(client: httpx.Client, pipeline_id: str) -> dict:
 
 
 def wait_for_state(
-    client: httpx.Client, pipeline_id: str, states: str | Iterable[str], timeout: float = 30, seen: list | None = None
+    client: httpx.Client,
+    pipeline_id: str,
+    states: str | Iterable[str],
+    timeout: float = 30,
+    seen: list | None = None,
 ) -> dict:
     """Poll the pipeline's job until its state is one of ``states``; records states seen."""
     wanted = {states} if isinstance(states, str) else set(states)

@@ -53,7 +53,9 @@ def test_body_errors_use_axum_statuses(api):
     assert r.status_code == 422 and "query" in r.json()["error"]
     r = api.post("/pipelines", json={"name": "", "query": "select 1", "parallelism": 1})
     assert r.json() == {"error": "Field name must be set"}
-    r = api.post("/pipelines", json={"name": "x", "query": "q", "parallelism": 1, "checkpoint_interval_micros": 5})
+    r = api.post(
+        "/pipelines", json={"name": "x", "query": "q", "parallelism": 1, "checkpoint_interval_micros": 5}
+    )
     assert r.status_code == 400 and "between 1 second and 1 day" in r.json()["error"]
 
 
@@ -67,7 +69,9 @@ def test_pagination_bad_parameters(api):
 def test_connection_tables_page_newest_first_without_skipping(fresh_api):
     names = [f"impulse_{i}" for i in range(25)]
     for n in names:
-        r = fresh_api.post("/connection_tables", json={"name": n, "connector": "impulse", "config": {"event_rate": 10}})
+        r = fresh_api.post(
+            "/connection_tables", json={"name": n, "connector": "impulse", "config": {"event_rate": 10}}
+        )
         assert r.status_code == 200, r.text
     seen, after = [], None
     while True:
@@ -85,12 +89,16 @@ def test_connection_tables_page_newest_first_without_skipping(fresh_api):
 
 
 def test_connection_table_rules(fresh_api):
-    ok = fresh_api.post("/connection_tables", json={"name": "src", "connector": "impulse", "config": {"event_rate": 5}})
+    ok = fresh_api.post(
+        "/connection_tables", json={"name": "src", "connector": "impulse", "config": {"event_rate": 5}}
+    )
     table = ok.json()
     assert table["id"].startswith("ct_") and len(table["id"]) == 13
     assert table["table_type"] == "source" and table["consumers"] == 0
     assert [f["name"] for f in table["schema"]["fields"]] == ["counter", "subtask_index"]
-    dup = fresh_api.post("/connection_tables", json={"name": "src", "connector": "impulse", "config": {"event_rate": 5}})
+    dup = fresh_api.post(
+        "/connection_tables", json={"name": "src", "connector": "impulse", "config": {"event_rate": 5}}
+    )
     assert dup.json() == {"error": "connection_table with that name already exists"}
     missing = fresh_api.post("/connection_tables", json={"name": "t2", "connector": "impulse", "config": {}})
     assert missing.status_code == 400 and "event_rate" in missing.json()["error"]
@@ -114,10 +122,14 @@ def test_connectors_list_json_schema_configs(api):
 def test_connection_profiles(fresh_api):
     r = fresh_api.post("/connection_profiles", json={"name": "p1", "connector": "nope", "config": {}})
     assert r.json() == {"error": "Unknown connector type"}
-    p = fresh_api.post("/connection_profiles", json={"name": "p1", "connector": "impulse", "config": {}}).json()
+    p = fresh_api.post(
+        "/connection_profiles", json={"name": "p1", "connector": "impulse", "config": {}}
+    ).json()
     assert p["id"].startswith("cp_")
     assert [x["id"] for x in fresh_api.get("/connection_profiles").json()["data"]] == [p["id"]]
-    test = fresh_api.post("/connection_profiles/test", json={"name": "p", "connector": "impulse", "config": {}})
+    test = fresh_api.post(
+        "/connection_profiles/test", json={"name": "p", "connector": "impulse", "config": {}}
+    )
     assert test.json()["done"] is True
     assert fresh_api.delete(f"/connection_profiles/{p['id']}").status_code == 200
 
@@ -138,7 +150,13 @@ def test_global_python_udfs(fresh_api):
 
 def test_bearer_key_is_enforced_on_every_route(tmp_path):
     with start(port=0, state_dir=tmp_path, api_key="s3cret-key") as server:
-        for path in ["/api/v1/ping", "/api/v1/pipelines", "/api/v1/nope", "/", "/api/v1/api-docs/openapi.json"]:
+        for path in [
+            "/api/v1/ping",
+            "/api/v1/pipelines",
+            "/api/v1/nope",
+            "/",
+            "/api/v1/api-docs/openapi.json",
+        ]:
             r = httpx.get(server.url + path)
             assert r.status_code == 401 and r.content == b"", path
             r = httpx.get(server.url + path, headers={"Authorization": "Bearer wrong"})

@@ -64,7 +64,9 @@ def _overlay(spec: dict, validate_sql: list[str]) -> dict:
 
 
 official = schemathesis.openapi.from_dict(_overlay(json.loads(OFFICIAL.read_text()), VALID_SQL))
-served = schemathesis.openapi.from_dict(_overlay(json.loads(OPENAPI_PATH.read_text()), VALID_SQL + INVALID_SQL))
+served = schemathesis.openapi.from_dict(
+    _overlay(json.loads(OPENAPI_PATH.read_text()), VALID_SQL + INVALID_SQL)
+)
 for _schema in (official, served):
     # positive data only: negative generation would put non-SQL strings back into `query`
     _schema.config.generation.update(modes=[GenerationMode.POSITIVE])
@@ -83,7 +85,9 @@ def conformance_server(tmp_path_factory):
     from arroyo_jupyter.local import start
 
     # few running jobs and short previews: generated creates must not pile up work
-    server = start(port=0, state_dir=tmp_path_factory.mktemp("schemathesis"), max_running_jobs=3, preview_ttl_s=1)
+    server = start(
+        port=0, state_dir=tmp_path_factory.mktemp("schemathesis"), max_running_jobs=3, preview_ttl_s=1
+    )
     yield server
     server.stop()
 
