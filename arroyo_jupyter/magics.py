@@ -359,9 +359,8 @@ class ArroyoMagic(Magics):
         if sql is None:
             return None
         result = session.validate(sql)
-        if not result.ok:
-            print(str(result), file=sys.stderr)
-            raise UsageError(f"invalid SQL: {result.diagnostics[0].message if result.diagnostics else 'no graph'}")
+        if not result.ok:  # the whole account, with carets: it is the error message
+            raise UsageError(str(result))
         return result
 
     def _cmd_preview(self, args: argparse.Namespace, cell: str) -> Any:
@@ -506,6 +505,7 @@ def _stop_preview_on_close(preview: session.Preview, *widgets: Any) -> None:
     for widget in widgets:
         if widget is None:
             continue
+        preview.widgets.append(widget)
         original = widget.close
 
         def close(_original: Callable[[], Any] = original) -> Any:

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import pandas as pd
 
 from .config import Settings, load_settings
@@ -103,6 +104,16 @@ def _records_frame(items: Iterable[Any], columns: list[str]) -> pd.DataFrame:
     """A DataFrame of chosen attributes of API models (missing attributes become None)."""
     rows = [{col: getattr(item, col, None) for col in columns} for item in items]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _frame(kind: str, items: list[Any], *extra: Any) -> pd.DataFrame:
+    """``frames.<kind>_frame(items)``; a flat generic frame if frames.py is not there."""
+    try:
+        from . import frames
+    except ImportError:
+        rows = [msgspec.to_builtins(getattr(item, "model", item)) for item in items]
+        return pd.json_normalize(rows) if rows else pd.DataFrame()
+    return getattr(frames, f"{kind}_frame")(items, *extra)
 
 
 def _html_pre(text: str) -> str:
@@ -442,6 +453,7 @@ class Preview:
     ttl: float | None = None
     stopped: bool = False
     stop_reason: str = ""
+    widgets: list[Any] = field(default_factory=list)  # live views showing it (closing one stops it)
     _timer: threading.Timer | None = field(default=None, repr=False)
 
     def stop(self, reason: str = "stopped") -> str | None:
@@ -481,7 +493,10 @@ def _collect_output(pipeline: Any, rows: int, timeout: float) -> pd.DataFrame:
     events: list[Any] = []
     count = 0
     remaining = deadline - time.monotonic()
-    if remaining <= 0 or str(pipeline.job().state) != JobState.RUNNING.value:
+    job = pipeline.job()
+    if str(job.state) == JobState.FAILED.value:
+        raise SessionError(f"{pipeline.name} failed: {job.failure or 'no reason given'}")
+    if remaining <= 0 or str(job.state) != JobState.RUNNING.value:
         return _rows_frame(events)
     stream = pipeline.output()
     # The stream blocks between events: a timer closes it at the deadline (close is thread-safe).
@@ -616,18 +631,12 @@ def _stop_and_delete(pipeline: Any, timeout: float) -> None:
 
 def pipelines() -> pd.DataFrame:
     """Every (non-preview) pipeline as a DataFrame."""
-    items = _all_pipelines(current())
-    from .frames import pipelines_frame
-
-    return pipelines_frame(items)
+    return _frame("pipelines", _all_pipelines(current()))
 
 
 def jobs() -> pd.DataFrame:
     """Every (non-preview) job as a DataFrame."""
-    items = current().client.list_jobs()
-    from .frames import jobs_frame
-
-    return jobs_frame(items)
+    return _frame("jobs", current().client.list_jobs())
 
 
 def stop(name: str, mode: str = "checkpoint") -> Any:
@@ -704,22 +713,18 @@ def errors(name: str, *, limit: int | None = None, all: bool = False) -> pd.Data
             messages = messages[:limit]
     else:
         messages = pipeline.errors(limit=limit).data
-    from .frames import errors_frame
-
-    return errors_frame(messages)
+    return _frame("errors", messages)
 
 
 def checkpoints(name: str, *, epoch: int | None = None) -> pd.DataFrame:
     """The checkpoint table, or one epoch's operator spans with ``epoch``."""
     pipeline = resolve(name)
-    from .frames import checkpoint_spans_frame, checkpoints_frame
-
     if epoch is None:
-        return checkpoints_frame(pipeline.checkpoints())
+        return _frame("checkpoints", pipeline.checkpoints())
     found = [c for c in pipeline.checkpoints() if c.epoch == epoch]
     if not found:
         raise SessionError(f"{pipeline.name} has no checkpoint with epoch {epoch}")
-    return checkpoint_spans_frame(pipeline.checkpoint_details(epoch), found[0])
+    return _frame("checkpoint_spans", pipeline.checkpoint_details(epoch), found[0])
 
 
 def checkpoint_charts(name: str, *, epoch: int | None = None) -> list[Any]:
@@ -743,10 +748,7 @@ def checkpoint_charts(name: str, *, epoch: int | None = None) -> list[Any]:
 
 def metrics(name: str) -> pd.DataFrame:
     """Operator metrics in long form (node_id, metric, subtask, time, value)."""
-    groups = resolve(name).metrics()
-    from .frames import metrics_frame
-
-    return metrics_frame(groups)
+    return _frame("metrics", resolve(name).metrics())
 
 
 def output(name: str, *, rows: int = 20, timeout: float = 10) -> pd.DataFrame:

@@ -87,3 +87,14 @@ def connected(shell: Shell, arroyo_server: Any) -> Shell:
 def name() -> str:
     """A pipeline name no other test uses (the server is shared)."""
     return f"t_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def unused_url() -> str:
+    """A loopback URL nothing listens on (the port was free a moment ago)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
