@@ -120,7 +120,9 @@ restarted
 # %%
 from arroyo_jupyter.widgets import CheckpointsWidget, ErrorsWidget
 
-CheckpointsWidget(auctions)
+checkpoint_view = CheckpointsWidget(auctions)
+checkpoint_view.update()  # fetch now, so the saved snapshot lists the epochs too
+checkpoint_view
 
 # %% [markdown]
 # One epoch in detail: each operator's subtasks and the phases of their checkpoint.

@@ -40,14 +40,15 @@ WHERE bid IS NOT NULL;
 # %% [markdown]
 # ## 3. Preview it
 #
-# `--rows 50 --save expensive` waits for 50 rows, stops the preview and keeps them.
+# Only the expensive bids now. `--rows 50 --save expensive` waits for 50 rows, stops
+# the preview and keeps them in a DataFrame.
 
 # %%
 %%arroyo preview --rows 50 --save expensive
 CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '200');
 SELECT bid.auction AS auction, bid.price AS price, bid.channel AS channel
 FROM nexmark
-WHERE bid IS NOT NULL AND bid.price > 1000;
+WHERE bid IS NOT NULL AND bid.price > 5000000;
 
 # %%
 print(f"{len(expensive)} bids, cheapest {expensive['price'].min()}")

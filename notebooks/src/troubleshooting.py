@@ -68,7 +68,8 @@ INSERT INTO clean_orders SELECT order_id, customer, amount FROM orders;
 
 # %%
 failed = %arroyo wait copy_orders --state Failed --timeout 60
-print(f"{failed.state}: {failed.failure_reason}")
+reason = failed.failure_reason
+print(f"{failed.state}: {getattr(reason, 'error', reason)}")
 
 # %%
 %arroyo errors copy_orders
