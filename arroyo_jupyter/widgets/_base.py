@@ -83,7 +83,7 @@ class ArroyoWidget(anywidget.AnyWidget):
     # ---- lifecycle
 
     def _poll(self, name: str, fn: Callable[[], float | None]) -> Poller:
-        poller = Poller(f"arroyo-{name}", fn).start()
+        poller = Poller(f"arroyo-widget-{name}", fn).start()
         self._pollers.append(poller)
         return poller
 
@@ -93,6 +93,8 @@ class ArroyoWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop polling and streaming, then close the comm (idempotent)."""
+        if not hasattr(self, "_closed"):  # __init__ failed half-way (ipywidgets calls close in __del__)
+            return super().close()
         self._closed.set()
         for poller in self._pollers:
             poller.stop()
@@ -114,7 +116,7 @@ class ArroyoWidget(anywidget.AnyWidget):
             except Exception as exc:
                 self.error = short_error(exc)
 
-        thread = threading.Thread(target=run, name=f"arroyo-{name}", daemon=True)
+        thread = threading.Thread(target=run, name=f"arroyo-widget-{name}", daemon=True)
         self._threads = [th for th in getattr(self, "_threads", []) if th.is_alive()] + [thread]
         thread.start()
         return thread
@@ -132,7 +134,7 @@ class ArroyoWidget(anywidget.AnyWidget):
         except Exception as exc:  # shown in the widget, not as a traceback in the log
             self.error = short_error(exc)
 
-    def _send(self, content: dict, buffers: list[bytes] | None = None) -> None:
+    def _emit(self, content: dict, buffers: list[bytes] | None = None) -> None:
         if self.comm is not None and not self.closed:
             self.send(content, buffers)
 
@@ -161,7 +163,7 @@ class PlotlyHost:
     so figures render without a CDN and saved notebooks stay small."""
 
     def _msg_need_plotly(self, _content: dict, _buffers: list) -> None:
-        self._send({"type": "plotly"}, [plotly_js()])
+        self._emit({"type": "plotly"}, [plotly_js()])
 
 
 _PLOTLY_JS: bytes | None = None

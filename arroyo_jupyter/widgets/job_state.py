@@ -151,7 +151,7 @@ class JobStateWidget(ArroyoWidget):
         label = f"{method} {mode or ''}".strip() + (" without state" if ignore_state else "")
         self.busy, self.error = label, ""
         call = threading.Thread(
-            target=self._call, args=(method, mode, ignore_state), name="arroyo-job-action", daemon=True
+            target=self._call, args=(method, mode, ignore_state), name="arroyo-widget-job-action", daemon=True
         )
         self._calls = [c for c in self._calls if c.is_alive()] + [call]
         call.start()

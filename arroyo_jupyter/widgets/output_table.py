@@ -42,6 +42,8 @@ class OutputTable(ArroyoWidget):
     view_rows = t.Int(20_000).tag(sync=True)  # rows the browser keeps per sink
     snapshot = t.Bytes(b"").tag(sync=True)
 
+    ack_timeout = ACK_TIMEOUT  # per instance: tests stretch it to watch coalescing
+
     def __init__(
         self,
         pipeline: Any,
@@ -75,7 +77,7 @@ class OutputTable(ArroyoWidget):
     def start(self) -> None:
         """Open the output stream (once the job runs) on a reader thread."""
         if self._reader is None or not self._reader.is_alive():
-            self._reader = threading.Thread(target=self._read, name="arroyo-output-reader", daemon=True)
+            self._reader = threading.Thread(target=self._read, name="arroyo-widget-output-reader", daemon=True)
             self._reader.start()
 
     def _wait_running(self) -> bool:
@@ -138,7 +140,7 @@ class OutputTable(ArroyoWidget):
 
     def _browser_ready(self) -> bool:
         in_flight = self._seq - self._acked
-        return in_flight < MAX_IN_FLIGHT or time.monotonic() - self._last_ack > ACK_TIMEOUT
+        return in_flight < MAX_IN_FLIGHT or time.monotonic() - self._last_ack > self.ack_timeout
 
     def flush(self) -> bool:
         """Send the rows not yet sent as one delta message; False if nothing was sent."""
@@ -157,7 +159,7 @@ class OutputTable(ArroyoWidget):
                 self._last_ack = time.monotonic()
         stats = self._buffer.stats()
         header = {"type": "delta", "seq": seq, "sinks": [p["sink"] for p in payloads], "stats": stats}
-        self._send(header, [encode(p) for p in payloads])
+        self._emit(header, [encode(p) for p in payloads])
         return True
 
     def refresh_snapshot(self) -> None:
@@ -184,7 +186,7 @@ class OutputTable(ArroyoWidget):
             self._acked = self._seq
             self._last_ack = time.monotonic()
         payloads = self._buffer.latest(RESET_ROWS)
-        self._send(
+        self._emit(
             {
                 "type": "reset",
                 "seq": self._seq,

@@ -1,0 +1,36 @@
+"""Fixtures for widget tests: a recording comm and a fake pipeline handle we control.
+
+The fake handle implements the handle surface of docs/CLIENT_SURFACE.md so that faults
+(server errors, stuck streams, state changes) can be injected at will; the integration
+tests in this directory use the real client and the embedded server.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import comm
+import pytest
+from widget_fakes import FakePipeline, RecordingComm, wait_for
+
+
+@pytest.fixture
+def recording_comm(monkeypatch):
+    monkeypatch.setattr(comm, "create_comm", lambda **kw: RecordingComm(**kw))
+    yield
+
+
+@pytest.fixture
+def fake():
+    return FakePipeline()
+
+
+@pytest.fixture
+def no_thread_leaks():
+    """Fails a test that leaves an arroyo-* thread running."""
+    yield
+    wait_for(
+        lambda: not [t for t in threading.enumerate() if t.name.startswith("arroyo-widget-")],
+        timeout=10,
+        message="arroyo threads to end: " + ", ".join(t.name for t in threading.enumerate()),
+    )
