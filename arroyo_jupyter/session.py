@@ -17,6 +17,7 @@ without a traceback and still fail the cell.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import difflib
 import html
 import os
@@ -24,7 +25,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,8 +218,8 @@ def connect(
         raise SessionError("give either a URL or --local, not both")
     if port is not None and not (0 <= port <= 65535):
         raise SessionError(f"--port must be between 0 and 65535, got {port}")
-    if port is not None and not local and url:
-        raise SessionError("--port is for the embedded server (--local); put the port in the URL instead")
+    if port is not None and not local:
+        raise SessionError("--port is for the embedded server: add --local (for a cluster, put the port in the URL)")
     key = _api_key(api_key_env if api_key_env is not None else settings.api_key_env)
     target = url or (None if local else (os.environ.get("ARROYO_URL") or settings.url or None))
     if target is None and not local and port is None and _answers(DEFAULT_LOCAL_URL):
@@ -243,7 +244,10 @@ def _connect_local(port: int | None, state_dir: str | None, settings: Settings) 
     if start is None:
         raise SessionError("this build has no embedded server; give a URL to connect to a cluster")
     directory = state_dir or tempfile.mkdtemp(prefix="arroyo-jupyter-")
-    server = start(port=port or 0, state_dir=directory)
+    try:
+        server = start(port=port or 0, state_dir=directory)
+    except OSError as exc:  # port taken or not allowed
+        raise SessionError(f"cannot start the embedded server on port {port}: {exc.strerror or exc}; pick another --port") from None
     client = _make_client(server.url, None)
     return _set_current(Session(client=client, url=server.url, settings=settings, server=server))
 
@@ -440,6 +444,21 @@ def validate(sql: str) -> Validation:
     return Validation(sql, session.client.validate_query(sql))
 
 
+@contextlib.contextmanager
+def _sql_errors_located(session: Session, sql: str) -> Iterator[None]:
+    """Create/preview errors carry no positions: ask validate_query for them, show carets."""
+    from .api import SqlError
+
+    try:
+        yield
+    except SqlError as exc:
+        diagnostics = list(exc.diagnostics)
+        if not any(getattr(d, "line", None) for d in diagnostics):
+            located = session.client.validate_query(sql).errors
+            diagnostics = list(located) or diagnostics
+        raise SessionError(format_diagnostics(sql, diagnostics)) from None
+
+
 # --- previews ----------------------------------------------------------------------------
 
 
@@ -540,7 +559,8 @@ def preview(
     if ttl is not None and ttl < 0:
         raise SessionError("--ttl must be a number of seconds >= 0")
     account = stop_previews(key) if key is not None else []
-    pipeline = session.client.create_preview(sql, enable_sinks=enable_sinks)
+    with _sql_errors_located(session, sql):
+        pipeline = session.client.create_preview(sql, enable_sinks=enable_sinks)
     result = Preview(pipeline=pipeline, key=key, sql=sql, ttl=ttl or None)
     result.replaced = account  # type: ignore[attr-defined]  # shown by the magic
     if ttl:
@@ -614,11 +634,14 @@ def create(
             f"a pipeline named {name!r} already exists ({ids}); "
             "use --if-exists replace (stop and delete it) or --if-exists keep"
         )
-    for old in existing:  # replace
+    if existing:  # replace: only once the new SQL is known to plan, so a typo loses nothing
+        check = session.client.validate_query(sql)
+        if not check.ok:
+            raise SessionError(format_diagnostics(sql, list(check.errors)) + f"\n{name!r} was left as it is")
+    for old in existing:
         _stop_and_delete(old, timeout=60)
-    return session.client.create_pipeline(
-        name, sql, parallelism=parallelism, checkpoint_interval_micros=interval
-    )
+    with _sql_errors_located(session, sql):
+        return session.client.create_pipeline(name, sql, parallelism=parallelism, checkpoint_interval_micros=interval)
 
 
 def _stop_and_delete(pipeline: Any, timeout: float) -> None:

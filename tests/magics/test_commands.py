@@ -9,7 +9,7 @@ import pytest
 from conftest import IMPULSE
 
 from arroyo_jupyter import session
-from arroyo_jupyter.api import Client
+from arroyo_jupyter.api import ArroyoConnectionError, Client
 
 SELECT = IMPULSE + "SELECT counter FROM impulse;"
 
@@ -61,7 +61,7 @@ def test_connect_falls_back_to_embedded_server(shell, monkeypatch, unused_url):
     assert Client(s.url).ping()
     out = shell.run("%arroyo disconnect").out
     assert f"stopped the embedded server at {s.url}" in out
-    with pytest.raises(Exception):
+    with pytest.raises(ArroyoConnectionError):
         Client(s.url, timeout=1.0, retries=0).ping()
 
 
@@ -107,9 +107,10 @@ def test_validate_success_shows_the_graph(connected):
 
 
 def test_validate_html_is_escaped(connected):
-    result = connected.run("%%arroyo validate\n" + IMPULSE + "SELECT '<b>' FROM impulse WHERE counter >;")
-    assert "<b>" not in str(session.Validation("x", type("R", (), {"ok": False, "errors": [], "graph": None})())._repr_html_())
-    assert result.error is not None
+    result = session.validate(IMPULSE + "SELECT '<b>' FROM impulse WHERE counter >;")
+    assert not result.ok
+    assert "| SELECT '<b>'" in str(result)
+    assert "<b>" not in result._repr_html_() and "&lt;b&gt;" in result._repr_html_()
 
 
 # --- previews -------------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def test_pipeline_lifecycle(connected, name):
     job = ok(f"j = %arroyo wait {name} --state Running --timeout 30")
     assert str(job.state) == "Running"
 
-    frame = ok(f"%arroyo pipelines")
+    frame = ok("%arroyo pipelines")
     assert name in set(frame["name"])
     assert not ok("%arroyo jobs").empty
 
