@@ -1,0 +1,280 @@
+"""Tables of a pipeline: ``CREATE TABLE`` statements and server connection tables → TableDef."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pyarrow as pa
+from sqlglot import exp
+
+from .dialect import Statement
+from .interface import Diagnostic, PlanError
+
+TS = pa.timestamp("ns")
+
+_SIMPLE_TYPES: dict[str, pa.DataType] = {
+    "TINYINT": pa.int8(),
+    "SMALLINT": pa.int16(),
+    "INT": pa.int32(),
+    "MEDIUMINT": pa.int32(),
+    "BIGINT": pa.int64(),
+    "UTINYINT": pa.uint8(),
+    "USMALLINT": pa.uint16(),
+    "UINT": pa.uint32(),
+    "UMEDIUMINT": pa.uint32(),
+    "UBIGINT": pa.uint64(),
+    "FLOAT": pa.float32(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "TEXT": pa.string(),
+    "VARCHAR": pa.string(),
+    "CHAR": pa.string(),
+    "NVARCHAR": pa.string(),
+    "NCHAR": pa.string(),
+    "JSON": pa.string(),
+    "JSONB": pa.string(),
+    "BINARY": pa.binary(),
+    "VARBINARY": pa.binary(),
+    "BLOB": pa.binary(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": TS,
+    "TIMESTAMPTZ": TS,
+    "DATETIME": TS,
+}
+
+
+def arrow_type(kind: exp.DataType) -> pa.DataType:
+    """A SQL column type as an Arrow type (timestamps always in ns, as Arroyo stores them)."""
+    name = kind.this.name if hasattr(kind.this, "name") else str(kind.this)
+    if name in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[name]
+    if name == "DECIMAL":
+        params = [int(p.name) for p in kind.expressions] or [38, 10]
+        return pa.decimal128(params[0], params[1] if len(params) > 1 else 0)
+    if name == "ARRAY":
+        return pa.list_(arrow_type(kind.expressions[0]))
+    if name == "STRUCT":
+        fields = []
+        for col in kind.expressions:
+            fields.append(pa.field(col.name, arrow_type(col.args["kind"])))
+        return pa.struct(fields)
+    raise ValueError(f"unsupported type {kind.sql()}")
+
+
+@dataclass
+class TableDef:
+    name: str
+    schema: Optional[pa.Schema]  # None: inferred (sinks without columns)
+    connector: Optional[str]  # None: an in-memory table
+    options: dict[str, str] = field(default_factory=dict)
+    kind: str = "source"  # "source" | "sink" | "memory"
+    watermark: Optional[tuple[str, Optional[str]]] = None
+    event_time_field: Optional[str] = None
+    primary_keys: list[str] = field(default_factory=list)
+    json_columns: set[str] = field(default_factory=set)
+    statement: Optional[Statement] = None
+
+    @property
+    def format(self) -> Optional[str]:
+        return self.options.get("format")
+
+    @property
+    def updating(self) -> bool:
+        """A source whose rows are changes (Debezium), not appends."""
+        return self.kind == "source" and self.format == "debezium_json"
+
+
+IMPULSE_SCHEMA = pa.schema([pa.field("counter", pa.int64(), False), pa.field("subtask_index", pa.int64(), False)])
+
+_PERSON = pa.struct(
+    [pa.field(n, t, False) for n, t in [
+        ("id", pa.int64()), ("name", pa.string()), ("email_address", pa.string()), ("credit_card", pa.string()),
+        ("city", pa.string()), ("state", pa.string()), ("datetime", TS), ("extra", pa.string())]]
+)
+_AUCTION = pa.struct(
+    [pa.field(n, t, False) for n, t in [
+        ("id", pa.int64()), ("description", pa.string()), ("item_name", pa.string()), ("initial_bid", pa.int64()),
+        ("reserve", pa.int64()), ("datetime", TS), ("expires", TS), ("seller", pa.int64()),
+        ("category", pa.int64()), ("extra", pa.string())]]
+)
+_BID = pa.struct(
+    [pa.field(n, t, False) for n, t in [
+        ("auction", pa.int64()), ("bidder", pa.int64()), ("price", pa.int64()), ("channel", pa.string()),
+        ("url", pa.string()), ("datetime", TS), ("extra", pa.string())]]
+)
+NEXMARK_SCHEMA = pa.schema([pa.field("person", _PERSON), pa.field("auction", _AUCTION), pa.field("bid", _BID)])
+
+SOURCE_CONNECTORS = {"impulse", "nexmark", "single_file"}
+SINK_CONNECTORS = {"single_file", "blackhole", "stdout", "preview"}
+KNOWN_CONNECTORS = SOURCE_CONNECTORS | SINK_CONNECTORS
+FORMATS = {"json", "debezium_json"}
+
+
+def _option_value(value: exp.Expression) -> str:
+    if isinstance(value, exp.Literal):
+        return str(value.this)
+    if isinstance(value, exp.Boolean):
+        return "true" if value.this else "false"
+    return value.name or value.sql()
+
+
+def _options(properties: Optional[exp.Properties]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for prop in properties.expressions if properties else []:
+        if isinstance(prop, exp.Property) and prop.args.get("value") is not None:
+            key = prop.this.this if isinstance(prop.this, exp.Literal) else prop.this.name
+            out[str(key).lower()] = _option_value(prop.args["value"])
+        else:  # e.g. sqlglot's typed properties: fall back to their SQL text
+            text = prop.sql(dialect="postgres")
+            if "=" in text:
+                key, _, value = text.partition("=")
+                out[key.strip().strip("'\"").lower()] = value.strip().strip("'\"")
+    return out
+
+
+def _finish(table: TableDef, stmt: Optional[Statement]) -> TableDef:
+    def fail(message: str) -> PlanError:
+        return stmt.error(message) if stmt else PlanError([Diagnostic(message)])
+
+    opts = table.options
+    connector = table.connector
+    if connector is None:
+        table.kind = "memory"
+        if table.schema is None:
+            raise fail(f"in-memory table '{table.name}' needs a column list")
+        return table
+    if connector not in KNOWN_CONNECTORS:
+        raise fail(f"unknown connector '{connector}'; available: {', '.join(sorted(KNOWN_CONNECTORS))}")
+    kind = opts.get("type")
+    if kind is None:
+        kind = "source" if connector in ("impulse", "nexmark") else "sink" if connector in SINK_CONNECTORS - {"single_file"} else None
+    if kind not in ("source", "sink"):
+        raise fail(f"table '{table.name}' needs type = 'source' or 'sink'")
+    table.kind = kind
+    if kind == "source" and connector not in SOURCE_CONNECTORS:
+        raise fail(f"connector '{connector}' can only be used as a sink")
+    if kind == "sink" and connector not in SINK_CONNECTORS:
+        raise fail(f"connector '{connector}' can only be used as a source")
+    if table.format is not None and table.format not in FORMATS:
+        raise fail(f"unsupported format '{table.format}'; use one of {', '.join(sorted(FORMATS))}")
+    if connector == "stdout" and table.format is None:
+        raise fail("stdout sink requires a format, e.g. format = 'json'")
+    if connector == "single_file":
+        if "path" not in opts:
+            raise fail(f"single_file table '{table.name}' requires path = '...'")
+        if table.format is None:
+            raise fail(f"single_file table '{table.name}' requires format = 'json' or 'debezium_json'")
+    if connector == "impulse":
+        if "event_rate" not in opts:
+            raise fail("impulse source requires event_rate")
+        if table.schema is not None and [(f.name, f.type) for f in table.schema] != [
+            (f.name, f.type) for f in IMPULSE_SCHEMA
+        ]:
+            raise fail("invalid schema for impulse source")
+        table.schema = IMPULSE_SCHEMA
+    if connector == "nexmark":
+        if "event_rate" not in opts:
+            raise fail("nexmark source requires event_rate")
+        if table.schema is not None and table.schema.names != NEXMARK_SCHEMA.names:
+            raise fail("invalid schema for nexmark source; omit fields to rely on inference")
+        table.schema = NEXMARK_SCHEMA
+    for key in ("event_rate", "message_count", "event_time_interval", "runtime"):
+        if key in opts:
+            try:
+                float(opts[key])
+            except ValueError:
+                raise fail(f"option {key} must be a number, got '{opts[key]}'") from None
+    if kind == "source" and connector == "single_file":
+        if opts.get("json.unstructured", "false").lower() == "true":
+            if table.schema is None:
+                table.schema = pa.schema([pa.field("value", pa.string())])
+                table.json_columns.add("value")
+        elif table.schema is None:
+            raise fail(f"source table '{table.name}' needs a column list for format '{table.format}'")
+    table.event_time_field = opts.get("event_time_field")
+    if table.watermark is not None and table.event_time_field is None:
+        table.event_time_field = table.watermark[0]
+    if table.event_time_field is not None and kind == "source":
+        names = table.schema.names if table.schema is not None else []
+        if table.event_time_field not in names:
+            raise fail(f"event time field '{table.event_time_field}' is not a column of '{table.name}'")
+    return table
+
+
+def table_from_create(stmt: Statement) -> TableDef:
+    ast = stmt.ast
+    schema_node = ast.this
+    name = schema_node.this.name if isinstance(schema_node, exp.Schema) else schema_node.name
+    columns = schema_node.expressions if isinstance(schema_node, exp.Schema) else []
+    fields, pks, json_cols = [], [], set()
+    for col in columns:
+        if isinstance(col, exp.PrimaryKey):
+            pks.extend(c.name for c in col.expressions)
+            continue
+        if not isinstance(col, exp.ColumnDef):
+            raise stmt.error(f"unsupported column definition '{col.sql()}'")
+        kind = col.args.get("kind")
+        if kind is None:
+            raise stmt.error(f"column '{col.name}' needs a type")
+        try:
+            typ = arrow_type(kind)
+        except ValueError as err:
+            raise stmt.error(f"column '{col.name}': {err}") from None
+        constraints = [c.args.get("kind") for c in col.args.get("constraints") or []]
+        not_null = any(isinstance(c, exp.NotNullColumnConstraint) and not c.args.get("allow_null") for c in constraints)
+        if any(isinstance(c, exp.PrimaryKeyColumnConstraint) for c in constraints):
+            pks.append(col.name)
+        if kind.this == exp.DataType.Type.JSON:
+            json_cols.add(col.name)
+        fields.append(pa.field(col.name, typ, not not_null))
+    opts = dict(stmt.options or {})
+    table = TableDef(
+        name=name,
+        schema=pa.schema(fields) if fields else None,
+        connector=opts.get("connector"),
+        options=opts,
+        watermark=stmt.watermark,
+        primary_keys=pks,
+        json_columns=json_cols,
+        statement=stmt,
+    )
+    return _finish(table, stmt)
+
+
+def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
+    """A connection table from the server: ``{connector, config, schema?}``."""
+    config = {str(k).lower(): str(v).lower() if isinstance(v, bool) else str(v) for k, v in (spec.get("config") or {}).items()}
+    schema = None
+    raw = spec.get("schema") or {}
+    fmt = raw.get("format") if isinstance(raw, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") and "format" not in config:
+        config["format"] = "debezium_json" if fmt.get("debezium") else fmt["type"]
+    fields = raw.get("fields") if isinstance(raw, dict) else None
+    if fields:
+        schema = pa.schema([pa.field(f["name"], _field_type(f), not f.get("required", False)) for f in fields])
+    table = TableDef(name=name, schema=schema, connector=spec.get("connector"), options=config)
+    if "type" not in config and table.connector == "single_file":
+        table.options["type"] = spec.get("table_type") or "source"
+    return _finish(table, None)
+
+
+_FIELD_TYPES = {
+    "int32": pa.int32(), "int64": pa.int64(), "uint32": pa.uint32(), "uint64": pa.uint64(),
+    "float32": pa.float32(), "f32": pa.float32(), "float64": pa.float64(), "f64": pa.float64(),
+    "bool": pa.bool_(), "string": pa.string(), "utf8": pa.string(), "bytes": pa.binary(),
+    "binary": pa.binary(), "timestamp": TS, "json": pa.string(),
+}
+
+
+def _field_type(f: dict[str, Any]) -> pa.DataType:
+    typ = f.get("type")
+    if isinstance(typ, dict):  # older shape: {"type": {"primitive": "Int64"}}
+        typ = str(typ.get("primitive", "string")).lower()
+    if typ == "struct":
+        return pa.struct([pa.field(x["name"], _field_type(x), not x.get("required", False)) for x in f.get("fields", [])])
+    if typ == "list":
+        return pa.list_(_field_type(f.get("items", {"type": "string"})))
+    if typ == "decimal128":
+        return pa.decimal128(int(f.get("precision", 38)), int(f.get("scale", 10)))
+    return _FIELD_TYPES.get(str(typ).lower(), pa.string())

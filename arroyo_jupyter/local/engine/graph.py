@@ -1,0 +1,125 @@
+"""The pipeline graph (Arroyo's ``PipelineGraph``) derived from a planned program.
+
+Each node is a real operator of the runtime: sources, their watermark generators, the key
+(shuffle) operator in front of a stateful query, the query operator itself and the sinks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .planner import Program
+
+_SINK_PARALLELISM_ONE = {"single_file", "preview", "stdout"}
+
+
+def _duration(ns: int) -> str:
+    for unit, size in (("d", 86_400_000_000_000), ("h", 3_600_000_000_000), ("m", 60_000_000_000),
+                       ("s", 1_000_000_000), ("ms", 1_000_000)):
+        if ns % size == 0:
+            return f"{ns // size}{unit}"
+    return f"{ns}ns"
+
+
+def _source_description(table) -> str:
+    opts = table.options
+    if table.connector == "impulse":
+        rate = opts.get("event_rate")
+        return f"{'BoundedImpulse' if 'message_count' in opts else 'Impulse'}<{rate} eps>"
+    if table.connector == "nexmark":
+        rate = opts.get("event_rate")
+        return f"{'BoundedNexmark' if 'runtime' in opts else 'Nexmark'}<{rate} eps>"
+    return f"FileSource<{opts.get('path', '')}>"
+
+
+def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating_tables: set[str]) -> None:
+    from .planner import PREVIEW, SinkPlan
+
+    nodes: list[dict] = []
+    edges: list[dict] = []
+    op_ids: dict[int, str] = {}
+    n = program.parallelism
+
+    def node(operator_id: str, operator: str, description: str, parallelism: int) -> int:
+        node_id = len(nodes) + 1
+        nodes.append({"node_id": node_id, "operator": operator, "description": description, "parallelism": parallelism})
+        op_ids[node_id] = operator_id
+        return node_id
+
+    def edge(src: int, dest: int, kind: str) -> None:
+        edges.append({"src_id": src, "dest_id": dest, "key_type": "()", "value_type": "()", "edge_type": kind})
+
+    # sources in order of first use
+    used: list[str] = []
+    for q in program.queries:
+        for name in q.shape.inputs:
+            if program.tables[name].kind == "source" and name not in used:
+                used.append(name)
+    for name in used:
+        table = program.tables[name]
+        src = node(f"source_{name}_{len(nodes) + 1}", table.connector, _source_description(table), n)
+        wm_id = len(nodes) + 1
+        wm_desc = f"Watermark<{table.watermark[1] or table.watermark[0]}>" if table.watermark else (
+            f"Watermark<{table.event_time_field} - 1s>" if table.event_time_field else "Watermark<_timestamp - 1s>")
+        wm = node(f"watermark_{wm_id}", f"watermark_{wm_id}", wm_desc, n)
+        edge(src, wm, "Forward")
+        program.source_nodes[name] = (src, wm)
+
+    producers: dict[str, int] = {name: wm for name, (_, wm) in program.source_nodes.items()}
+    sink_nodes: dict[str, int] = {}
+    for q in program.queries:
+        inputs = [producers[t] for t in q.shape.inputs if t in producers]
+        if q.kind == "stateless":
+            nid = len(nodes) + 1
+            q.node_id = node(f"projection_{nid}", f"projection_{nid}", "ArrowProjection", n)
+            for src in inputs:
+                edge(src, q.node_id, "Forward")
+        else:
+            kid = len(nodes) + 1
+            keys = ", ".join(q.shape.key_exprs) if q.shape.key_exprs else ""
+            q.key_node_id = node(f"key_{kid}", f"key_{kid}", f"ArrowKey<{keys}>", n)
+            for src in inputs:
+                edge(src, q.key_node_id, "Forward")
+            nid = len(nodes) + 1
+            if q.kind == "windowed":
+                w = q.window
+                if q.shape.has_join:
+                    op, desc = f"join_{nid}", f"WindowedJoin<{_duration(w.width)}>"
+                elif w.kind == "tumble":
+                    op, desc = f"tumbling_{nid}", f"TumblingWindow<{_duration(w.width)}>"
+                elif w.kind == "hop":
+                    op, desc = f"sliding_window_{nid}", f"SlidingWindow<size: {_duration(w.width)}, slide: {_duration(w.slide)}>"
+                else:
+                    op, desc = f"session_window_{nid}", f"SessionWindow<{_duration(w.width)}>"
+            else:
+                op, desc = (f"join_{nid}", "join") if q.shape.has_join else (f"updating_aggregate_{nid}", "UpdatingAggregate")
+            q.node_id = node(op, op, desc, n)
+            edge(q.key_node_id, q.node_id, "Shuffle")
+        target = q.target
+        table = program.tables.get(target)
+        if table is not None and table.kind == "memory":
+            producers[target] = q.node_id
+            continue
+        if target not in sink_nodes:
+            updating = q.kind == "updating"
+            connector = "preview" if (target == PREVIEW or (preview and not enable_sinks)) else table.connector
+            schema = q.output_schema if table is None or table.schema is None else table.schema
+            par = 1 if connector in _SINK_PARALLELISM_ONE else n
+            sid = len(nodes) + 1
+            op_id = f"sink_{target}_{sid}"
+            desc = "PreviewSink" if connector == "preview" else f"{connector.title().replace('_', '')}Sink"
+            sink_nodes[target] = node(op_id, connector, desc, par)
+            program.sinks.append(SinkPlan(
+                target, connector, sink_nodes[target], op_id, schema, updating,
+                dict(table.options) if table is not None else {}, list(table.primary_keys) if table is not None else []))
+            if preview and enable_sinks and connector != "preview":
+                pid = node(f"{op_id}_1", "preview", "PreviewSink", 1)
+                program.sinks.append(SinkPlan(PREVIEW, "preview", pid, f"{op_id}_1", schema, updating))
+        for sink in program.sinks:
+            if sink.node_id == sink_nodes[target] or (sink.operator_id.startswith(op_ids[sink_nodes[target]] + "_")):
+                edge(q.node_id, sink.node_id, "Forward")
+                if q.kind == "updating":
+                    sink.updating = True
+    program.graph = {"nodes": nodes, "edges": edges}
+    program.op_ids = op_ids

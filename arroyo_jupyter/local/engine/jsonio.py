@@ -1,0 +1,121 @@
+"""JSON in and out, the way Arroyo's JSON format reads and writes rows.
+
+Out: one object per row, explicit nulls, timestamps as naive RFC 3339 with the shortest of
+0/3/6/9 fraction digits (``2023-10-09T17:13:20.200``), structs as nested objects.
+In: newline-delimited objects; timestamps as RFC 3339 strings or integers (µs, as Debezium).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def format_timestamp_ns(ns: int) -> str:
+    secs, frac = divmod(int(ns), 1_000_000_000)
+    base = (_EPOCH + dt.timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac == 0:
+        return base
+    if frac % 1_000_000 == 0:
+        return f"{base}.{frac // 1_000_000:03d}"
+    if frac % 1_000 == 0:
+        return f"{base}.{frac // 1_000:06d}"
+    return f"{base}.{frac:09d}"
+
+
+def _column_values(arr: pa.Array) -> list[Any]:
+    """A column as JSON-ready Python values."""
+    t = arr.type
+    if pa.types.is_timestamp(t):
+        ints = arr.cast(pa.timestamp("ns", tz=t.tz)).cast(pa.int64())
+        return [None if v is None else format_timestamp_ns(v) for v in ints.to_pylist()]
+    if pa.types.is_struct(t):
+        names = [t.field(i).name for i in range(t.num_fields)]
+        children = [_column_values(arr.field(i)) for i in range(t.num_fields)]
+        valid = arr.is_valid().to_pylist()
+        return [dict(zip(names, vals)) if ok else None for ok, *vals in zip(valid, *children)]
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        flat = _column_values(arr.flatten())
+        offsets = arr.offsets.to_pylist()
+        valid = arr.is_valid().to_pylist()
+        base = offsets[0] if offsets else 0
+        return [flat[offsets[i] - base : offsets[i + 1] - base] if valid[i] else None for i in range(len(arr))]
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return [None if v is None else base64.b64encode(v).decode() for v in arr.to_pylist()]
+    if pa.types.is_decimal(t):
+        return [None if v is None else float(v) if isinstance(v, Decimal) else v for v in arr.to_pylist()]
+    if pa.types.is_date(t):
+        return [None if v is None else v.isoformat() for v in arr.to_pylist()]
+    return arr.to_pylist()
+
+
+def batch_rows(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
+    """Rows of a batch as dicts of JSON-ready values (hidden columns must be dropped first)."""
+    names = batch.schema.names
+    columns = [_column_values(batch.column(i) if isinstance(batch, pa.RecordBatch) else batch.column(i).combine_chunks())
+               for i in range(batch.num_columns)]
+    return [dict(zip(names, values)) for values in zip(*columns)] if columns else [{} for _ in range(batch.num_rows)]
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+# ---- reading -----------------------------------------------------------------------------
+
+def parse_timestamps(values: list[Any]) -> pa.Array:
+    """RFC 3339 strings or integer µs → timestamp[ns] (naive UTC)."""
+    if all(v is None or isinstance(v, str) for v in values):
+        arr = pa.array(values, pa.string())
+        try:
+            return pc.cast(arr, pa.timestamp("ns", tz="UTC")).cast(pa.timestamp("ns"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    out = []
+    for v in values:
+        if v is None:
+            out.append(None)
+        elif isinstance(v, bool):
+            raise ValueError(f"expected a timestamp, got {v!r}")
+        elif isinstance(v, (int, float)):
+            out.append(int(v * 1000))  # µs → ns
+        elif isinstance(v, str):
+            parsed = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            if parsed.tzinfo is not None:
+                parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            delta = parsed - _EPOCH
+            out.append((delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000)
+        else:
+            raise ValueError(f"expected a timestamp, got {v!r}")
+    return pa.array(out, pa.int64()).cast(pa.timestamp("ns"))
+
+
+def to_array(values: list[Any], typ: pa.DataType, json_column: bool = False) -> pa.Array:
+    """Python values decoded from JSON → an Arrow array of the declared type."""
+    if json_column:
+        return pa.array([None if v is None else v if isinstance(v, str) else dumps(v) for v in values], pa.string())
+    if pa.types.is_timestamp(typ):
+        return parse_timestamps(values).cast(typ)
+    if pa.types.is_struct(typ):
+        mask = np.array([v is None for v in values], dtype=bool)
+        children = [to_array([None if v is None else v.get(f.name) for v in values], f.type) for f in typ]
+        return pa.StructArray.from_arrays(children, fields=list(typ), mask=pa.array(mask))
+    if pa.types.is_string(typ):
+        return pa.array([None if v is None else v if isinstance(v, str) else dumps(v) for v in values], pa.string())
+    if pa.types.is_floating(typ):
+        return pa.array([None if v is None else float(v) for v in values], typ)
+    return pa.array(values, typ)
+
+
+def rows_to_batch(rows: list[dict[str, Any]], schema: pa.Schema, json_columns: set[str]) -> pa.RecordBatch:
+    arrays = [to_array([r.get(f.name) for r in rows], f.type, f.name in json_columns) for f in schema]
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([pa.field(f.name, f.type) for f in schema]))

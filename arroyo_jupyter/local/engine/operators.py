@@ -1,0 +1,434 @@
+"""Query operators over Arrow batches; DataFusion evaluates the SQL, Python orchestrates.
+
+- :class:`StatelessOp` runs the query on every input batch (filters, projections, UNNEST, UNION).
+- :class:`WindowedOp` buffers input rows; when the watermark closes windows it assigns the
+  ``__window`` struct (tumble / hop / session) to the rows of the closed windows and runs the
+  whole query on them (windowed aggregates, windowed joins, window functions). Rows of
+  windows that already closed are late and dropped, as Arroyo does.
+- :class:`UpdatingOp` keeps its input as a table (appends minus retractions), re-runs the
+  query when flushed and emits the difference to the previous result as changelog rows
+  (``__op`` = c / d / ub+ua), which sinks write as Debezium ``before``/``after``/``op``.
+- :class:`KeyRouter` hash-partitions rows over the subtasks of a stateful operator.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .catalog import TS
+from .sources import OP_COL
+from .translate import TIME_COL, WINDOW_COL, WindowSpec
+
+NEG_INF = -(2**62)
+POS_INF = 2**62
+WINDOW_TYPE = pa.struct([pa.field("start", TS), pa.field("end", TS)])
+RETRACT_OPS = ("d", "ub")
+
+
+def _register(ctx: Any, name: str, data: pa.Table | pa.RecordBatch) -> None:
+    ctx.deregister_table(name)
+    batches = data.to_batches() if isinstance(data, pa.Table) else [data]
+    if not batches:
+        batches = [pa.RecordBatch.from_pylist([], schema=data.schema)]
+    ctx.register_record_batches(name, [batches])
+
+
+def _empty(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()
+
+
+def _run(ctx: Any, sql: str) -> pa.Table:
+    return ctx.sql(sql).to_arrow_table()
+
+
+def _ts_ns(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return pc.cast(arr, TS).cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _nullable(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_nullable(True) for f in schema])
+
+
+def _conform(data: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``data`` with ``schema``'s field order and nullability (types must already match)."""
+    if data.schema.equals(schema):
+        return data
+    return data.select(schema.names).cast(schema)
+
+
+class QueryError(Exception):
+    """The query failed on data (DataFusion raised while evaluating it)."""
+
+
+class _Base:
+    def __init__(self, plan: Any, schemas: dict[str, pa.Schema], udfs: list[Any]):
+        from .planner import new_context
+
+        self.plan = plan
+        self.sql = plan.shape.sql
+        # input table → schema with _timestamp (and __op for changelogs); all nullable, so
+        # batches from sources, operators and restored state concatenate
+        self.schemas = {n: _nullable(s) for n, s in schemas.items()}
+        self.ctx = new_context(udfs)
+
+    def _execute(self, tables: dict[str, pa.Table | pa.RecordBatch]) -> pa.Table:
+        for name, schema in self.schemas.items():
+            _register(self.ctx, name, tables.get(name, _empty(schema)))
+        try:
+            return _run(self.ctx, self.sql)
+        except Exception as err:  # DataFusion raises plain exceptions
+            raise QueryError(str(err).replace("DataFusion error: ", "")) from None
+
+    def snapshot(self) -> dict[str, pa.Table]:
+        return {}
+
+    def output(self, table: pa.Table, fallback_ts: int) -> Optional[pa.Table]:
+        """Query result → output batch: visible columns + ``_timestamp``."""
+        if table.num_rows == 0:
+            return None
+        names = table.schema.names
+        if TIME_COL in names:
+            ts = table.column(TIME_COL)
+        elif "__ts" in names:
+            ts = table.column("__ts")
+        else:
+            ts = pa.array(np.full(table.num_rows, fallback_ts, dtype=np.int64)).cast(TS)
+        keep = [i for i, n in enumerate(names) if n not in (TIME_COL, "__ts", WINDOW_COL)]
+        columns = [table.column(i) for i in keep] + [pc.cast(ts, TS)]
+        return pa.Table.from_arrays(columns, names=[names[i] for i in keep] + [TIME_COL])
+
+
+class StatelessOp(_Base):
+    def process(self, table: str, batch: pa.RecordBatch) -> Optional[pa.Table]:
+        result = self._execute({table: batch})
+        fallback = int(_ts_ns(batch.column(TIME_COL)).max()) if batch.num_rows else 0
+        return self.output(result, fallback)
+
+
+# ---- windows ---------------------------------------------------------------------------
+
+def _window_struct(start: np.ndarray, end: np.ndarray) -> pa.StructArray:
+    return pa.StructArray.from_arrays([pa.array(start).cast(TS), pa.array(end).cast(TS)], fields=list(WINDOW_TYPE))
+
+
+def _key_hashes(ctx: Any, key_sql: list[str], table: pa.Table, name: str = "__keys") -> np.ndarray:
+    """One uint64 per row identifying its key (rows of equal keys hash equal)."""
+    import pandas as pd
+
+    if not key_sql or table.num_rows == 0:
+        return np.zeros(table.num_rows, dtype=np.uint64)
+    _register(ctx, name, table)
+    keys = _run(ctx, f"SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(key_sql))} FROM {name}")
+    frame = keys.to_pandas()
+    return pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
+
+
+class WindowedOp(_Base):
+    def __init__(self, plan, schemas, udfs, state: Optional[dict[str, pa.Table]] = None, emitted: int = NEG_INF):
+        super().__init__(plan, schemas, udfs)
+        self.window: WindowSpec = plan.window
+        self.buffers: dict[str, list[pa.Table]] = {name: [] for name in schemas}
+        for name, table in (state or {}).items():
+            if name in self.buffers and table.num_rows:
+                self.buffers[name].append(_conform(table, self.schemas[name]))
+        self.emitted = emitted  # windows ending at or before this are closed and emitted
+        self.late_rows = 0
+
+    # windows a row at time t belongs to: starts s = floor(t/slide)*slide - j*slide, j < width/slide
+    def _last_end(self, ts: np.ndarray) -> np.ndarray:
+        w = self.window
+        if w.kind == "session":
+            return ts + w.width
+        return (ts // w.slide) * w.slide + w.width
+
+    def process(self, table: str, batch: pa.RecordBatch) -> None:
+        ts = _ts_ns(batch.column(TIME_COL))
+        live = self._last_end(ts) > self.emitted if self.window.kind != "session" else ts >= self.emitted
+        if not live.all():
+            self.late_rows += int((~live).sum())
+            batch = batch.filter(pa.array(live))
+        if batch.num_rows:
+            self.buffers[table].append(_conform(pa.Table.from_batches([batch]), self.schemas[table]))
+
+    def _buffer(self, name: str) -> pa.Table:
+        parts = self.buffers[name]
+        if not parts:
+            return _empty(self.schemas[name])
+        if len(parts) > 1:
+            parts[:] = [pa.concat_tables(parts).combine_chunks()]
+        return parts[0]
+
+    def on_watermark(self, wm: int) -> Optional[pa.Table]:
+        if wm <= self.emitted:
+            return None
+        if self.window.kind == "session":
+            return self._sessions(wm)
+        w = self.window
+        expanded: dict[str, pa.Table] = {}
+        any_rows = False
+        for name in self.schemas:
+            data = self._buffer(name)
+            if data.num_rows == 0:
+                expanded[name] = _with_window(data, np.zeros(0, np.int64), np.zeros(0, np.int64))
+                continue
+            ts = _ts_ns(data.column(TIME_COL))
+            first = (ts // w.slide) * w.slide
+            idx_parts, start_parts = [], []
+            for j in range(w.width // w.slide):
+                start = first - j * w.slide
+                end = start + w.width
+                sel = np.nonzero((end > self.emitted) & (end <= wm))[0]
+                if len(sel):
+                    idx_parts.append(sel)
+                    start_parts.append(start[sel])
+            if idx_parts:
+                idx = np.concatenate(idx_parts)
+                starts = np.concatenate(start_parts)
+                any_rows = True
+                expanded[name] = _with_window(data.take(pa.array(idx)), starts, starts + w.width)
+            else:
+                expanded[name] = _with_window(data.slice(0, 0), np.zeros(0, np.int64), np.zeros(0, np.int64))
+            keep = self._last_end(ts) > wm
+            if not keep.all():
+                self.buffers[name] = [data.filter(pa.array(keep))]
+        previous, self.emitted = self.emitted, wm
+        if not any_rows:
+            return None
+        result = self._execute(expanded)
+        fallback = min(wm, max(_closed_ends(expanded))) - 1 if previous < wm else wm
+        return self.output(_window_time(result, self.plan.shape.window_alias_index), fallback)
+
+    def _sessions(self, wm: int) -> Optional[pa.Table]:
+        gap = self.window.width
+        out_tables: dict[str, pa.Table] = {}
+        any_rows = False
+        for name in self.schemas:
+            data = self._buffer(name)
+            if data.num_rows == 0:
+                out_tables[name] = _with_window(data, np.zeros(0, np.int64), np.zeros(0, np.int64))
+                continue
+            keys = _key_hashes(self.ctx, self.plan.shape.key_exprs, data)
+            ts = _ts_ns(data.column(TIME_COL))
+            order = np.lexsort((ts, keys))
+            k, t = keys[order], ts[order]
+            new = np.ones(len(t), dtype=bool)
+            new[1:] = (k[1:] != k[:-1]) | (t[1:] - t[:-1] >= gap)
+            session = np.cumsum(new) - 1
+            starts = t[new]
+            ends = np.maximum.reduceat(t, np.nonzero(new)[0]) + gap
+            closed = ends[session] <= wm
+            sel = order[closed]
+            if len(sel):
+                any_rows = True
+            out_tables[name] = _with_window(data.take(pa.array(sel)), starts[session][closed], ends[session][closed])
+            self.buffers[name] = [data.take(pa.array(np.sort(order[~closed])))]
+        self.emitted = wm
+        if not any_rows:
+            return None
+        result = self._execute(out_tables)
+        return self.output(_window_time(result, self.plan.shape.window_alias_index), wm - 1)
+
+    def snapshot(self) -> dict[str, pa.Table]:
+        return {name: self._buffer(name) for name in self.schemas}
+
+
+def _with_window(data: pa.Table, starts: np.ndarray, ends: np.ndarray) -> pa.Table:
+    return data.append_column(pa.field(WINDOW_COL, WINDOW_TYPE), pa.chunked_array([_window_struct(starts, ends)]))
+
+
+def _closed_ends(tables: dict[str, pa.Table]) -> list[int]:
+    ends = [NEG_INF + 1]
+    for t in tables.values():
+        if t.num_rows:
+            ends.append(int(pc.max(pc.struct_field(t.column(WINDOW_COL), "end")).cast(pa.int64()).as_py()))
+    return ends
+
+
+def _window_time(result: pa.Table, alias_index: Optional[int]) -> pa.Table:
+    """Output rows of a window carry its end - 1 ns as event time, as in Arroyo."""
+    if TIME_COL in result.schema.names or alias_index is None or alias_index >= result.num_columns:
+        return result
+    col = result.column(alias_index)
+    if not pa.types.is_struct(col.type) or col.type.get_field_index("end") < 0:
+        return result
+    end = pc.struct_field(col, "end").cast(pa.int64())
+    return result.append_column("__ts", pc.subtract(end, 1).cast(TS))
+
+
+# ---- updating --------------------------------------------------------------------------
+
+class UpdatingOp(_Base):
+    def __init__(self, plan, schemas, udfs, state: Optional[dict[str, pa.Table]] = None):
+        super().__init__(plan, schemas, udfs)
+        self.visible = {n: pa.schema([f for f in s if f.name != OP_COL]) for n, s in self.schemas.items()}
+        self.schemas = self.visible  # the query sees tables without the changelog column
+        self.tables: dict[str, list[pa.Table]] = {n: [] for n in schemas}
+        self.retracts: dict[str, list[pa.Table]] = {n: [] for n in schemas}
+        for name, table in (state or {}).items():
+            if name in self.tables and table.num_rows:
+                self.tables[name].append(_conform(table, self.visible[name]))
+        self.dirty_rows = 0
+        self.max_ts = 0
+        self.last: Optional[pa.Table] = None
+        if state:
+            self.last = self._compute()
+
+    def process(self, table: str, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        self.max_ts = max(self.max_ts, int(_ts_ns(batch.column(TIME_COL)).max()))
+        names = batch.schema.names
+        if OP_COL in names:
+            ops = batch.column(names.index(OP_COL))
+            rows = pa.Table.from_batches([batch]).drop_columns([OP_COL])
+            rows = _conform(rows, self.visible[table])
+            retract = pc.is_in(ops, pa.array(list(RETRACT_OPS)))
+            if pc.any(retract).as_py():
+                self.retracts[table].append(rows.filter(retract))
+            rows = rows.filter(pc.invert(retract))
+        else:
+            rows = _conform(pa.Table.from_batches([batch]), self.visible[table])
+        if rows.num_rows:
+            self.tables[table].append(rows)
+        self.dirty_rows += batch.num_rows
+
+    def _materialized(self, name: str) -> pa.Table:
+        parts = self.tables[name]
+        data = pa.concat_tables(parts).combine_chunks() if parts else _empty(self.visible[name])
+        if self.retracts[name]:
+            gone = pa.concat_tables(self.retracts[name])
+            data = _except_all(self.ctx, data.drop_columns([TIME_COL]), gone.drop_columns([TIME_COL]),
+                               data)
+            self.retracts[name] = []
+        self.tables[name] = [data] if data.num_rows else []
+        return data
+
+    def _compute(self) -> pa.Table:
+        tables = {name: self._materialized(name) for name in self.visible}
+        result = self._execute(tables)
+        keep = [i for i, n in enumerate(result.schema.names) if n not in (TIME_COL, "__ts", WINDOW_COL)]
+        return pa.Table.from_arrays([result.column(i) for i in keep], names=[f"c{i}" for i in range(len(keep))])
+
+    def flush(self) -> Optional[pa.Table]:
+        if self.dirty_rows == 0:
+            return None
+        self.dirty_rows = 0
+        new = self._compute()
+        old = self.last if self.last is not None else new.slice(0, 0)
+        self.last = new
+        removed = _except_all(self.ctx, old, new)
+        added = _except_all(self.ctx, new, old)
+        if removed.num_rows == 0 and added.num_rows == 0:
+            return None
+        return self._changelog(removed, added)
+
+    def _changelog(self, removed: pa.Table, added: pa.Table) -> pa.Table:
+        """Pair removals and additions with the same group key into updates."""
+        keys = self._pair_keys()
+        rows_r = removed.to_pylist() if keys is not None else []
+        by_key: dict[Any, list[int]] = {}
+        if keys is not None:
+            for i, row in enumerate(rows_r):
+                by_key.setdefault(tuple(str(list(row.values())[k]) for k in keys), []).append(i)
+        order: list[tuple[str, int]] = []  # ("r"|"a", index)
+        ops: list[str] = []
+        used_r: set[int] = set()
+        if keys is not None:
+            for j, row in enumerate(added.to_pylist()):
+                k = tuple(str(list(row.values())[x]) for x in keys)
+                if by_key.get(k):
+                    i = by_key[k].pop(0)
+                    used_r.add(i)
+                    order += [("r", i), ("a", j)]
+                    ops += ["ub", "ua"]
+        deletes = [("r", i) for i in range(removed.num_rows) if i not in used_r]
+        paired_a = {j for s, j in order if s == "a"}
+        creates = [("a", j) for j in range(added.num_rows) if j not in paired_a]
+        sequence = deletes + order + creates
+        ops = ["d"] * len(deletes) + ops + ["c"] * len(creates)
+        both = pa.concat_tables([removed, added])
+        idx = [i if s == "r" else removed.num_rows + i for s, i in sequence]
+        out = both.take(pa.array(idx, pa.int64()))
+        names = [f.name for f in self.plan.output_schema]
+        out = pa.Table.from_arrays(list(out.columns), names=names)
+        ts = pa.array(np.full(out.num_rows, self.max_ts, dtype=np.int64)).cast(TS)
+        return out.append_column(TIME_COL, ts).append_column(OP_COL, pa.array(ops, pa.string()))
+
+    def _pair_keys(self) -> Optional[list[int]]:
+        """Output positions identifying a row for updates; None: never pair (d + c)."""
+        shape = self.plan.shape
+        if not shape.has_aggregate or shape.has_join:
+            return None
+        if not _grouped(self.plan):
+            return []  # a global aggregate has one row: every change is an update
+        return shape.output_keys or None
+
+    def snapshot(self) -> dict[str, pa.Table]:
+        return {name: self._materialized(name) for name in self.visible}
+
+
+def _grouped(plan: Any) -> bool:
+    from sqlglot import exp, parse_one
+
+    tree = parse_one(plan.shape.sql, read="postgres")
+    top = tree.expression if isinstance(tree, exp.Insert) else tree
+    return bool(isinstance(top, exp.Select) and top.args.get("group"))
+
+
+def _except_all(ctx: Any, left: pa.Table, right: pa.Table, source: Optional[pa.Table] = None) -> pa.Table:
+    """Multiset difference ``left − right`` (rows compared on all columns).
+
+    With ``source`` (``left`` plus extra columns, same row order) the surviving rows of
+    ``source`` are returned, so hidden columns such as ``_timestamp`` survive.
+    """
+    if right.num_rows == 0:
+        return source if source is not None else left
+    if left.num_rows == 0:
+        return source if source is not None else left
+    names = [f"c{i}" for i in range(left.num_columns)]
+    left_n = pa.Table.from_arrays(list(left.columns), names=names)
+    right_n = pa.Table.from_arrays([c.cast(left_n.column(i).type) for i, c in enumerate(right.columns)], names=names)
+    # number the duplicates on both sides, then anti-join on (row, occurrence)
+    cols = ", ".join(f'"{n}"' for n in names)
+    _register(ctx, "__l", left_n.append_column("__pos", pa.array(np.arange(left.num_rows))))
+    _register(ctx, "__r", right_n)
+    on = " AND ".join(f'(l."{n}" IS NOT DISTINCT FROM r."{n}")' for n in names)
+    sql = (
+        f"WITH l AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY {cols} ORDER BY __pos) AS __occ FROM __l), "
+        f"r AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY {cols}) AS __occ FROM __r) "
+        f"SELECT l.__pos FROM l LEFT ANTI JOIN r ON {on} AND l.__occ = r.__occ ORDER BY l.__pos"
+    )
+    keep = _run(ctx, sql).column(0)
+    base = source if source is not None else left
+    return base.take(keep)
+
+
+class KeyRouter:
+    """Sends each row to subtask ``hash(key) % n``; keyless queries use subtask 0."""
+
+    def __init__(self, plan: Any, parallelism: int, udfs: list[Any]):
+        from .planner import new_context
+
+        self.key_sql = plan.shape.key_exprs
+        self.key_table = plan.shape.key_table
+        self.n = parallelism
+        self.ctx = new_context(udfs) if self.key_sql and parallelism > 1 else None
+
+    def route(self, table: str, data: pa.Table | pa.RecordBatch) -> list[tuple[int, Any]]:
+        if self.n == 1 or data.num_rows == 0:
+            return [(0, data)]
+        if self.ctx is None or table != self.key_table:
+            return [(0, data)]
+        tbl = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        hashes = _key_hashes(self.ctx, self.key_sql, tbl.drop_columns([c for c in (OP_COL,) if c in tbl.schema.names]))
+        part = hashes % np.uint64(self.n)
+        out = []
+        for i in range(self.n):
+            sel = np.nonzero(part == i)[0]
+            if len(sel):
+                out.append((i, tbl.take(pa.array(sel))))
+        return out

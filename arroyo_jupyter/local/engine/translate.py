@@ -1,0 +1,266 @@
+"""Rewrite one Arroyo query (a sqlglot AST) into SQL DataFusion runs per batch.
+
+Arroyo-only syntax becomes plain columns the operators fill in:
+``tumble/hop/session(...)`` → ``__window`` (a struct ``{start, end}`` assigned by the window
+operator), ``row_time()`` → ``_timestamp``, ``->`` / ``->>`` → JSON UDFs. Views are inlined.
+The analysis (:class:`QueryShape`) tells the planner which operator the query needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from sqlglot import exp
+
+
+WINDOW_COL = "__window"
+TIME_COL = "_timestamp"
+HIDDEN = {WINDOW_COL, TIME_COL}
+
+_UNITS_NS = {
+    "NANOSECOND": 1, "MICROSECOND": 1_000, "MILLISECOND": 1_000_000, "SECOND": 1_000_000_000,
+    "MINUTE": 60_000_000_000, "HOUR": 3_600_000_000_000, "DAY": 86_400_000_000_000, "WEEK": 604_800_000_000_000,
+}
+
+
+def interval_ns(node: exp.Expression) -> int:
+    """``INTERVAL '1' HOUR`` / ``INTERVAL '10 seconds'`` in nanoseconds."""
+    if not isinstance(node, exp.Interval):
+        raise ValueError(f"expected an interval, got '{node.sql()}'")
+    text = str(node.this.this if isinstance(node.this, exp.Literal) else node.this.sql()).strip()
+    unit = node.args.get("unit")
+    parts = text.split()
+    if unit is not None:
+        parts = [text, unit.name]
+    if len(parts) % 2:
+        raise ValueError(f"cannot read interval '{node.sql()}'")
+    total = 0.0
+    for amount, name in zip(parts[::2], parts[1::2]):
+        key = name.upper().rstrip("S")
+        key = {"SEC": "SECOND", "MIN": "MINUTE", "MS": "MILLISECOND", "US": "MICROSECOND", "NS": "NANOSECOND",
+               "MILLI": "MILLISECOND", "MICRO": "MICROSECOND", "H": "HOUR", "D": "DAY"}.get(key, key)
+        if key not in _UNITS_NS:
+            raise ValueError(f"unknown interval unit '{name}'")
+        total += float(amount) * _UNITS_NS[key]
+    if total <= 0:
+        raise ValueError(f"window interval must be positive, got '{node.sql()}'")
+    return int(total)
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    kind: str  # "tumble" | "hop" | "session"
+    width: int  # ns (the gap for sessions)
+    slide: int  # ns (== width for tumble)
+
+
+@dataclass
+class QueryShape:
+    sql: str  # DataFusion SQL
+    inputs: list[str]  # table names read, in order of first use
+    window: Optional[WindowSpec]
+    has_aggregate: bool
+    has_join: bool
+    non_inner_join: bool
+    updating_join_side: Optional[str]  # "left"/"right" when a join side is an unwindowed aggregate
+    has_over: bool
+    distinct: bool
+    key_exprs: list[str] = field(default_factory=list)  # SQL over the single input, for shuffles
+    key_table: Optional[str] = None
+    output_keys: list[int] = field(default_factory=list)  # output positions of group keys
+    window_alias_index: Optional[int] = None  # output position of the window struct
+
+
+def _window_of(call: exp.Expression) -> Optional[WindowSpec]:
+    name = call.name.lower() if isinstance(call, exp.Anonymous) else ""
+    name = "session" if name == "session_window" else name
+    if name not in ("tumble", "hop", "session"):
+        return None
+    args = call.expressions
+    try:
+        if name == "tumble" and len(args) == 1:
+            w = interval_ns(args[0])
+            return WindowSpec("tumble", w, w)
+        if name == "hop" and len(args) == 2:
+            slide, width = interval_ns(args[0]), interval_ns(args[1])
+            if width % slide:
+                raise ValueError("hop width must be a multiple of its slide")
+            return WindowSpec("tumble" if slide == width else "hop", width, slide)
+        if name == "session" and len(args) == 1:
+            g = interval_ns(args[0])
+            return WindowSpec("session", g, g)
+    except ValueError as err:
+        raise _WindowError(str(err)) from None
+    raise _WindowError(f"wrong number of arguments for {name}()")
+
+
+class _WindowError(Exception):
+    pass
+
+
+def _is_aggregate_select(select: exp.Select) -> bool:
+    if select.args.get("group"):
+        return True
+    for e in select.expressions:
+        for node in e.walk():
+            if isinstance(node, exp.AggFunc) and not node.find_ancestor(exp.Window):
+                # an aggregate of this select (not of a nested subquery)
+                if node.find_ancestor(exp.Select) is select:
+                    return True
+    return False
+
+
+def _render_types(tree: exp.Expression) -> None:
+    """DataFusion spells unsigned types 'BIGINT UNSIGNED'; sqlglot says 'UBIGINT'."""
+    names = {"UBIGINT": "BIGINT UNSIGNED", "UINT": "INT UNSIGNED", "USMALLINT": "SMALLINT UNSIGNED",
+             "UTINYINT": "TINYINT UNSIGNED"}
+    for dt in list(tree.find_all(exp.DataType)):
+        name = dt.this.name if hasattr(dt.this, "name") else str(dt.this)
+        if name in names:
+            dt.replace(exp.Var(this=names[name]))
+
+
+def _json_path_text(path: exp.Expression) -> str:
+    if isinstance(path, exp.JSONPath):
+        keys = [p.this for p in path.expressions if isinstance(p, (exp.JSONPathKey, exp.JSONPathSubscript))]
+        return ".".join(str(k) for k in keys)
+    return path.name
+
+
+def translate(
+    query: exp.Expression,
+    views: dict[str, exp.Expression],
+    known_tables: set[str],
+) -> QueryShape:
+    """Inline views, replace Arroyo-only syntax, and describe what the query needs."""
+    tree = query.copy()
+    # inline views (repeat: a view may use another view)
+    for _ in range(20):
+        changed = False
+        cte_names = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+        for table in list(tree.find_all(exp.Table)):
+            name = table.name
+            if name in views and name not in cte_names and not table.args.get("db"):
+                alias = table.alias or name
+                sub = views[name].copy()
+                if isinstance(sub, exp.Subquery):
+                    sub = sub.this
+                table.replace(exp.Subquery(this=sub, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+                changed = True
+        if not changed:
+            break
+    cte_names = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    inputs: list[str] = []
+    for table in tree.find_all(exp.Table):
+        if table.name in cte_names:
+            continue
+        if table.name not in known_tables:
+            raise _UnknownTable(table.name)
+        if table.name not in inputs:
+            inputs.append(table.name)
+
+    # windows
+    windows: list[WindowSpec] = []
+    for call in list(tree.find_all(exp.Anonymous)):
+        spec = _window_of(call)
+        if spec is not None:
+            windows.append(spec)
+            call.replace(exp.column(WINDOW_COL))
+    if len(set(windows)) > 1:
+        raise _WindowError("window in group by does not match input window")
+    window = windows[0] if windows else None
+
+    # row_time(), JSON operators
+    for call in list(tree.find_all(exp.Anonymous)):
+        if call.name.lower() == "row_time" and not call.expressions:
+            call.replace(exp.column(TIME_COL))
+    for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
+        fn = "__json_get_str" if isinstance(node, exp.JSONExtractScalar) else "__json_get"
+        node.replace(exp.Anonymous(this=fn, expressions=[node.this, exp.Literal.string(_json_path_text(node.expression))]))
+
+    selects = list(tree.find_all(exp.Select))
+    agg_selects = [s for s in selects if _is_aggregate_select(s)]
+    joins = list(tree.find_all(exp.Join))
+    non_inner = any((j.side or "").upper() in ("LEFT", "RIGHT", "FULL") for j in joins)
+    updating_side = None
+    if window is None:
+        for j in joins:
+            right = j.this
+            if any(_is_aggregate_select(s) for s in right.find_all(exp.Select)):
+                updating_side = "right"
+            parent = j.parent
+            left = parent.args.get("from_") or parent.args.get("from") if parent is not None else None
+            if left is not None and any(_is_aggregate_select(s) for s in left.find_all(exp.Select)):
+                updating_side = updating_side or "left"
+    shape = QueryShape(
+        sql="",
+        inputs=inputs,
+        window=window,
+        has_aggregate=bool(agg_selects),
+        has_join=bool(joins),
+        non_inner_join=non_inner,
+        updating_join_side=updating_side,
+        has_over=any(True for _ in tree.find_all(exp.Window)),
+        distinct=any(s.args.get("distinct") for s in selects),
+    )
+    _find_keys(tree, shape, agg_selects, joins)
+    _render_types(tree)
+    shape.sql = tree.sql(dialect="postgres")
+    return shape
+
+
+class _UnknownTable(Exception):
+    pass
+
+
+def _find_keys(tree: exp.Expression, shape: QueryShape, agg_selects: list[exp.Select], joins: list) -> None:
+    """Shuffle keys: the GROUP BY of the one aggregate, when it reads one table directly."""
+    top = tree.expression if isinstance(tree, exp.Insert) else tree
+    if isinstance(top, exp.Select) and top.args.get("group"):
+        group_sqls = []
+        for g in top.args["group"].expressions:
+            if isinstance(g, exp.Literal) and not g.is_string:
+                idx = int(g.this) - 1
+                if 0 <= idx < len(top.expressions):
+                    group_sqls.append(top.expressions[idx].unalias().sql())
+            else:
+                group_sqls.append(g.sql())
+        for pos, e in enumerate(top.expressions):
+            if isinstance(e, exp.Alias) and e.alias in [g for g in group_sqls] or e.unalias().sql() in group_sqls:
+                if e.unalias().sql() != exp.column(WINDOW_COL).sql():
+                    shape.output_keys.append(pos)
+    if isinstance(top, exp.Select):
+        for pos, e in enumerate(top.expressions):
+            if e.unalias().sql() == exp.column(WINDOW_COL).sql():
+                shape.window_alias_index = pos
+    if len(agg_selects) != 1 or joins:
+        return
+    select = agg_selects[0]
+    source = select.args.get("from_") or select.args.get("from")
+    if source is None or not isinstance(source.this, exp.Table):
+        return
+    group = select.args.get("group")
+    if not group:
+        return
+    aliases = {e.alias: e.unalias() for e in select.expressions if isinstance(e, exp.Alias)}
+    keys = []
+    for g in group.expressions:
+        if isinstance(g, exp.Literal) and not g.is_string:
+            idx = int(g.this) - 1
+            if not 0 <= idx < len(select.expressions):
+                return
+            g = select.expressions[idx].unalias()
+        elif isinstance(g, exp.Column) and not g.table and g.name in aliases:
+            g = aliases[g.name]
+        if g.sql() == exp.column(WINDOW_COL).sql():
+            continue
+        if any(isinstance(n, (exp.AggFunc, exp.Window)) for n in g.walk()):
+            return
+        g = g.copy()
+        for col in g.find_all(exp.Column):
+            col.set("table", None)
+        _render_types(g)
+        keys.append(g.sql(dialect="postgres"))
+    shape.key_exprs = keys
+    shape.key_table = source.this.name
