@@ -1,0 +1,400 @@
+"""``Pipeline`` and ``Job`` handles: API models bound to the client that fetched them.
+
+A handle shows its model's fields as attributes (``p.name``, ``j.run_id``; the
+pipeline's ``stop`` field is ``stop_mode`` because ``stop()`` is a method) and adds
+the console's actions. Job state semantics come from :mod:`arroyo_jupyter.states`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..states import STOP_MODES, JobState, StopType, parse_state
+from . import _protocol as ops
+from . import models as m
+from ._protocol import Page
+from .errors import ArroyoError
+
+if TYPE_CHECKING:
+    from .client import AsyncClient, Client
+    from .stream import AsyncOutputStream, OutputStream
+
+__all__ = ["AsyncJob", "AsyncPipeline", "Job", "Pipeline"]
+
+States = str | JobState | Iterable[str | JobState]
+
+
+def _targets(states: States) -> frozenset[JobState]:
+    if isinstance(states, (str, JobState)):
+        states = [states]
+    targets = frozenset(parse_state(s) for s in states)
+    if not targets:
+        raise ValueError("wait_for needs at least one state, e.g. 'Running'")
+    return targets
+
+
+def _stop_mode(mode: str | StopType) -> StopType:
+    try:
+        stop = StopType(str(mode))
+    except ValueError:
+        stop = StopType.NONE
+    if stop not in STOP_MODES:
+        names = ", ".join(s.value for s in STOP_MODES)
+        raise ValueError(f"stop mode must be one of {names} (use start() to run), got {mode!r}")
+    return stop
+
+
+class _Waiter:
+    """Deadline, growing poll interval, and the 'went to Failed meanwhile' rule."""
+
+    def __init__(self, states: States, timeout: float, what: str) -> None:
+        self.targets = _targets(states)
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.delay = 0.05
+        self.what = what
+        self._seen_other = False
+
+    def check(self, job: Any) -> float | None:
+        """None when done (job in a target state); else seconds to wait; raises on failure/timeout."""
+        state = job.state
+        if state in self.targets:
+            return None
+        if state is JobState.FAILED and self._seen_other:
+            raise ArroyoError(f"{self.what} failed while waiting for {self._names()}: {job.failure or 'no reason given'}")
+        if state is not JobState.FAILED:
+            self._seen_other = True
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            extra = f" ({job.failure})" if job.failure else ""
+            raise TimeoutError(f"{self.what} is still {state} after {self.timeout:g}s, not {self._names()}{extra}")
+        delay = min(self.delay, left)
+        self.delay = min(self.delay * 2, 1.0)
+        return delay
+
+    def _names(self) -> str:
+        return " or ".join(sorted(s.value for s in self.targets))
+
+
+class _PipelineView:
+    def __init__(self, client: Any, model: m.Pipeline) -> None:
+        self._client = client
+        self.model = model
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.model.__struct_fields__))
+
+    @property
+    def id(self) -> str:
+        return self.model.id
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def stop_mode(self) -> StopType | str | None:
+        """The pipeline's ``stop`` field: none means it should be running."""
+        return m.as_stop_type(self.model.stop)
+
+    def __repr__(self) -> str:
+        kind = "preview" if self.model.preview else "pipeline"
+        return (
+            f"<{type(self).__name__} {self.model.id} {self.model.name!r} ({kind}): "
+            f"stop={self.model.stop}, action={self.model.action_text!r}>"
+        )
+
+
+class _JobView:
+    def __init__(self, client: Any, pipeline_id: str, model: m.Job) -> None:
+        self._client = client
+        self.pipeline_id = pipeline_id
+        self.model = model
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.model.__struct_fields__))
+
+    @property
+    def id(self) -> str:
+        return self.model.id
+
+    @property
+    def state(self) -> JobState | str:
+        return self.model.job_state
+
+    @property
+    def running_desired(self) -> bool:
+        return self.model.running_desired
+
+    @property
+    def failure(self) -> str | None:
+        return self.model.failure
+
+    def __repr__(self) -> str:
+        tasks = "" if self.model.tasks is None else f", tasks={self.model.tasks}"
+        failure = f", failure={self.failure!r}" if self.failure else ""
+        return (
+            f"<{type(self).__name__} {self.model.id} of {self.pipeline_id}: {self.model.state} "
+            f"(running_desired={self.model.running_desired}, run_id={self.model.run_id}{tasks}{failure})>"
+        )
+
+
+class _SyncActions:
+    """Console actions shared by the sync Pipeline and Job handles."""
+
+    _client: Client
+
+    def _pid(self) -> str:
+        raise NotImplementedError
+
+    def _jid(self) -> str:
+        raise NotImplementedError
+
+    def _patched(self, model: m.Pipeline) -> None:
+        """Hook: a Pipeline handle keeps the PATCH/restart answer."""
+
+    def stop(self, mode: str | StopType = "checkpoint") -> Any:
+        """Stop the job: checkpoint (default) | graceful | immediate | force."""
+        self._patched(self._client._send(ops.patch_pipeline(self._pid(), stop=_stop_mode(mode))))
+        return self
+
+    def start(self, ignore_state: bool = False) -> Any:
+        """Run a stopped job (PATCH stop=none); ``ignore_state`` first drops its state."""
+        if ignore_state:
+            self._client._send(ops.restart_pipeline(self._pid(), ignore_state=True))
+        self._patched(self._client._send(ops.patch_pipeline(self._pid(), stop=StopType.NONE)))
+        return self
+
+    def restart(self, force: bool = False, ignore_state: bool = False) -> Any:
+        """Restart a running or failed job (a stopped one needs start())."""
+        self._patched(self._client._send(ops.restart_pipeline(self._pid(), force=force, ignore_state=ignore_state)))
+        return self
+
+    def rescale(self, parallelism: int) -> Any:
+        self._patched(self._client._send(ops.patch_pipeline(self._pid(), parallelism=parallelism)))
+        return self
+
+    def delete(self) -> None:
+        """Delete the pipeline (its job must be Stopped, Finished or Failed)."""
+        self._client._send(ops.delete_pipeline(self._pid()))
+
+    def errors(self, limit: int | None = None, starting_after: str | None = None) -> Page[m.JobLogMessage]:
+        return self._client.get_job_errors(self._pid(), self._jid(), limit=limit, starting_after=starting_after)
+
+    def iter_errors(self, page_size: int = 100) -> Any:
+        return self._client.iter_job_errors(self._pid(), self._jid(), page_size=page_size)
+
+    def checkpoints(self) -> list[m.Checkpoint]:
+        return self._client.get_checkpoints(self._pid(), self._jid())
+
+    def checkpoint_details(self, epoch: int) -> list[m.OperatorCheckpointGroup]:
+        return self._client.get_checkpoint_details(self._pid(), self._jid(), epoch)
+
+    def metrics(self) -> list[m.OperatorMetricGroup]:
+        return self._client.get_operator_metric_groups(self._pid(), self._jid())
+
+    def output(self) -> OutputStream:
+        return self._client.stream_output(self._pid(), self._jid())
+
+    def _fetch_job(self) -> Job:
+        raise NotImplementedError
+
+    def wait_for(self, states: States, timeout: float = 60.0) -> Job:
+        """Poll until the job is in one of ``states``; TimeoutError after ``timeout`` s.
+
+        Raises ArroyoError if the job goes to Failed meanwhile (and Failed was not asked for).
+        """
+        waiter = _Waiter(states, timeout, f"pipeline {self._pid()}")
+        while True:
+            job = self._fetch_job()
+            delay = waiter.check(job)
+            if delay is None:
+                return job
+            time.sleep(delay)
+
+
+class Pipeline(_PipelineView, _SyncActions):
+    """A pipeline on the server (sync). See the module docstring."""
+
+    _client: Client
+
+    def _pid(self) -> str:
+        return self.model.id
+
+    def _jid(self) -> str:
+        return self.job().id
+
+    def _patched(self, model: m.Pipeline) -> None:
+        self.model = model
+
+    def _fetch_job(self) -> Job:
+        return self.job()
+
+    def refresh(self) -> Pipeline:
+        self.model = self._client._send(ops.get_pipeline(self.model.id))
+        return self
+
+    def job(self) -> Job:
+        """The pipeline's current job, fresh from the server."""
+        return self._client.current_job(self.model.id)
+
+    def jobs(self) -> list[Job]:
+        return self._client.get_pipeline_jobs(self.model.id)
+
+
+class Job(_JobView, _SyncActions):
+    """A pipeline's job (sync); actions act on its pipeline."""
+
+    _client: Client
+
+    def _pid(self) -> str:
+        return self.pipeline_id
+
+    def _jid(self) -> str:
+        return self.model.id
+
+    def _fetch_job(self) -> Job:
+        return self.refresh()
+
+    def refresh(self) -> Job:
+        for job in self._client._send(ops.get_pipeline_jobs(self.pipeline_id)):
+            if job.id == self.model.id:
+                self.model = job
+                return self
+        raise ArroyoError(f"job {self.model.id} is no longer listed under pipeline {self.pipeline_id}")
+
+    def pipeline(self) -> Pipeline:
+        return self._client.get_pipeline(self.pipeline_id)
+
+
+class _AsyncActions:
+    """Console actions shared by the async Pipeline and Job handles."""
+
+    _client: AsyncClient
+
+    def _pid(self) -> str:
+        raise NotImplementedError
+
+    async def _jid(self) -> str:
+        raise NotImplementedError
+
+    def _patched(self, model: m.Pipeline) -> None:
+        pass
+
+    async def stop(self, mode: str | StopType = "checkpoint") -> Any:
+        self._patched(await self._client._send(ops.patch_pipeline(self._pid(), stop=_stop_mode(mode))))
+        return self
+
+    async def start(self, ignore_state: bool = False) -> Any:
+        if ignore_state:
+            await self._client._send(ops.restart_pipeline(self._pid(), ignore_state=True))
+        self._patched(await self._client._send(ops.patch_pipeline(self._pid(), stop=StopType.NONE)))
+        return self
+
+    async def restart(self, force: bool = False, ignore_state: bool = False) -> Any:
+        call = ops.restart_pipeline(self._pid(), force=force, ignore_state=ignore_state)
+        self._patched(await self._client._send(call))
+        return self
+
+    async def rescale(self, parallelism: int) -> Any:
+        self._patched(await self._client._send(ops.patch_pipeline(self._pid(), parallelism=parallelism)))
+        return self
+
+    async def delete(self) -> None:
+        await self._client._send(ops.delete_pipeline(self._pid()))
+
+    async def errors(
+        self, limit: int | None = None, starting_after: str | None = None
+    ) -> Page[m.JobLogMessage]:
+        jid = await self._jid()
+        return await self._client.get_job_errors(self._pid(), jid, limit=limit, starting_after=starting_after)
+
+    async def checkpoints(self) -> list[m.Checkpoint]:
+        return await self._client.get_checkpoints(self._pid(), await self._jid())
+
+    async def checkpoint_details(self, epoch: int) -> list[m.OperatorCheckpointGroup]:
+        return await self._client.get_checkpoint_details(self._pid(), await self._jid(), epoch)
+
+    async def metrics(self) -> list[m.OperatorMetricGroup]:
+        return await self._client.get_operator_metric_groups(self._pid(), await self._jid())
+
+    async def output(self) -> AsyncOutputStream:
+        return await self._client.stream_output(self._pid(), await self._jid())
+
+    async def _fetch_job(self) -> AsyncJob:
+        raise NotImplementedError
+
+    async def wait_for(self, states: States, timeout: float = 60.0) -> AsyncJob:
+        waiter = _Waiter(states, timeout, f"pipeline {self._pid()}")
+        while True:
+            job = await self._fetch_job()
+            delay = waiter.check(job)
+            if delay is None:
+                return job
+            await asyncio.sleep(delay)
+
+
+class AsyncPipeline(_PipelineView, _AsyncActions):
+    """A pipeline on the server (async): the same methods as Pipeline, as coroutines."""
+
+    _client: AsyncClient
+
+    def _pid(self) -> str:
+        return self.model.id
+
+    async def _jid(self) -> str:
+        return (await self.job()).id
+
+    def _patched(self, model: m.Pipeline) -> None:
+        self.model = model
+
+    async def _fetch_job(self) -> AsyncJob:
+        return await self.job()
+
+    async def refresh(self) -> AsyncPipeline:
+        self.model = await self._client._send(ops.get_pipeline(self.model.id))
+        return self
+
+    async def job(self) -> AsyncJob:
+        return await self._client.current_job(self.model.id)
+
+    async def jobs(self) -> list[AsyncJob]:
+        return await self._client.get_pipeline_jobs(self.model.id)
+
+
+class AsyncJob(_JobView, _AsyncActions):
+    """A pipeline's job (async)."""
+
+    _client: AsyncClient
+
+    def _pid(self) -> str:
+        return self.pipeline_id
+
+    async def _jid(self) -> str:
+        return self.model.id
+
+    async def _fetch_job(self) -> AsyncJob:
+        return await self.refresh()
+
+    async def refresh(self) -> AsyncJob:
+        for job in await self._client._send(ops.get_pipeline_jobs(self.pipeline_id)):
+            if job.id == self.model.id:
+                self.model = job
+                return self
+        raise ArroyoError(f"job {self.model.id} is no longer listed under pipeline {self.pipeline_id}")
+
+    async def pipeline(self) -> AsyncPipeline:
+        return await self._client.get_pipeline(self.pipeline_id)

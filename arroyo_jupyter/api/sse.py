@@ -1,0 +1,178 @@
+"""Server-Sent Events on raw bytes, and Arroyo's output events decoded from them.
+
+The splitter works on whatever byte chunks the network gives (``\\n``, ``\\r\\n`` or
+``\\r`` line ends, comments, multi-line ``data``, ``id``/``event`` fields) and keeps
+only the unfinished event between chunks, so memory stays bounded. Payloads are
+decoded with msgspec; ``batch`` (a JSON array inside a JSON string) is decoded again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import msgspec
+
+from .errors import StreamError
+from .models import OutputData, TestSourceMessage, micros_to_datetime
+
+__all__ = ["GapTracker", "OutputEvent", "SSEEvent", "SSEParser", "decode_output_events", "parse_test_messages"]
+
+_NL2 = b"\n\n"
+
+
+class SSEEvent(NamedTuple):
+    data: bytes  # the data lines joined with "\n"
+    id: str | None  # the last event id seen (SSE semantics: it persists)
+    event: str | None  # the event type; None means the default "message"
+
+
+class SSEParser:
+    """Incremental SSE splitter: ``feed(chunk)`` returns the events it completes."""
+
+    __slots__ = ("_buf", "last_id")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self.last_id: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True if an event has started but not ended (a cut stream loses it)."""
+        for line in self._buf.replace(b"\r", b"\n").split(b"\n"):
+            if line and not line.startswith(b":"):
+                return True
+        return False
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            # "\r\n" and lone "\r" both end a line; a final "\r" may be half of "\r\n".
+            hold = buf.endswith(b"\r")
+            if hold:
+                buf = buf[:-1]
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if hold:
+                end = buf.rfind(_NL2)
+                if end < 0:
+                    self._buf = buf + b"\r"
+                    return []
+                self._buf = buf[end + 2 :] + b"\r"
+                return self._events(buf[:end])
+        end = buf.rfind(_NL2)
+        if end < 0:
+            self._buf = buf
+            return []
+        self._buf = buf[end + 2 :]
+        return self._events(buf[:end])
+
+    def _events(self, complete: bytes) -> list[SSEEvent]:
+        out: list[SSEEvent] = []
+        for block in complete.split(_NL2):
+            data: list[bytes] | None = None
+            event: str | None = None
+            for line in block.split(b"\n"):
+                if not line or line[0] == 58:  # blank, or ":" comment
+                    continue
+                name, _, value = line.partition(b":")
+                if value[:1] == b" ":
+                    value = value[1:]
+                if name == b"data":
+                    if data is None:
+                        data = [value]
+                    else:
+                        data.append(value)
+                elif name == b"id":
+                    if b"\0" not in value:
+                        self.last_id = value.decode("utf-8", errors="replace")
+                elif name == b"event":
+                    event = value.decode("utf-8", errors="replace")
+                # "retry" and unknown fields are ignored, as the SSE spec says
+            if data is not None:
+                out.append(SSEEvent(data[0] if len(data) == 1 else b"\n".join(data), self.last_id, event))
+        return out
+
+
+class OutputEvent(msgspec.Struct, gc=False):
+    """One batch of rows from a job's preview sink, decoded.
+
+    ``rows[i]`` has row id ``start_id + i`` and event time ``timestamps[i]`` (µs).
+    ``gap`` is how many rows went missing just before this event (0 normally;
+    Arroyo drops batches for slow readers).
+    """
+
+    id: str | None
+    operator_id: str
+    subtask_idx: int
+    start_id: int
+    timestamps: list[int]
+    rows: list[Any]
+    gap: int = 0
+
+    @property
+    def timestamps_dt(self) -> list[datetime | None]:
+        return [micros_to_datetime(t) for t in self.timestamps]
+
+    @property
+    def row_ids(self) -> range:
+        return range(self.start_id, self.start_id + len(self.rows))
+
+
+class GapTracker:
+    """Follows ``start_id`` per (operator, subtask) and records holes in it.
+
+    Keeps the last ``keep`` gaps (bounded memory); ``count`` and ``missing_rows``
+    cover all of them.
+    """
+
+    __slots__ = ("_next", "count", "gaps", "missing_rows")
+
+    def __init__(self, keep: int = 1000) -> None:
+        self._next: dict[tuple[str, int], int] = {}
+        self.gaps: deque[tuple[int, int]] = deque(maxlen=keep)
+        self.count = 0
+        self.missing_rows = 0
+
+    def observe(self, operator_id: str, subtask_idx: int, start_id: int, n_rows: int) -> int:
+        key = (operator_id, subtask_idx)
+        expected = self._next.get(key)
+        self._next[key] = start_id + n_rows
+        if expected is None or start_id <= expected:
+            return 0  # first event of this sink subtask, or in order / restarted
+        self.gaps.append((expected, start_id))
+        self.count += 1
+        self.missing_rows += start_id - expected
+        return start_id - expected
+
+
+_decode_output = msgspec.json.Decoder(OutputData).decode
+_decode_rows = msgspec.json.Decoder(list[Any]).decode
+
+
+def decode_output_events(events: list[SSEEvent], gaps: GapTracker) -> list[OutputEvent]:
+    """SSE events → OutputEvents (rows decoded, gaps noted); other event types skipped."""
+    out: list[OutputEvent] = []
+    for ev in events:
+        if ev.event is not None and ev.event != "message":
+            continue
+        try:
+            wire = _decode_output(ev.data)
+            rows = _decode_rows(wire.batch)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise StreamError(f"malformed output event (id {ev.id}): {exc}") from None
+        gap = gaps.observe(wire.operator_id, wire.subtask_idx, wire.start_id, len(rows))
+        out.append(
+            OutputEvent(ev.id, wire.operator_id, wire.subtask_idx, wire.start_id, wire.timestamps, rows, gap)
+        )
+    return out
+
+
+_decode_test_message = msgspec.json.Decoder(TestSourceMessage).decode
+
+
+def parse_test_messages(content: bytes) -> list[TestSourceMessage]:
+    """A whole ``connection_tables/test`` answer (SSE of TestSourceMessage) decoded."""
+    parser = SSEParser()
+    events = parser.feed(content + b"\n\n")  # the body's end also ends its last event
+    return [_decode_test_message(ev.data) for ev in events if ev.data.strip()]

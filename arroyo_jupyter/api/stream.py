@@ -1,0 +1,234 @@
+"""The live output of a job (``GET …/output``) as iterators of OutputEvent.
+
+``OutputStream`` (sync) and ``AsyncOutputStream`` share the SSE splitter and decoder;
+they differ only in how bytes arrive. Both end cleanly when the server ends the
+stream, raise StreamError if it is cut mid-event, and can be closed from another
+thread or task: ``close()`` shuts the socket down so a blocked read wakes at once.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+
+from .errors import StreamError
+from .sse import GapTracker, OutputEvent, SSEParser, decode_output_events
+
+__all__ = ["AsyncOutputStream", "OutputStream"]
+
+
+class _StreamState:
+    """What both stream flavours keep: parser, gap tracker, counters, pending events."""
+
+    def __init__(self, response: httpx.Response, label: str) -> None:
+        self._response = response
+        self._label = label
+        self._parser = SSEParser()
+        self._gap_tracker = GapTracker()
+        self._pending: deque[OutputEvent] = deque()
+        self._closed = False
+        self._ended = False
+        self._lock = threading.Lock()
+        self.rows_received = 0
+        self.events_received = 0
+
+    @property
+    def gaps(self) -> list[tuple[int, int]]:
+        """(expected_start_id, got_start_id) of the most recent gaps (at most 1000)."""
+        return list(self._gap_tracker.gaps)
+
+    @property
+    def missing_rows(self) -> int:
+        """Rows lost in all gaps so far."""
+        return self._gap_tracker.missing_rows
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._ended
+
+    def _take(self, chunk: bytes) -> None:
+        events = decode_output_events(self._parser.feed(chunk), self._gap_tracker)
+        for ev in events:
+            self.rows_received += len(ev.rows)
+        self.events_received += len(events)
+        self._pending.extend(events)
+
+    def _check_end(self) -> None:
+        """At the end of the body: a half-received event means the stream was cut."""
+        self._ended = True
+        if self._parser.pending:
+            raise StreamError(f"output stream of {self._label} was cut in the middle of an event")
+
+    def _cut(self, exc: Exception) -> StreamError:
+        self._ended = True
+        return StreamError(f"output stream of {self._label} was cut: {type(exc).__name__}: {exc}")
+
+    def _shutdown_socket(self) -> None:
+        # Wakes a read blocked in another thread (or the event loop) right away.
+        stream = self._response.extensions.get("network_stream")
+        sock = getattr(stream, "get_extra_info", lambda _name: None)("socket") if stream else None
+        if isinstance(sock, socket.socket):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return (
+            f"<{type(self).__name__} {self._label} {state}: {self.rows_received} rows, "
+            f"{len(self._gap_tracker.gaps)} gaps>"
+        )
+
+
+class OutputStream(_StreamState):
+    """Iterator and context manager of OutputEvent; ``close()`` works from any thread."""
+
+    def __init__(self, response: httpx.Response, label: str) -> None:
+        super().__init__(response, label)
+        self._chunks: Iterator[bytes] = response.iter_bytes()
+        self._reading = False
+
+    def __iter__(self) -> OutputStream:
+        return self
+
+    def __next__(self) -> OutputEvent:
+        while not self._pending:
+            if self._closed or self._ended:
+                self._release()
+                raise StopIteration
+            self._reading = True
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                self._release()
+                if not self._closed:
+                    self._check_end()
+                raise
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                self._release()
+                if self._closed:
+                    raise StopIteration from None
+                raise self._cut(exc) from None
+            finally:
+                self._reading = False
+            self._take(chunk)
+        return self._pending.popleft()
+
+    def iter_rows(self) -> Iterator[dict[str, Any]]:
+        """Just the rows, across events."""
+        for event in self:
+            yield from event.rows
+
+    def close(self) -> None:
+        """Stop the stream. Safe from another thread while one is iterating."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._pending.clear()
+        if self._reading:
+            self._shutdown_socket()  # the reading thread wakes up and releases
+        else:
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            self._response.close()
+        except Exception:  # closing must never fail the caller
+            pass
+
+    def __enter__(self) -> OutputStream:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not self._closed and not self._ended:
+            self.close()
+
+
+class AsyncOutputStream(_StreamState):
+    """Async iterator and context manager of OutputEvent.
+
+    Stop it with ``await aclose()``, with ``close()`` from another task or thread, or
+    by cancelling the consuming task.
+    """
+
+    def __init__(self, response: httpx.Response, label: str) -> None:
+        super().__init__(response, label)
+        self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
+        self._reading = False
+
+    def __aiter__(self) -> AsyncOutputStream:
+        return self
+
+    async def __anext__(self) -> OutputEvent:
+        while not self._pending:
+            if self._closed or self._ended:
+                await self._release()
+                raise StopAsyncIteration
+            self._reading = True
+            try:
+                chunk = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                await self._release()
+                if not self._closed:
+                    self._check_end()
+                raise
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                await self._release()
+                if self._closed:
+                    raise StopAsyncIteration from None
+                raise self._cut(exc) from None
+            except BaseException:  # cancelled: leave no connection behind
+                self._closed = True
+                await self._release()
+                raise
+            finally:
+                self._reading = False
+            self._take(chunk)
+        return self._pending.popleft()
+
+    async def iter_rows(self) -> AsyncIterator[dict[str, Any]]:
+        async for event in self:
+            for row in event.rows:
+                yield row
+
+    def close(self) -> None:
+        """Stop the stream from another task or thread (the reader ends cleanly)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._pending.clear()
+        self._shutdown_socket()
+
+    async def aclose(self) -> None:
+        self.close()
+        if not self._reading:
+            await self._release()
+
+    async def _release(self) -> None:
+        try:
+            await self._response.aclose()
+        except Exception:
+            pass
+
+    async def __aenter__(self) -> AsyncOutputStream:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+
+def open_error_label(pipeline_id: str, job_id: str) -> str:
+    return f"{pipeline_id}/{job_id}"
+
+
