@@ -106,7 +106,11 @@ class _Chunks:
         return out[::-1]
 
     def rows(self) -> Iterable[tuple[int, int, dict]]:
-        for c in self.chunks:
+        return self.rows_of(self.chunks)
+
+    @staticmethod
+    def rows_of(chunks: Iterable[_Chunk]) -> Iterable[tuple[int, int, dict]]:
+        for c in chunks:
             for i, (ts, row) in enumerate(zip(c.timestamps, c.rows, strict=False)):
                 yield c.start_id + i, ts, row
 
@@ -312,7 +316,7 @@ class OutputBuffer:
                 s.sample_rate(now)
             return {name: s.stats() for name, s in self.sinks.items()}
 
-    def frame(self, mode: str = "rows", sink: str | None = None) -> pd.DataFrame:
+    def frame(self, mode: str = "rows", sink: str | None = None, tail: int | None = None) -> pd.DataFrame:
         """The rows as a DataFrame: ``rows`` (as received, or the current result in
         changelog mode), ``final`` (current result) or ``changelog`` (raw records)."""
         if mode not in ("rows", "final", "changelog"):
@@ -321,7 +325,7 @@ class OutputBuffer:
             names = [sink] if sink else list(self.sinks)
             if sink and sink not in self.sinks:
                 raise ValueError(f"no sink {sink!r}; sinks: {', '.join(self.sinks) or 'none yet'}")
-            frames = [self._frame(self.sinks[n], mode) for n in names]
+            frames = [self._frame(self.sinks[n], mode, tail) for n in names]
         if not frames:
             return pd.DataFrame()
         if len(frames) == 1:
@@ -329,7 +333,7 @@ class OutputBuffer:
         return pd.concat([f.assign(sink=n) for f, n in zip(frames, names, strict=True)], ignore_index=True)
 
     @staticmethod
-    def _frame(s: SinkState, mode: str) -> pd.DataFrame:
+    def _frame(s: SinkState, mode: str, tail: int | None = None) -> pd.DataFrame:
         def build(ids: list, ts: list, rows: list, extra: dict | None = None) -> pd.DataFrame:
             df = (
                 pd.DataFrame.from_records(rows, columns=s.columns)
@@ -343,7 +347,7 @@ class OutputBuffer:
             return df
 
         if s.mode == CHANGELOG and mode in ("rows", "final"):
-            vals = list(s.final.values())
+            vals = list(s.final.values())[-tail:] if tail else list(s.final.values())
             return build([v[0] for v in vals], [v[1] for v in vals], [v[2] for v in vals])
         if s.mode == CHANGELOG:  # raw records
             recs = list(s.changes.rows())
@@ -356,7 +360,7 @@ class OutputBuffer:
                 rows,
                 {"op": [r.get("op") for _, _, r in recs]},
             )
-        recs = list(s.kept.rows())
+        recs = list(_Chunks.rows_of(s.kept.latest(tail))) if tail else list(s.kept.rows())
         return build([i for i, _, _ in recs], [t for _, t, _ in recs], [r for _, _, r in recs])
 
 

@@ -80,11 +80,11 @@ class CheckpointsWidget(PlotlyHost, ArroyoWidget):
             (charts._get(c, "epoch"), charts._get(c, "finish_time")) for c in self._checkpoints
         ]
         self._checkpoints = cps
+        if changed:
+            self._history()
         target = self.selected_epoch or self._latest_epoch()
         if changed or target != self.shown_epoch:
             self._show(target)
-        if changed:
-            self._history()
 
     def _latest_epoch(self) -> int:
         finished = [charts._get(c, "epoch") for c in self._checkpoints if charts._get(c, "finish_time")]
@@ -109,9 +109,9 @@ class CheckpointsWidget(PlotlyHost, ArroyoWidget):
                     }
                 )
         with self.hold_sync():
-            self.epochs = epochs
             self.hint = charts.checkpoint_hint(self._checkpoints, interval) or ""
             self.history_json = fig.to_json()
+            self.epochs = epochs
 
     def _show(self, epoch: int) -> None:
         cp = next((c for c in self._checkpoints if charts._get(c, "epoch") == epoch), None)
@@ -120,8 +120,7 @@ class CheckpointsWidget(PlotlyHost, ArroyoWidget):
         groups = self.details(epoch)
         start, finish = charts._get(cp, "start_time"), charts._get(cp, "finish_time")
         total = sum(charts._get(g, "bytes") or 0 for g in groups)
-        with self.hold_sync():
-            self.shown_epoch = epoch
+        with self.hold_sync():  # shown_epoch last: it signals "all of this epoch is in"
             self.summary = {
                 "epoch": epoch,
                 "start_time": start,
@@ -133,6 +132,7 @@ class CheckpointsWidget(PlotlyHost, ArroyoWidget):
             }
             self.timeline_json = charts.checkpoint_timeline(groups, cp).to_json()
             self.bytes_json = charts.checkpoint_bytes(groups).to_json()
+            self.shown_epoch = epoch
 
     def select(self, epoch: int) -> None:
         """Show ``epoch`` (0: follow the latest)."""

@@ -61,8 +61,8 @@ class MetricsWidget(PlotlyHost, ArroyoWidget):
         self._last = groups
         graph = self._source.graph
         with self.hold_sync():
-            self.operators = operator_rows(groups, graph)
             self.figure_json = charts.metrics_figure(groups, graph).to_json()
+            self.operators = operator_rows(groups, graph)
 
     def _poll_once(self) -> float | None:
         if self.closed:

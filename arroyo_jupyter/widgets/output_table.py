@@ -77,7 +77,9 @@ class OutputTable(ArroyoWidget):
     def start(self) -> None:
         """Open the output stream (once the job runs) on a reader thread."""
         if self._reader is None or not self._reader.is_alive():
-            self._reader = threading.Thread(target=self._read, name="arroyo-widget-output-reader", daemon=True)
+            self._reader = threading.Thread(
+                target=self._read, name="arroyo-widget-output-reader", daemon=True
+            )
             self._reader.start()
 
     def _wait_running(self) -> bool:
@@ -224,7 +226,7 @@ class OutputTable(ArroyoWidget):
         parts = [head]
         for name, s in stats.items():
             parts.append(f"  {name}: {s['total']} rows received ({s['mode']}), {s['rate']}/s")
-        df = self._buffer.frame("rows") if stats else pd.DataFrame()
+        df = self._buffer.frame("rows", tail=5) if stats else pd.DataFrame()
         if len(df):
             parts.append(df.tail(5).to_string(max_colwidth=40))
         return "\n".join(parts)
@@ -237,7 +239,7 @@ class OutputTable(ArroyoWidget):
                 f"<div>{esc(name)}: {s['total']} rows ({esc(s['mode'])}), skipped {s['skipped']}</div>"
             )
         if stats:
-            df = self._buffer.frame("rows").tail(10)
+            df = self._buffer.frame("rows", tail=10)
             if len(df):
                 out.append(df.to_html(escape=True, index=False, max_cols=20))
         return "\n".join(out)

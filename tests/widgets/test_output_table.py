@@ -224,7 +224,7 @@ def test_concurrent_writers_and_readers_keep_counts_consistent(fake):
 
     def reader():
         try:
-            for _ in range(30):
+            for _ in range(5):
                 w.to_pandas()
                 w._snapshot_text()
         except Exception as exc:  # pragma: no cover - the failure is asserted below

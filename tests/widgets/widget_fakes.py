@@ -46,10 +46,14 @@ class RecordingComm:
 
     # what a front-end would do
     def deliver(self, content: dict, buffers: list | None = None) -> None:
-        self._callback({"content": {"data": {"method": "custom", "content": content}}, "buffers": buffers or []})
+        self._callback(
+            {"content": {"data": {"method": "custom", "content": content}}, "buffers": buffers or []}
+        )
 
     def deliver_update(self, state: dict) -> None:
-        self._callback({"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}, "buffers": []})
+        self._callback(
+            {"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}, "buffers": []}
+        )
 
     # reading back
     def customs(self, kind: str | None = None) -> list[tuple[float, dict, list]]:
@@ -67,7 +71,9 @@ class RecordingComm:
         with self._lock:
             msgs = list(self.messages)
         return [
-            d["state"] for _, d, _ in msgs if d and d.get("method") == "update" and (key is None or key in d["state"])
+            d["state"]
+            for _, d, _ in msgs
+            if d and d.get("method") == "update" and (key is None or key in d["state"])
         ]
 
 
@@ -158,8 +164,14 @@ class FakePipeline:
         self.job_calls += 1
         reason = {"error": self.failure, "domain": "user"} if self.failure else None
         return SimpleNamespace(
-            id="job_fake", state=self.state, running_desired=self.running_desired, run_id=1, tasks=3,
-            start_time=T0, finish_time=None, failure_reason=reason,
+            id="job_fake",
+            state=self.state,
+            running_desired=self.running_desired,
+            run_id=1,
+            tasks=3,
+            start_time=T0,
+            finish_time=None,
+            failure_reason=reason,
         )
 
     def refresh(self) -> FakePipeline:
