@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .catalog import IMPULSE_SCHEMA, NEXMARK_SCHEMA, TS, TableDef
 from .jsonio import rows_to_batch
@@ -109,12 +110,12 @@ class ImpulseSubtask(_Rated):
         return {"counter": self.emitted, "start_ns": self.start_ns}
 
 
-_CHANNELS = np.array(["Google", "Facebook", "Baidu", "Apple"], dtype=object)
-_CITIES = np.array(["Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland", "Bend", "Redmond", "Seattle",
-                    "Kent", "Cheyenne"], dtype=object)
-_STATES = np.array(["AZ", "CA", "ID", "OR", "WA", "WY"], dtype=object)
-_NAMES = np.array(["Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"],
-                  dtype=object)
+_CHANNELS = pa.array(["Google", "Facebook", "Baidu", "Apple"])
+_CITIES = pa.array(["Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland", "Bend", "Redmond", "Seattle",
+                    "Kent", "Cheyenne"])
+_STATES = pa.array(["AZ", "CA", "ID", "OR", "WA", "WY"])
+_POOL = pa.array([f"x{i:06d}" for i in range(4096)])  # filler text: taken, not formatted per row
+_NAMES = pa.array(["Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"])
 
 
 class NexmarkSubtask(_Rated):
@@ -146,12 +147,14 @@ class NexmarkSubtask(_Rated):
         bid_auction = np.maximum(1000, max_auction - rng.integers(0, 100, n))
         bidder = np.maximum(1000, 1000 + epoch - rng.integers(0, 1000, n))
         price = rng.integers(100, 10_000_000, n)
-        strings = lambda k: pa.array(np.char.add("x", rng.integers(0, 10**6, n).astype(str)).astype(object))  # noqa: E731
+        def strings(k: int) -> pa.Array:
+            return _POOL.take(pa.array(rng.integers(0, len(_POOL), k)))
+
         person = pa.StructArray.from_arrays(
-            [pa.array(person_id), pa.array(_NAMES[rng.integers(0, len(_NAMES), n)]),
-             pa.array(np.char.add(np.char.add("user", (person_id % 10000).astype(str)), "@example.com").astype(object)),
-             pa.array(np.char.mod("%016d", rng.integers(10**15, 10**16, n)).astype(object)),
-             pa.array(_CITIES[rng.integers(0, len(_CITIES), n)]), pa.array(_STATES[rng.integers(0, len(_STATES), n)]),
+            [pa.array(person_id), _NAMES.take(pa.array(rng.integers(0, len(_NAMES), n))),
+             pc.binary_join_element_wise("user", pc.cast(pa.array(person_id), pa.string()), "@example.com", ""),
+             pc.cast(pa.array(rng.integers(10**15, 10**16, n)), pa.string()),
+             _CITIES.take(pa.array(rng.integers(0, len(_CITIES), n))), _STATES.take(pa.array(rng.integers(0, len(_STATES), n))),
              ts_arr, strings(n)],
             fields=list(NEXMARK_SCHEMA.field("person").type), mask=pa.array(~is_person))
         auction = pa.StructArray.from_arrays(
@@ -160,10 +163,11 @@ class NexmarkSubtask(_Rated):
              pa.array(ts + rng.integers(1, 20, n) * 1_000_000_000).cast(TS), pa.array(person_id),
              pa.array(10 + rng.integers(0, 5, n)), strings(n)],
             fields=list(NEXMARK_SCHEMA.field("auction").type), mask=pa.array(~is_auction))
-        channels = _CHANNELS[rng.integers(0, len(_CHANNELS), n)]
+        channels = _CHANNELS.take(pa.array(rng.integers(0, len(_CHANNELS), n)))
         bid = pa.StructArray.from_arrays(
-            [pa.array(bid_auction), pa.array(bidder), pa.array(price), pa.array(channels),
-             pa.array(np.char.add("https://www.nexmark.com/item.htm?query=", bid_auction.astype(str)).astype(object)),
+            [pa.array(bid_auction), pa.array(bidder), pa.array(price), channels,
+             pc.binary_join_element_wise("https://www.nexmark.com/item.htm?query=",
+                                         pc.cast(pa.array(bid_auction), pa.string()), ""),
              ts_arr, strings(n)],
             fields=list(NEXMARK_SCHEMA.field("bid").type), mask=pa.array(~is_bid))
         return pa.RecordBatch.from_arrays(

@@ -258,8 +258,10 @@ def _find_keys(tree: exp.Expression, shape: QueryShape, agg_selects: list[exp.Se
         if any(isinstance(n, (exp.AggFunc, exp.Window)) for n in g.walk()):
             return
         g = g.copy()
+        qualifiers = {source.this.name, source.this.alias_or_name}
         for col in g.find_all(exp.Column):
-            col.set("table", None)
+            if col.table in qualifiers:  # `t.x` → `x`; `bid.auction` (a struct field) stays
+                col.set("table", None)
         _render_types(g)
         keys.append(g.sql(dialect="postgres"))
     shape.key_exprs = keys
