@@ -182,7 +182,7 @@ def test_create_never_starts_a_silent_duplicate(connected, name):
 def test_pipeline_lifecycle(connected, name):
     ok = connected.ok
     ok(f"%%arroyo create --name {name} --checkpoint-interval 1s\n" + SELECT)
-    job = ok(f"j = %arroyo wait {name} --state Running --timeout 30")
+    job = ok(f"%arroyo wait {name} --state Running --timeout 30")
     assert str(job.state) == "Running"
 
     frame = ok("%arroyo pipelines")

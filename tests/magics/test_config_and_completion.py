@@ -47,6 +47,7 @@ def test_magic_takes_defaults_from_the_project_file(tmp_path, monkeypatch, ipyth
     (tmp_path / "pyproject.toml").write_text('[tool.arroyo_jupyter]\nrows = 5\napi_key_env = "MY_KEY"\n')
     monkeypatch.chdir(tmp_path)
     magic = ArroyoMagic(shell=ipython)
+    ipython.configurables.remove(magic)  # Magics.__init__ registered this extra instance
     assert magic.rows == 5 and magic.api_key_env == "MY_KEY"
 
 
