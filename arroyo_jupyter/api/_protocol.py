@@ -410,7 +410,7 @@ def test_connection_table(
 
 def test_schema(schema: dict[str, Any]) -> Call[None]:
     if not isinstance(schema, Mapping):
-        raise ValueError("schema must be a ConnectionSchema dict, e.g. {'format': {'json': {}}}")
+        raise ValueError("schema must be a ConnectionSchema dict, e.g. {'format': {'type': 'json'}}")
     return Call("POST", "/connection_tables/schemas/test", _ignore, body=dict(schema))
 
 
@@ -520,8 +520,10 @@ def error_message(status: int, headers: Mapping[str, str], content: bytes) -> st
             obj = msgspec.json.decode(content)
         except msgspec.DecodeError:
             obj = None
-        if isinstance(obj, dict) and isinstance(obj.get("error"), str):
-            return obj["error"]
+        if isinstance(obj, dict):
+            for key in ("error", "detail", "message", "title"):  # Arroyo's, then RFC 7807's
+                if isinstance(obj.get(key), str):
+                    return obj[key]
     if is_html(headers, content):
         return _EMPTY_BODY_MESSAGES.get(status, f"HTTP {status}") + " (the server sent an HTML page)"
     return text if len(text) <= 500 else text[:500] + "…"
@@ -535,8 +537,8 @@ def raise_for_error(call: Call[Any], status: int, headers: Mapping[str, str], co
         diagnostics = sql_diagnostics(message)
         if diagnostics is not None:
             raise SqlError(status, message, diagnostics, method=call.method, path=call.path)
-    if status == 401 and not content.strip():
-        message = _EMPTY_BODY_MESSAGES[401]
+    if status == 405:  # say what it most likely means, whatever the body
+        message = f"{_EMPTY_BODY_MESSAGES[405]} ({message})" if content.strip() else _EMPTY_BODY_MESSAGES[405]
     raise error_for_status(status, message, method=call.method, path=call.path)
 
 
