@@ -25,8 +25,11 @@ _CHANNELS = ("Google", "Facebook", "Baidu", "Apple")
 T0 = 1_754_000_000_000_000  # µs
 
 
-def make_rows(start: int, n: int) -> list[dict]:
-    """Nexmark-bid-like rows (~150 bytes of JSON each), deterministic in ``start``."""
+def make_rows(start: int, n: int, shape: str = "nexmark") -> list[dict]:
+    """Nexmark-bid-like rows (~150 bytes of JSON each), or impulse rows (counter,
+    subtask_index) as the engine's impulse source makes; deterministic in ``start``."""
+    if shape == "impulse":
+        return [{"counter": i, "subtask_index": 0} for i in range(start, start + n)]
     return [
         {
             "auction": 1000 + (i * 7) % 5000,
@@ -53,16 +56,17 @@ def encode_event(event_no: int, start_id: int, rows: list[dict]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\nid: " + str(event_no).encode() + b"\n\n"
 
 
-def encode_events(rows_per_event: int, total_rows: int) -> list[bytes]:
+def encode_events(rows_per_event: int, total_rows: int, shape: str = "nexmark") -> list[bytes]:
     events = []
     for no, start in enumerate(range(0, total_rows, rows_per_event)):
-        events.append(encode_event(no, start, make_rows(start, min(rows_per_event, total_rows - start))))
+        rows = make_rows(start, min(rows_per_event, total_rows - start), shape)
+        events.append(encode_event(no, start, rows))
     return events
 
 
-def encode_body(rows_per_event: int, total_rows: int) -> bytes:
+def encode_body(rows_per_event: int, total_rows: int, shape: str = "nexmark") -> bytes:
     """The SSE body (no HTTP framing): what the in-memory baseline decodes."""
-    return b"".join(encode_events(rows_per_event, total_rows))
+    return b"".join(encode_events(rows_per_event, total_rows, shape))
 
 
 def _chunked(data: bytes) -> bytes:
@@ -92,8 +96,8 @@ def _drain_request(conn: socket.socket) -> None:
         data += more
 
 
-def serve(rows_per_event: int, total_rows: int, rate: float, loop: bool) -> None:
-    events = encode_events(rows_per_event, total_rows)
+def serve(rows_per_event: int, total_rows: int, rate: float, loop: bool, shape: str) -> None:
+    events = encode_events(rows_per_event, total_rows, shape)
     fast_body = b"".join(_group(events))
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -151,8 +155,9 @@ def main() -> None:
     parser.add_argument("--total-rows", type=int, required=True)
     parser.add_argument("--rate", type=float, default=0.0, help="rows per second; 0: as fast as possible")
     parser.add_argument("--loop", action="store_true", help="with --rate: repeat the events forever")
+    parser.add_argument("--shape", choices=("nexmark", "impulse"), default="nexmark")
     args = parser.parse_args()
-    serve(args.rows_per_event, args.total_rows, args.rate, args.loop)
+    serve(args.rows_per_event, args.total_rows, args.rate, args.loop, args.shape)
 
 
 if __name__ == "__main__":
