@@ -50,7 +50,14 @@ def _tokenize(script: str, positions: Positions):
     try:
         return sqlglot.tokenize(script, read=DIALECT)
     except TokenError as err:
-        raise PlanError([Diagnostic(f"SQL error: {err}", positions.at(0))]) from None
+        text = str(err)
+        snippet = text.split("Error tokenizing '", 1)[-1].rstrip("'")
+        where = script.find(snippet[-20:]) if snippet else -1
+        location = positions.at(where if where >= 0 else 0)
+        raise PlanError([Diagnostic("SQL error: unterminated string or quoted name", location)]) from None
+
+
+_position = None  # set per script by split_statements (offset → SqlLocation)
 
 
 def _cut_watermark(text: str, tokens: list, base: int) -> tuple[str, Optional[tuple[str, Optional[str]]]]:
@@ -75,6 +82,10 @@ def _cut_watermark(text: str, tokens: list, base: int) -> tuple[str, Optional[tu
                     break
                 j += 1
             expr = None
+            if expr_start is not None and expr_start >= j:
+                where = tokens[expr_start - 1]
+                raise PlanError([Diagnostic(f"WATERMARK FOR {column} AS needs an expression, e.g. "
+                                            f"{column} - INTERVAL '5' SECOND", _position(where))])
             if expr_start is not None and expr_start < j:
                 expr = text[tokens[expr_start].start - base : tokens[j - 1].end - base + 1]
             # cut from the comma before WATERMARK (or after it when it comes first)
@@ -159,6 +170,8 @@ def split_statements(script: str) -> list[Statement]:
     if not script.strip() or not [t for t in _tokenize(script, positions)]:
         raise PlanError([Diagnostic("Query is empty!")])
     tokens = _tokenize(script, positions)
+    global _position
+    _position = lambda tok: positions.at(tok.start)  # noqa: E731
     groups: list[list] = [[]]
     for tok in tokens:
         if tok.token_type == TokenType.SEMICOLON:
@@ -186,6 +199,8 @@ def split_statements(script: str) -> list[Statement]:
             if (info.get("line") or 1) == 1:
                 col += start.column - 1
             desc = info.get("description") or str(err)
+            if "Required keyword" in desc or "missing for" in desc:
+                desc = "incomplete SQL: something is missing here"
             raise PlanError([Diagnostic(f"SQL error: {desc}", SqlLocation(line, col))]) from None
         parsed = [p for p in parsed if p is not None]
         if len(parsed) != 1:

@@ -161,6 +161,8 @@ def plan_query(
     if not pending:
         raise PlanError([Diagnostic("The provided SQL does not contain a query", statements[-1].start, statements[-1].end)])
 
+    for table in catalog.values():
+        _check_watermark(table, udf_defs)
     queries: list[QueryPlan] = []
     updating_tables = {n for n, t in catalog.items() if t.updating}
     # memory tables written by updating queries are updating too: plan writers first
@@ -200,6 +202,30 @@ def plan_query(
     program = Program(sql, parallelism, catalog, queries, [], {}, udf_defs, preview)
     build_graph(program, preview=preview, enable_sinks=enable_sinks, updating_tables=updating_tables)
     return program
+
+
+def _check_watermark(table: TableDef, udfs) -> None:
+    """The event-time column must be a timestamp and the watermark expression must plan."""
+    if table.kind != "source" or table.schema is None:
+        return
+    stmt = table.statement
+
+    def fail(message: str) -> PlanError:
+        return stmt.error(message) if stmt else PlanError([Diagnostic(message)])
+
+    if table.event_time_field is not None:
+        typ = table.schema.field(table.event_time_field).type
+        if not pa.types.is_timestamp(typ):
+            raise fail(f"event time field '{table.event_time_field}' must be a TIMESTAMP, not {typ}")
+    if table.watermark and table.watermark[1]:
+        ctx = new_context(udfs)
+        ctx.register_record_batches(table.name, [[pa.RecordBatch.from_pylist([], schema=_input_schema(table, False))]])
+        try:
+            typ = ctx.sql(f"SELECT max({table.watermark[1]}) FROM {table.name}").schema().field(0).type
+        except Exception as err:  # DataFusion raises plain exceptions
+            raise fail(f"invalid watermark expression: {_df_error(err)}") from None
+        if not pa.types.is_timestamp(typ):
+            raise fail(f"the watermark expression must be a TIMESTAMP, not {typ}")
 
 
 def _depth(item, pending, catalog, views) -> int:
