@@ -186,6 +186,8 @@ def plan_query(
         kind = _classify(shape, catalog, updating_tables, stmt)
         declared = catalog[target].schema if target is not None else None
         out_schema = _output_schema(shape, catalog, kind, udf_defs, stmt, check_names=declared is None)
+        if kind == "stateless" and shape.sql_with_time and _plans(shape, catalog, udf_defs):
+            shape.sql = shape.sql_with_time  # rows keep their own event time
         if target is not None and catalog[target].kind == "memory" and kind == "updating":
             updating_tables.add(target)
         queries.append(QueryPlan(i, shape, kind, target or PREVIEW, out_schema, stmt))
@@ -202,6 +204,17 @@ def plan_query(
     program = Program(sql, parallelism, catalog, queries, [], {}, udf_defs, preview)
     build_graph(program, preview=preview, enable_sinks=enable_sinks, updating_tables=updating_tables)
     return program
+
+
+def _plans(shape: QueryShape, catalog: dict[str, TableDef], udfs) -> bool:
+    ctx = new_context(udfs)
+    for name in shape.inputs:
+        ctx.register_record_batches(name, [[pa.RecordBatch.from_pylist([], schema=_input_schema(catalog[name], False))]])
+    try:
+        ctx.sql(shape.sql_with_time)
+        return True
+    except Exception:  # not row-wise after all (DataFusion says why; the plain SQL is used)
+        return False
 
 
 def _check_watermark(table: TableDef, udfs) -> None:

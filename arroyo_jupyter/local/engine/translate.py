@@ -66,6 +66,7 @@ class QueryShape:
     updating_join_side: Optional[str]  # "left"/"right" when a join side is an unwindowed aggregate
     has_over: bool
     distinct: bool
+    sql_with_time: Optional[str] = None  # sql plus a ``__ts`` column, when the query is row-wise
     key_exprs: list[str] = field(default_factory=list)  # SQL over the single input, for shuffles
     key_table: Optional[str] = None
     output_keys: list[int] = field(default_factory=list)  # output positions of group keys
@@ -174,7 +175,8 @@ def translate(
     # row_time(), JSON operators
     for call in list(tree.find_all(exp.Anonymous)):
         if call.name.lower() == "row_time" and not call.expressions:
-            call.replace(exp.column(TIME_COL))
+            as_item = isinstance(call.parent, exp.Select)  # a bare select item keeps a visible name
+            call.replace(exp.alias_(exp.column(TIME_COL), "row_time") if as_item else exp.column(TIME_COL))
     for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
         fn = "__json_get_str" if isinstance(node, exp.JSONExtractScalar) else "__json_get"
         node.replace(exp.Anonymous(this=fn, expressions=[node.this, exp.Literal.string(_json_path_text(node.expression))]))
@@ -207,7 +209,24 @@ def translate(
     _find_keys(tree, shape, agg_selects, joins)
     _render_types(tree)
     shape.sql = tree.sql(dialect="postgres")
+    shape.sql_with_time = _with_event_time(tree)
     return shape
+
+
+def _with_event_time(tree: exp.Expression) -> Optional[str]:
+    """The query with each row's ``_timestamp`` carried along as ``__ts`` (row-wise queries)."""
+    tree = tree.copy()
+    top = tree.expression if isinstance(tree, exp.Insert) else tree
+    branches = [top]
+    while any(isinstance(b, exp.Union) for b in branches):
+        branches = [x for b in branches for x in ((b.this, b.expression) if isinstance(b, exp.Union) else (b,))]
+    for b in branches:
+        if not isinstance(b, exp.Select) or _is_aggregate_select(b) or b.args.get("distinct"):
+            return None
+        if any(e.alias_or_name == TIME_COL or isinstance(e, exp.Star) for e in b.expressions):
+            continue
+        b.select(exp.alias_(exp.column(TIME_COL), "__ts"), copy=False)
+    return tree.sql(dialect="postgres")
 
 
 class _UnknownTable(Exception):
@@ -234,8 +253,8 @@ def _find_keys(tree: exp.Expression, shape: QueryShape, agg_selects: list[exp.Se
         for pos, e in enumerate(top.expressions):
             if e.unalias().sql() == exp.column(WINDOW_COL).sql():
                 shape.window_alias_index = pos
-    if len(agg_selects) != 1 or joins:
-        return
+    if len(agg_selects) != 1 or joins or shape.has_over:
+        return  # a window function (or a join) ranks across keys: keep the query whole
     select = agg_selects[0]
     source = select.args.get("from_") or select.args.get("from")
     if source is None or not isinstance(source.this, exp.Table):

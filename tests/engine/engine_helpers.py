@@ -1,4 +1,7 @@
-"""Helpers for engine tests: run SQL on the real engine and collect what it reports."""
+"""Helpers for engine tests: run SQL on the real engine and collect what it reports.
+
+Imported as ``from engine_helpers import ...`` (pytest puts this folder on sys.path).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import json
 import threading
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from arroyo_jupyter.local.engine import plan_query, run_program
 
@@ -80,8 +81,3 @@ def fold_debezium(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if r["op"] in ("c", "u"):
             table.append(r["after"])
     return sorted(table, key=json.dumps)
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
