@@ -28,6 +28,7 @@ class BridgeComm:
         self.opened_with = kwargs
         self.outbox: queue.SimpleQueue[tuple[float, dict, list[bytes]]] = queue.SimpleQueue()
         self.sent_messages = 0
+        self.custom_messages = 0  # of which custom messages (the rest: trait updates)
         self.sent_bytes = 0
         self.closed = False
         self._callback: Any = None
@@ -43,6 +44,7 @@ class BridgeComm:
         size = len(json.dumps(data, default=str)) + sum(len(b) for b in buffers)
         with self._lock:
             self.sent_messages += 1
+            self.custom_messages += isinstance(data, dict) and data.get("method") == "custom"
             self.sent_bytes += size
         self.outbox.put((time.monotonic(), data, buffers))
 
