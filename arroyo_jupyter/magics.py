@@ -10,6 +10,7 @@ API errors become one-line ``UsageError``s (no traceback, the cell still fails);
 from __future__ import annotations
 
 import argparse
+import html
 import math
 import sys
 from collections.abc import Callable
@@ -441,7 +442,8 @@ class ArroyoMagic(Magics):
         return session.wait(args.name, args.state, timeout=args.timeout)
 
     def _cmd_errors(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.errors(args.name, limit=args.limit, all=args.all)
+        limit = args.limit or (None if args.all else max(1, self.rows))
+        return session.errors(args.name, limit=limit, all=args.all)
 
     def _cmd_checkpoints(self, args: argparse.Namespace, cell: str) -> Any:
         frame = session.checkpoints(args.name, epoch=args.epoch)
@@ -567,6 +569,33 @@ def completion_options(words: list[str]) -> list[str]:
     return flags
 
 
+# --- HTML for the client's handles and models (they carry a text repr only) ----------------
+
+_HTML_FIELDS: dict[str, tuple[str, ...]] = {
+    "Pipeline": ("id", "name", "preview", "stop", "action_text", "parallelism", "checkpoint_interval_micros"),
+    "Job": ("id", "pipeline_id", "state", "running_desired", "run_id", "tasks", "failure"),
+    "ConnectionTable": ("id", "name", "connector", "table_type", "consumers"),
+    "GlobalUdf": ("id", "name", "prefix", "language", "description"),
+}
+
+
+def summary_html(obj: Any) -> str:
+    """A small escaped key/value table of an API object's main fields."""
+    fields = _HTML_FIELDS.get(type(obj).__name__, ())
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(f)}</th><td>{html.escape(str(getattr(obj, f, '')))}</td></tr>"
+        for f in fields
+    )
+    return f"<table class='arroyo-summary'><caption>{html.escape(type(obj).__name__)}</caption>{rows}</table>"
+
+
+def _html_types() -> list[type]:
+    from .api import Job, Pipeline
+    from .api.models import ConnectionTable, GlobalUdf
+
+    return [Pipeline, Job, ConnectionTable, GlobalUdf]
+
+
 # --- extension entry points -----------------------------------------------------------------
 
 
@@ -579,6 +608,9 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.events.register("pre_run_cell", magic.remember_cell)
     if arroyo_matcher not in ipython.Completer.custom_matchers:
         ipython.Completer.custom_matchers.append(arroyo_matcher)
+    html_formatter = ipython.display_formatter.formatters["text/html"]
+    for cls in _html_types():
+        html_formatter.for_type(cls, summary_html)
     ipython._arroyo_magic = magic
 
 
@@ -597,3 +629,6 @@ def unload_ipython_extension(ipython: Any) -> None:
         del ipython._arroyo_magic
     if arroyo_matcher in ipython.Completer.custom_matchers:
         ipython.Completer.custom_matchers.remove(arroyo_matcher)
+    html_formatter = ipython.display_formatter.formatters["text/html"]
+    for cls in _html_types():
+        html_formatter.pop(cls, None)

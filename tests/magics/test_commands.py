@@ -260,7 +260,10 @@ def test_ambiguous_names_list_the_candidates(connected, name):
 # --- catalogue ---------------------------------------------------------------------------
 
 
-def test_tables_connectors_udfs(connected, name):
+def test_tables_connectors_udfs(shell, fresh_server, name):
+    # Its own server: global UDFs and saved tables would change what other tests' queries see.
+    connected = shell
+    connected.ok(f"%arroyo connect {fresh_server.url}")
     table = connected.ok(f"%%arroyo table\nCREATE TABLE {name} WITH (connector = 'impulse', event_rate = '5');")
     assert table.name == name and table.connector == "impulse"
     assert name in set(connected.ok("%arroyo tables")["name"])
@@ -277,3 +280,13 @@ def test_results_have_text_and_html(connected):
     for line in ("%arroyo pipelines", "%arroyo status", "%arroyo connectors"):
         value = connected.ok(line)
         assert repr(value) and value._repr_html_()
+
+
+def test_handles_get_escaped_html(connected, name):
+    pipeline = session.current().client.create_pipeline(f"<i>{name}</i>", SELECT)
+    try:
+        data, _ = connected.ip.display_formatter.format(pipeline)
+        assert f"&lt;i&gt;{name}&lt;/i&gt;" in data["text/html"] and "<i>" not in data["text/html"]
+        assert pipeline.id in data["text/plain"]
+    finally:
+        session.delete(pipeline.id, stop=True)

@@ -26,6 +26,9 @@ EVERY_SUBCOMMAND = [
     "%arroyo status",
     "%%arroyo validate\nCREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter FROM impulse;",
     "%%arroyo preview --rows 3 --save rows\nCREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter FROM impulse;",
+    "%config ArroyoMagic.widgets = True",
+    "%%arroyo preview\nCREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter FROM impulse;",
+    "%config ArroyoMagic.widgets = False",
     "%%arroyo create --name {{ name }} --checkpoint-interval 1s\n"
     "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter FROM impulse;",
     "%arroyo pipelines",
@@ -90,12 +93,14 @@ def text_of(nb: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
-def test_notebook_with_every_subcommand_runs(kernel_specs, tmp_path, arroyo_server):
-    nb = execute(EVERY_SUBCOMMAND, kernel_specs, tmp_path, arroyo_server.url)
+def test_notebook_with_every_subcommand_runs(kernel_specs, tmp_path, fresh_server):
+    # its own server: the global UDF and table it saves must not leak into other tests
+    nb = execute(EVERY_SUBCOMMAND, kernel_specs, tmp_path, fresh_server.url)
     text = text_of(nb)
     result = json.loads(text.split("RESULT ", 1)[1].splitlines()[0])
     assert result == {"rows": 3, "out": 2}
-    assert "valid SQL" in text and "deleted nb_" in text and "disconnected" in text
+    assert "valid SQL" in text and "deleted nb_" in text
+    assert "stopped preview pl_" in text  # the live (widget) preview, stopped by disconnect
     assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
 
 
