@@ -67,6 +67,13 @@ class SSEParser:
         self._buf = buf[end + 2 :]
         return self._events(buf[:end])
 
+    def finish(self) -> list[SSEEvent]:
+        """At the end of the stream: a held final ``\r`` was a line end after all."""
+        if not self._buf.endswith(b"\r"):
+            return []
+        self._buf = self._buf[:-1]
+        return self.feed(b"\n")
+
     def _events(self, complete: bytes) -> list[SSEEvent]:
         out: list[SSEEvent] = []
         for block in complete.split(_NL2):

@@ -61,6 +61,7 @@ class _StreamState:
     def _check_end(self) -> None:
         """At the end of the body: a half-received event means the stream was cut."""
         self._ended = True
+        self._pending.extend(decode_output_events(self._parser.finish(), self._gap_tracker))
         if self._parser.pending:
             raise StreamError(f"output stream of {self._label} was cut in the middle of an event")
 
@@ -72,7 +73,7 @@ class _StreamState:
         # Wakes a read blocked in another thread (or the event loop) right away.
         stream = self._response.extensions.get("network_stream")
         sock = getattr(stream, "get_extra_info", lambda _name: None)("socket") if stream else None
-        if isinstance(sock, socket.socket):
+        if sock is not None and hasattr(sock, "shutdown"):  # asyncio gives a TransportSocket
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
