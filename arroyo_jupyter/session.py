@@ -475,7 +475,7 @@ class Preview:
     widgets: list[Any] = field(default_factory=list)  # live views showing it (closing one stops it)
     _timer: threading.Timer | None = field(default=None, repr=False)
 
-    def stop(self, reason: str = "stopped") -> str | None:
+    def stop(self, reason: str = "on request") -> str | None:
         """Stop the preview (immediately) once; returns the account line, or None if done."""
         if self.stopped:
             return None
