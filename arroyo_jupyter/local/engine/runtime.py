@@ -23,7 +23,7 @@ from .interface import CheckpointReport, OperatorCheckpoint, Span, SubtaskCheckp
 from .operators import NEG_INF, POS_INF, KeyRouter, QueryError, StatelessOp, UpdatingOp, WindowedOp, _ts_ns
 from .planner import Program, _input_schema
 from .sinks import SINKS
-from .sources import OP_COL, SourceError, open_source
+from .sources import DEFAULT_BATCH, OP_COL, SourceError, open_source
 from .translate import TIME_COL
 
 FLUSH_SECONDS = 0.25  # how often updating queries emit their changes at most
@@ -41,6 +41,21 @@ def _as_batch(data: pa.Table | pa.RecordBatch) -> Optional[pa.RecordBatch]:
         return None
     batches = data.combine_chunks().to_batches()
     return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
+
+
+def _conform_to(out: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Query output → rows of a declared table: its column names and types, hidden columns kept."""
+    visible = [i for i, n in enumerate(out.schema.names) if n not in (TIME_COL, OP_COL)]
+    columns, fields = [], []
+    for i, f in enumerate(schema):
+        col = out.column(visible[i]) if i < len(visible) else pa.nulls(out.num_rows, f.type)
+        columns.append(col.cast(f.type, safe=False) if col.type != f.type else col)
+        fields.append(pa.field(f.name, f.type))
+    for hidden in (TIME_COL, OP_COL):
+        if hidden in out.schema.names:
+            columns.append(out.column(hidden))
+            fields.append(out.schema.field(hidden))
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 
 class _Failure(Exception):
@@ -76,6 +91,8 @@ class Job:
         self.every = checkpoint_every_batches
         self.stop_after = stop_after_epoch
         self.n = program.parallelism
+        # updating queries emit their changes once a source batch worth of rows arrived (or on a timer)
+        self.flush_rows = batch_size or DEFAULT_BATCH
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._requests: list[tuple[int, bool]] = []
@@ -275,7 +292,7 @@ class Job:
         self._count(q.node_id, subtask, out, recv=False)
         table = self.program.tables.get(q.target)
         if table is not None and table.kind == "memory":
-            self._deliver(q.target, out, subtask)
+            self._deliver(q.target, _conform_to(out, table.schema), subtask)
             return
         batch = _as_batch(out)
         for plan, instances in self.sink_edges.get(q.node_id, []):
@@ -333,7 +350,7 @@ class Job:
                 now = time.monotonic()
                 for i, op in enumerate(self.ops[q.index]):
                     due = now - getattr(op, "last_flush", 0.0) >= FLUSH_SECONDS
-                    if op.dirty_rows and (force_flush or due or op.dirty_rows >= 100_000):
+                    if op.dirty_rows and (force_flush or due or op.dirty_rows >= self.flush_rows):
                         op.last_flush = now
                         try:
                             out = op.flush()
