@@ -13,6 +13,50 @@ import comm
 import pytest
 from widget_fakes import FakePipeline, RecordingComm, wait_for
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def widget_browser():
+    """One Chromium for the session's widget front-end tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory):
+    from browser_harness import HarnessServer
+
+    server = HarnessServer(tmp_path_factory.mktemp("widget-harness"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(widget_browser, harness):
+    """A fresh page with the harness loaded; fails the test on any uncaught page error."""
+    context = widget_browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(harness.url)
+    yield pg
+    context.close()
+    assert errors == [], errors
+
 
 @pytest.fixture
 def recording_comm(monkeypatch):
