@@ -369,8 +369,9 @@ class Job:
         self._propagate(force_flush=True)  # emit pending changes: output matches the state
         start = _us()
         report = CheckpointReport(epoch=epoch, stopping=stopping, start_time=start, finish_time=None)
-        if self.listener is not None:
-            self.listener.on_checkpoint(report)
+        if self.listener is not None:  # the "started" report; the finished one is a separate object
+            self.listener.on_checkpoint(CheckpointReport(epoch=epoch, stopping=stopping, start_time=start,
+                                                         finish_time=None))
         directory = st.epoch_dir(self.root, epoch)
         directory.mkdir(parents=True, exist_ok=True)
         p = self.program
