@@ -64,7 +64,9 @@ def _coerce(key: str, value: Any, kind: type, source: str) -> Any:
             return kind(value)
     elif isinstance(value, str):
         return value
-    raise ConfigError(f"{source}: {key} must be a {'non-negative ' if kind in (int, float) else ''}{kind.__name__}")
+    raise ConfigError(
+        f"{source}: {key} must be a {'non-negative ' if kind in (int, float) else ''}{kind.__name__}"
+    )
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:

@@ -112,9 +112,13 @@ def build_parser() -> _Parser:
     common = _Parser(add_help=False)
     common.add_argument("--verbose", action="store_true", help="show the full traceback on errors")
     sql = _Parser(add_help=False)
-    sql.add_argument("--dry-run", action="store_true", help="show the SQL after {{ var }} rendering; run nothing")
+    sql.add_argument(
+        "--dry-run", action="store_true", help="show the SQL after {{ var }} rendering; run nothing"
+    )
     widget = _Parser(add_help=False)
-    widget.add_argument("--no-widget", action="store_true", help="plain text/DataFrames instead of live widgets")
+    widget.add_argument(
+        "--no-widget", action="store_true", help="plain text/DataFrames instead of live widgets"
+    )
 
     parser = _Parser(prog="%arroyo", description="Work with Arroyo pipelines from a notebook.")
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
@@ -135,7 +139,9 @@ def build_parser() -> _Parser:
     p.add_argument("--enable-sinks", action="store_true", help="keep the query's real sinks")
     p.add_argument("--rows", type=_positive_int, help="rows to show/collect (default: ArroyoMagic.rows)")
     p.add_argument("--ttl", type=_seconds, help="stop the preview client-side after S seconds")
-    p.add_argument("--save", type=_identifier, metavar="VAR", help="bind the collected rows to VAR as a DataFrame")
+    p.add_argument(
+        "--save", type=_identifier, metavar="VAR", help="bind the collected rows to VAR as a DataFrame"
+    )
     p = add("create", "(cell) create and start a pipeline from the SQL", sql, widget)
     p.add_argument("--name", required=True)
     p.add_argument("--parallelism", type=_positive_int, default=1)
@@ -227,11 +233,15 @@ def _short(exc: BaseException) -> str:
 class ArroyoMagic(Magics):
     """Settings of ``%arroyo``; change them with ``%config ArroyoMagic.<name> = …``."""
 
-    url = Unicode(help="Arroyo URL for `%arroyo connect` (empty: $ARROYO_URL, localhost, embedded)").tag(config=True)
+    url = Unicode(help="Arroyo URL for `%arroyo connect` (empty: $ARROYO_URL, localhost, embedded)").tag(
+        config=True
+    )
     api_key_env = Unicode(help="NAME of the environment variable holding the API key").tag(config=True)
     rows = Int(help="rows shown and collected by default").tag(config=True)
     refresh_interval = Float(help="seconds between live widget refreshes").tag(config=True)
-    preview_ttl = Float(help="seconds after which previews are stopped client-side (0: server TTL)").tag(config=True)
+    preview_ttl = Float(help="seconds after which previews are stopped client-side (0: server TTL)").tag(
+        config=True
+    )
     short_errors = Bool(help="one-line errors instead of tracebacks").tag(config=True)
     widgets = Bool(help="live widgets (False: plain text and DataFrames)").tag(config=True)
 
@@ -413,7 +423,9 @@ class ArroyoMagic(Magics):
         return None if sql is None else session.create_table(sql)
 
     def _cmd_udf(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.create_udf(cell, prefix=args.prefix, language=args.language, description=args.description)
+        return session.create_udf(
+            cell, prefix=args.prefix, language=args.language, description=args.description
+        )
 
     # --- lists and pipeline commands
 
@@ -474,7 +486,9 @@ class ArroyoMagic(Magics):
         return session.udfs()
 
 
-ArroyoMagic.arroyo.__doc__ = "%arroyo SUBCOMMAND [flags]  /  %%arroyo SUBCOMMAND [flags] + SQL cell\n\n" + full_help()
+ArroyoMagic.arroyo.__doc__ = (
+    "%arroyo SUBCOMMAND [flags]  /  %%arroyo SUBCOMMAND [flags] + SQL cell\n\n" + full_help()
+)
 
 
 def _file_settings() -> Settings:
@@ -543,7 +557,18 @@ def arroyo_matcher(context: CompletionContext) -> dict[str, Any]:
     return {"completions": matches, "suppress": bool(matches)}
 
 
-NAME_COMMANDS = ("stop", "start", "restart", "rescale", "delete", "wait", "errors", "checkpoints", "metrics", "output")
+NAME_COMMANDS = (
+    "stop",
+    "start",
+    "restart",
+    "rescale",
+    "delete",
+    "wait",
+    "errors",
+    "checkpoints",
+    "metrics",
+    "output",
+)
 
 
 def completion_options(words: list[str]) -> list[str]:

@@ -46,7 +46,15 @@ class SessionError(Exception):
 # --- small helpers ---------------------------------------------------------------------
 
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h|d)?\s*$")
-_UNIT_MICROS = {"us": 1, "µs": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}
+_UNIT_MICROS = {
+    "us": 1,
+    "µs": 1,
+    "ms": 1_000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
+}
 
 
 def parse_interval(text: str) -> int:
@@ -87,7 +95,9 @@ def render_sql(sql: str, namespace: Mapping[str, Any]) -> RenderedSql:
             raise SessionError(f"{{{{ {expr} }}}}: only variable names (or name.attr) can be used in SQL")
         head, *attrs = expr.split(".")
         if head not in namespace:
-            raise SessionError(f"{{{{ {expr} }}}}: no Python variable {head!r}; define it before running the cell")
+            raise SessionError(
+                f"{{{{ {expr} }}}}: no Python variable {head!r}; define it before running the cell"
+            )
         value = namespace[head]
         for attr in attrs:
             try:
@@ -185,7 +195,9 @@ def _api_key(api_key_env: str) -> str | None:
     if not api_key_env:
         return None
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", api_key_env):
-        raise SessionError("--api-key-env takes the NAME of an environment variable (like ARROYO_API_KEY), not a key")
+        raise SessionError(
+            "--api-key-env takes the NAME of an environment variable (like ARROYO_API_KEY), not a key"
+        )
     key = os.environ.get(api_key_env)
     if not key:
         raise SessionError(f"environment variable {api_key_env} is not set; export the API key there first")
@@ -219,7 +231,9 @@ def connect(
     if port is not None and not (0 <= port <= 65535):
         raise SessionError(f"--port must be between 0 and 65535, got {port}")
     if port is not None and not local:
-        raise SessionError("--port is for the embedded server: add --local (for a cluster, put the port in the URL)")
+        raise SessionError(
+            "--port is for the embedded server: add --local (for a cluster, put the port in the URL)"
+        )
     key = _api_key(api_key_env if api_key_env is not None else settings.api_key_env)
     target = url or (None if local else (os.environ.get("ARROYO_URL") or settings.url or None))
     if target is None and not local and port is None and _answers(DEFAULT_LOCAL_URL):
@@ -247,7 +261,9 @@ def _connect_local(port: int | None, state_dir: str | None, settings: Settings) 
     try:
         server = start(port=port or 0, state_dir=directory)
     except OSError as exc:  # port taken or not allowed
-        raise SessionError(f"cannot start the embedded server on port {port}: {exc.strerror or exc}; pick another --port") from None
+        raise SessionError(
+            f"cannot start the embedded server on port {port}: {exc.strerror or exc}; pick another --port"
+        ) from None
     client = _make_client(server.url, None)
     return _set_current(Session(client=client, url=server.url, settings=settings, server=server))
 
@@ -422,7 +438,11 @@ def format_diagnostics(sql: str, diagnostics: list[Any]) -> str:
         out.append(f"  line {line}, column {column}: {diag.message}")
         text = lines[line - 1].expandtabs(1)
         out.append(f"  {line:>4} | {text}")
-        width = max(1, (getattr(diag, "end_column", None) or 0) - (column or 1)) if getattr(diag, "end_line", None) == line else 1
+        width = (
+            max(1, (getattr(diag, "end_column", None) or 0) - (column or 1))
+            if getattr(diag, "end_line", None) == line
+            else 1
+        )
         out.append(f"       | {' ' * max(0, (column or 1) - 1)}{'^' * width}")
     return "\n".join(out)
 
@@ -431,7 +451,9 @@ def format_graph(graph: Any) -> str:
     """The pipeline graph as text: one line per node, then the edges."""
     if graph is None:
         return "(no graph)"
-    out = [f"  [{n.node_id}] {n.description or n.operator} (parallelism {n.parallelism})" for n in graph.nodes]
+    out = [
+        f"  [{n.node_id}] {n.description or n.operator} (parallelism {n.parallelism})" for n in graph.nodes
+    ]
     out += [f"  {e.src_id} -> {e.dest_id} ({e.edge_type})" for e in graph.edges]
     return "\n".join(out)
 
@@ -641,7 +663,9 @@ def create(
     for old in existing:
         _stop_and_delete(old, timeout=60)
     with _sql_errors_located(session, sql):
-        return session.client.create_pipeline(name, sql, parallelism=parallelism, checkpoint_interval_micros=interval)
+        return session.client.create_pipeline(
+            name, sql, parallelism=parallelism, checkpoint_interval_micros=interval
+        )
 
 
 def _stop_and_delete(pipeline: Any, timeout: float) -> None:
@@ -791,7 +815,9 @@ def output(name: str, *, rows: int = 20, timeout: float = 10) -> pd.DataFrame:
 def tables() -> pd.DataFrame:
     """Saved connection tables."""
     client = current().client
-    return _records_frame(client.iter_connection_tables(), ["id", "name", "connector", "table_type", "consumers", "created_at"])
+    return _records_frame(
+        client.iter_connection_tables(), ["id", "name", "connector", "table_type", "consumers", "created_at"]
+    )
 
 
 def connectors() -> pd.DataFrame:
@@ -816,14 +842,18 @@ def parse_create_table(sql: str) -> tuple[str, str, dict[str, Any]]:
     """``CREATE TABLE name WITH (connector = 'x', k = 'v', …)`` → (name, connector, config)."""
     match = _CREATE_TABLE.match(sql)
     if not match:
-        raise SessionError("write one statement: CREATE TABLE name WITH (connector = '...', key = 'value', ...)")
+        raise SessionError(
+            "write one statement: CREATE TABLE name WITH (connector = '...', key = 'value', ...)"
+        )
     if match.group("columns"):
         raise SessionError("saved tables take their schema from the connector; leave out the column list")
     opts, pos, config = match.group("opts"), 0, {}
     while pos < len(opts.rstrip()):
         option = _OPTION.match(opts, pos)
         if not option or option.end() == pos:
-            raise SessionError(f"cannot read the WITH options near {opts[pos:pos + 30]!r}; write key = 'value'")
+            raise SessionError(
+                f"cannot read the WITH options near {opts[pos : pos + 30]!r}; write key = 'value'"
+            )
         raw = option.group("value")
         value: Any = raw[1:-1].replace("''", "'") if raw.startswith("'") else raw
         if isinstance(value, str) and re.fullmatch(r"-?\d+", value) and not raw.startswith("'"):
@@ -842,7 +872,9 @@ def create_table(sql: str) -> Any:
     return current().client.create_connection_table(name=name, connector=connector, config=config)
 
 
-def create_udf(definition: str, *, prefix: str = "", language: str = "python", description: str | None = None) -> Any:
+def create_udf(
+    definition: str, *, prefix: str = "", language: str = "python", description: str | None = None
+) -> Any:
     """Validate and save a global UDF from its source."""
     if not definition.strip():
         raise SessionError("the cell is empty: write the UDF's source below the %%arroyo line")

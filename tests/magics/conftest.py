@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-
-IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\n"
+from magics_support import IMPULSE  # noqa: F401  (re-exported for older imports)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import IMPULSE
+from magics_support import IMPULSE
 
 from arroyo_jupyter import session
 from arroyo_jupyter.api import ArroyoConnectionError, Client
@@ -192,12 +192,18 @@ def test_pipeline_lifecycle(connected, name):
     rows = ok(f"%arroyo output {name} --rows 3")
     assert len(rows) == 3 and "counter" in rows.columns
 
-    poll(lambda: len(session.current().client.get_pipeline(session.resolve(name).id).checkpoints()) > 0, what="a checkpoint")
+    poll(
+        lambda: len(session.current().client.get_pipeline(session.resolve(name).id).checkpoints()) > 0,
+        what="a checkpoint",
+    )
     cps = ok(f"%arroyo checkpoints {name} --no-widget")
     assert len(cps) >= 1
     epoch = int(session.resolve(name).checkpoints()[0].epoch)
     assert isinstance(ok(f"%arroyo checkpoints {name} --epoch {epoch}"), pd.DataFrame)
-    assert "no checkpoint with epoch 99999" in connected.run(f"%arroyo checkpoints {name} --epoch 99999").usage_error
+    assert (
+        "no checkpoint with epoch 99999"
+        in connected.run(f"%arroyo checkpoints {name} --epoch 99999").usage_error
+    )
     assert isinstance(ok(f"%arroyo metrics {name} --no-widget"), pd.DataFrame)
     assert isinstance(ok(f"%arroyo errors {name} --limit 5"), pd.DataFrame)
     assert isinstance(ok(f"%arroyo errors {name} --all"), pd.DataFrame)
@@ -211,7 +217,10 @@ def test_pipeline_lifecycle(connected, name):
     assert "stop it first or use --stop" in connected.run(f"%arroyo delete {name}").usage_error
     ok(f"%arroyo stop {name} --mode immediate")
     ok(f"%arroyo wait {name} --state Stopped --timeout 30")
-    assert "output can only be read from a running pipeline" in connected.run(f"%arroyo output {name}").usage_error
+    assert (
+        "output can only be read from a running pipeline"
+        in connected.run(f"%arroyo output {name}").usage_error
+    )
     ok(f"%arroyo start {name}")
     ok(f"%arroyo wait {name} --state Running --timeout 30")
     out = connected.run(f"%arroyo delete {name} --stop").out
@@ -264,12 +273,16 @@ def test_tables_connectors_udfs(shell, fresh_server, name):
     # Its own server: global UDFs and saved tables would change what other tests' queries see.
     connected = shell
     connected.ok(f"%arroyo connect {fresh_server.url}")
-    table = connected.ok(f"%%arroyo table\nCREATE TABLE {name} WITH (connector = 'impulse', event_rate = '5');")
+    table = connected.ok(
+        f"%%arroyo table\nCREATE TABLE {name} WITH (connector = 'impulse', event_rate = '5');"
+    )
     assert table.name == name and table.connector == "impulse"
     assert name in set(connected.ok("%arroyo tables")["name"])
     connectors = connected.ok("%arroyo connectors")
     assert {"impulse", "nexmark"} <= set(connectors["id"])
-    udf_source = f"from arroyo_udf_python import udf\n\n@udf\ndef {name}_inc(x: int) -> int:\n    return x + 1\n"
+    udf_source = (
+        f"from arroyo_udf_python import udf\n\n@udf\ndef {name}_inc(x: int) -> int:\n    return x + 1\n"
+    )
     udf = connected.ok("%%arroyo udf\n" + udf_source)
     assert udf.name == f"{name}_inc"
     assert f"{name}_inc" in set(connected.ok("%arroyo udfs")["name"])

@@ -16,7 +16,9 @@ def test_pyproject_in_a_parent_wins_over_user_file(tmp_path):
     user.write_text('url = "http://user:1"\nrows = 7\n')
     project = tmp_path / "proj"
     (project / "notebooks").mkdir(parents=True)
-    (project / "pyproject.toml").write_text('[tool.arroyo_jupyter]\nurl = "http://proj:2"\nshort-errors = false\n')
+    (project / "pyproject.toml").write_text(
+        '[tool.arroyo_jupyter]\nurl = "http://proj:2"\nshort-errors = false\n'
+    )
     settings = load_settings(start=project / "notebooks", user_config=user)
     assert settings.url == "http://proj:2"
     assert settings.rows == 7  # from the user file, not overridden
@@ -66,7 +68,9 @@ def test_api_key_is_never_shown(shell, monkeypatch, arroyo_server):
     monkeypatch.setenv("SECRET_ARROYO_KEY", "s3cr3t-value")
     shell.ok("%config ArroyoMagic.api_key_env = 'SECRET_ARROYO_KEY'")
     try:
-        cell = shell.run(f"s = %arroyo connect {arroyo_server.url}\nprint(repr(s), s.client)\n%config ArroyoMagic")
+        cell = shell.run(
+            f"s = %arroyo connect {arroyo_server.url}\nprint(repr(s), s.client)\n%config ArroyoMagic"
+        )
         assert cell.error is None
         assert "s3cr3t-value" not in cell.out + cell.err
         assert "SECRET_ARROYO_KEY" in cell.out
@@ -87,7 +91,12 @@ def completions(ip, text):
 def test_completes_subcommands_flags_and_choices(ipython):
     assert {"stop", "start", "status"} <= set(completions(ipython, "%arroyo st"))
     assert completions(ipython, "%arroyo stop x --mo") == ["--mode"]
-    assert set(completions(ipython, "%arroyo stop x --mode ")) == {"checkpoint", "graceful", "immediate", "force"}
+    assert set(completions(ipython, "%arroyo stop x --mode ")) == {
+        "checkpoint",
+        "graceful",
+        "immediate",
+        "force",
+    }
     assert "--if-exists" in completions(ipython, "%%arroyo create --if")
     assert "Running" in completions(ipython, "%arroyo wait x --state R")
 
@@ -98,7 +107,9 @@ def test_completion_leaves_other_code_alone(ipython):
 
 
 def test_completes_pipeline_names(connected, name):
-    connected.ip.user_ns["_sql"] = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');\nSELECT counter FROM impulse;"
+    connected.ip.user_ns["_sql"] = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');\nSELECT counter FROM impulse;"
+    )
     session.current().client.create_pipeline(name, connected.ns["_sql"])
     try:
         session.current()._names_cache = None

@@ -25,7 +25,25 @@ COMMANDS = sorted(set(SUBPARSERS) - {"connect", "disconnect"})
 
 words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12)
 specials = st.sampled_from(
-    ["-", "--", "-h2", "0", "-1", "1e309", "nan", "inf", "'", '"', "{{ x }}", "{{", "}}", "Running", "pl_x", "%", "\\"]
+    [
+        "-",
+        "--",
+        "-h2",
+        "0",
+        "-1",
+        "1e309",
+        "nan",
+        "inf",
+        "'",
+        '"',
+        "{{ x }}",
+        "{{",
+        "}}",
+        "Running",
+        "pl_x",
+        "%",
+        "\\",
+    ]
 )
 
 

@@ -75,7 +75,9 @@ def kernel_specs(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
 def execute(cells: list[str], specs: KernelSpecManager, workdir: Path, url: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
-    client = NotebookClient(nb, km=km, timeout=90, kernel_name=KERNEL, resources={"metadata": {"path": str(workdir)}})
+    client = NotebookClient(
+        nb, km=km, timeout=90, kernel_name=KERNEL, resources={"metadata": {"path": str(workdir)}}
+    )
     env = {"ARROYO_URL": url, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     import os
 
@@ -105,7 +107,12 @@ def test_notebook_with_every_subcommand_runs(kernel_specs, tmp_path, fresh_serve
 
 
 def test_an_error_cell_fails_the_run_with_a_short_message(kernel_specs, tmp_path, arroyo_server):
-    cells = ["%load_ext arroyo_jupyter", "%arroyo connect", "%arroyo stop no_such_pipeline", "print('not reached')"]
+    cells = [
+        "%load_ext arroyo_jupyter",
+        "%arroyo connect",
+        "%arroyo stop no_such_pipeline",
+        "print('not reached')",
+    ]
     with pytest.raises(CellExecutionError) as info:
         execute(cells, kernel_specs, tmp_path, arroyo_server.url)
     message = str(info.value)
