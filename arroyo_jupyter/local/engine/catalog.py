@@ -248,14 +248,25 @@ def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
     schema = None
     raw = spec.get("schema") or {}
     fmt = raw.get("format") if isinstance(raw, dict) else None
-    if isinstance(fmt, dict) and fmt.get("type") and "format" not in config:
-        config["format"] = "debezium_json" if fmt.get("debezium") else fmt["type"]
+    if isinstance(fmt, dict) and "format" not in config:
+        # Arroyo's Format: {"type": "json", "debezium": …} or externally tagged {"json": {…}}
+        kind = fmt.get("type") or next(iter(fmt), None)
+        body = fmt if "type" in fmt else fmt.get(kind) or {}
+        if kind:
+            config["format"] = "debezium_json" if isinstance(body, dict) and body.get("debezium") else str(kind)
+            if isinstance(body, dict) and body.get("unstructured"):
+                config["json.unstructured"] = "true"
+    bad = raw.get("bad_data") if isinstance(raw, dict) else None
+    if isinstance(bad, dict) and "bad_data" not in config:
+        config["bad_data"] = str(bad.get("behavior") or next(iter(bad), "fail"))
     fields = raw.get("fields") if isinstance(raw, dict) else None
     if fields:
         schema = pa.schema([pa.field(f["name"], _field_type(f), not f.get("required", False)) for f in fields])
     table = TableDef(name=name, schema=schema, connector=spec.get("connector"), options=config)
-    if "type" not in config and table.connector == "single_file":
-        table.options["type"] = spec.get("table_type") or "source"
+    if "type" not in config and spec.get("table_type") in ("source", "sink"):
+        table.options["type"] = spec["table_type"]
+    elif "type" not in config and table.connector == "single_file":
+        table.options["type"] = "source"
     return _finish(table, None)
 
 

@@ -12,8 +12,8 @@ from .interface import CheckpointReport, PlanError
 class ConsoleListener:
     """Reports runtime errors on stderr; remembers how the job ended."""
 
-    def __init__(self, err: TextIO = sys.stderr):
-        self.err = err
+    def __init__(self, err: Optional[TextIO] = None):
+        self._err = err
         self.failure: Optional[str] = None
         self.checkpoints: list[CheckpointReport] = []
         self.outputs = 0
@@ -31,7 +31,7 @@ class ConsoleListener:
 
     def on_error(self, operator_id, subtask_idx, message, details, retryable) -> None:
         with self._lock:
-            print(f"error in {operator_id}[{subtask_idx}]: {message}", file=self.err)
+            print(f"error in {operator_id}[{subtask_idx}]: {message}", file=self._err or sys.stderr)
 
     def on_finished(self) -> None:
         pass

@@ -228,19 +228,21 @@ class FileSubtask(SourceSubtask):
             batch = pa.RecordBatch.from_arrays([pa.array([t for _, t in lines], pa.string())], schema=pa.schema([schema.field(0)]))
             ops = None
         else:
-            rows, ops = [], []
+            rows, ops, row_lines = [], [], []
             for line_no, text in lines:
                 try:
                     value = json.loads(text)
                     if not isinstance(value, dict):
                         raise ValueError("not a JSON object")
                     if self.fmt == "debezium_json":
-                        self._changes(value, rows, ops)
+                        added = self._changes(value, rows, ops)
                     else:
                         rows.append(value)
+                        added = 1
+                    row_lines.extend([line_no] * added)
                 except ValueError as err:
                     self._bad(line_no, text, str(err))
-            batch = self._to_batch(rows, ops, lines)
+            batch = self._to_batch(rows, ops, row_lines)
             if batch is None:
                 return None
         columns = list(batch.columns) + [self._event_time(batch)]
@@ -250,7 +252,7 @@ class FileSubtask(SourceSubtask):
             fields.append(pa.field(OP_COL, pa.string()))
         return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
 
-    def _to_batch(self, rows, ops, lines) -> Optional[pa.RecordBatch]:
+    def _to_batch(self, rows, ops, row_lines) -> Optional[pa.RecordBatch]:
         if not rows:
             return None
         try:
@@ -265,23 +267,27 @@ class FileSubtask(SourceSubtask):
                 if ops:
                     good_ops.append(ops[i])
             except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError, OverflowError) as err:
-                self._bad(None, json.dumps(row)[:200], str(err))
+                self._bad(row_lines[i], json.dumps(row)[:200], str(err))
         if ops:
             ops[:] = good_ops
         return rows_to_batch(good_rows, self.table.schema, self.table.json_columns) if good_rows else None
 
-    def _changes(self, value: dict, rows: list, ops: list) -> None:
+    def _changes(self, value: dict, rows: list, ops: list) -> int:
+        """Append the rows of one Debezium change; returns how many."""
         op = value.get("op")
         before, after = value.get("before"), value.get("after")
         if op in ("c", "r") and isinstance(after, dict):
             rows.append(after)
             ops.append("c")
-        elif op == "u" and isinstance(before, dict) and isinstance(after, dict):
+            return 1
+        if op == "u" and isinstance(before, dict) and isinstance(after, dict):
             rows.extend([before, after])
             ops.extend(["ub", "ua"])
-        elif op == "d" and isinstance(before, dict):
+            return 2
+        if op == "d" and isinstance(before, dict):
             rows.append(before)
             ops.append("d")
+            return 1
         else:
             raise ValueError(f"not a Debezium change (op {op!r})")
 
