@@ -381,7 +381,7 @@ class ArroyoMagic(Magics):
         rows = args.rows or max(1, self.rows)
         ttl = args.ttl or (self.preview_ttl or None)
         preview = session.preview(sql, enable_sinks=args.enable_sinks, ttl=ttl, key=self._cell_key(cell))
-        for note in getattr(preview, "replaced", []):
+        for note in preview.replaced:
             print(note)
         if self._use_widgets(args) and not args.save:
             state = _widget("JobStateWidget", preview.pipeline)

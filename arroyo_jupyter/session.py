@@ -495,13 +495,16 @@ class Preview:
     stopped: bool = False
     stop_reason: str = ""
     widgets: list[Any] = field(default_factory=list)  # live views showing it (closing one stops it)
+    replaced: list[str] = field(default_factory=list)  # account of the previews this one replaced
     _timer: threading.Timer | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def stop(self, reason: str = "on request") -> str | None:
         """Stop the preview (immediately) once; returns the account line, or None if done."""
-        if self.stopped:
-            return None
-        self.stopped, self.stop_reason = True, reason
+        with self._lock:  # the TTL timer, a widget and the cell may all ask at once
+            if self.stopped:
+                return None
+            self.stopped, self.stop_reason = True, reason
         if self._timer is not None:
             self._timer.cancel()
         try:
@@ -583,8 +586,7 @@ def preview(
     account = stop_previews(key) if key is not None else []
     with _sql_errors_located(session, sql):
         pipeline = session.client.create_preview(sql, enable_sinks=enable_sinks)
-    result = Preview(pipeline=pipeline, key=key, sql=sql, ttl=ttl or None)
-    result.replaced = account  # type: ignore[attr-defined]  # shown by the magic
+    result = Preview(pipeline=pipeline, key=key, sql=sql, ttl=ttl or None, replaced=account)
     if ttl:
         timer = threading.Timer(ttl, result.stop, kwargs={"reason": f"--ttl {ttl:g}s"})
         timer.daemon = True

@@ -303,3 +303,23 @@ def test_handles_get_escaped_html(connected, name):
         assert pipeline.id in data["text/plain"]
     finally:
         session.delete(pipeline.id, stop=True)
+
+
+def test_kernel_exit_stops_previews_and_says_so(arroyo_server, tmp_path):
+    """A real interpreter exit: the atexit hook stops the previews the session started."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit_with_preview.py"
+    script.write_text(
+        "from arroyo_jupyter import session\n"
+        f"session.connect({arroyo_server.url!r})\n"
+        f"p = session.preview({SELECT!r}, key='cell')\n"
+        "print('PREVIEW', p.pipeline.id, flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    preview_id = done.stdout.split("PREVIEW ", 1)[1].split()[0]
+    assert f"arroyo_jupyter at exit: stopped preview {preview_id}" in done.stdout
+    client = Client(arroyo_server.url)
+    poll(lambda: str(client.get_pipeline(preview_id).job().state) == "Stopped", what="preview stopped")
