@@ -22,6 +22,8 @@ def as_pipeline(handle: Any) -> Any:
     if all(callable(getattr(handle, m, None)) for m in _HANDLE_METHODS):
         return handle
     pipeline = getattr(handle, "pipeline", None)
+    if callable(pipeline) and not all(callable(getattr(pipeline, m, None)) for m in _HANDLE_METHODS):
+        pipeline = pipeline()  # a Job handle's pipeline() fetches its Pipeline handle
     if pipeline is not None and all(callable(getattr(pipeline, m, None)) for m in _HANDLE_METHODS):
         return pipeline
     raise TypeError(
