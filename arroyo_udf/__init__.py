@@ -15,10 +15,12 @@ row); an ``Optional[...]`` parameter receives ``None``; a non-``Optional`` retur
 
 from __future__ import annotations
 
+import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Optional, Union
+from typing import Any, Union
 
 import pyarrow as pa
 
@@ -41,7 +43,7 @@ class UdfError(ValueError):
 def _arrow(hint: Any, where: str) -> tuple[pa.DataType, bool]:
     """(arrow type, nullable) for a type hint."""
     origin = typing.get_origin(hint)
-    if origin is Union:
+    if origin is Union or origin is types.UnionType:  # Optional[T] and T | None
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(args) != 1:
             raise UdfError(f"{where}: only Optional[T] unions are supported")
@@ -74,7 +76,7 @@ class UdfDef:
             out = []
             for i in range(n):
                 args = [c[i] for c in columns]
-                if any(a is None and not ok for a, ok in zip(args, self.arg_nullable)):
+                if any(a is None and not ok for a, ok in zip(args, self.arg_nullable, strict=False)):
                     out.append(None)
                     continue
                 value = self.func(*args)
@@ -116,5 +118,3 @@ def collect_udfs(source: str) -> list[UdfDef]:
         raise UdfError("UDF definition has no function decorated with @udf")
     return found
 
-
-Optional = Optional  # re-exported for convenience in definitions

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -65,18 +65,18 @@ def arrow_type(kind: exp.DataType) -> pa.DataType:
 @dataclass
 class TableDef:
     name: str
-    schema: Optional[pa.Schema]  # None: inferred (sinks without columns)
-    connector: Optional[str]  # None: an in-memory table
+    schema: pa.Schema | None  # None: inferred (sinks without columns)
+    connector: str | None  # None: an in-memory table
     options: dict[str, str] = field(default_factory=dict)
     kind: str = "source"  # "source" | "sink" | "memory"
-    watermark: Optional[tuple[str, Optional[str]]] = None
-    event_time_field: Optional[str] = None
+    watermark: tuple[str, str | None] | None = None
+    event_time_field: str | None = None
     primary_keys: list[str] = field(default_factory=list)
     json_columns: set[str] = field(default_factory=set)
-    statement: Optional[Statement] = None
+    statement: Statement | None = None
 
     @property
-    def format(self) -> Optional[str]:
+    def format(self) -> str | None:
         return self.options.get("format")
 
     @property
@@ -119,7 +119,7 @@ def _option_value(value: exp.Expression) -> str:
     return value.name or value.sql()
 
 
-def _options(properties: Optional[exp.Properties]) -> dict[str, str]:
+def _options(properties: exp.Properties | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for prop in properties.expressions if properties else []:
         if isinstance(prop, exp.Property) and prop.args.get("value") is not None:
@@ -133,7 +133,7 @@ def _options(properties: Optional[exp.Properties]) -> dict[str, str]:
     return out
 
 
-def _finish(table: TableDef, stmt: Optional[Statement]) -> TableDef:
+def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
     def fail(message: str) -> PlanError:
         return stmt.error(message) if stmt else PlanError([Diagnostic(message)])
 

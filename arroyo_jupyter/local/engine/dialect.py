@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Optional
 
 import sqlglot
 from sqlglot import exp
@@ -39,8 +38,8 @@ class Statement:
     text: str  # the statement as written (watermark clause removed)
     start: SqlLocation
     end: SqlLocation
-    watermark: Optional[tuple[str, Optional[str]]] = None  # (column, expression SQL or None)
-    options: Optional[dict[str, str]] = None  # CREATE TABLE … WITH (…), keys lower-cased
+    watermark: tuple[str, str | None] | None = None  # (column, expression SQL or None)
+    options: dict[str, str] | None = None  # CREATE TABLE … WITH (…), keys lower-cased
 
     def error(self, message: str) -> PlanError:
         return PlanError([Diagnostic(message, self.start, self.end)])
@@ -60,7 +59,7 @@ def _tokenize(script: str, positions: Positions):
 _position = None  # set per script by split_statements (offset → SqlLocation)
 
 
-def _cut_watermark(text: str, tokens: list, base: int) -> tuple[str, Optional[tuple[str, Optional[str]]]]:
+def _cut_watermark(text: str, tokens: list, base: int) -> tuple[str, tuple[str, str | None] | None]:
     """Remove ``[,] WATERMARK FOR col [AS expr]`` from a CREATE TABLE column list."""
     for i, tok in enumerate(tokens):
         if tok.text.upper() == "WATERMARK" and i + 2 < len(tokens) and tokens[i + 1].token_type == TokenType.FOR:
@@ -104,7 +103,7 @@ def _cut_watermark(text: str, tokens: list, base: int) -> tuple[str, Optional[tu
 _VALUE_TOKENS = {TokenType.STRING, TokenType.NUMBER, TokenType.VAR, TokenType.TRUE, TokenType.FALSE}
 
 
-def _cut_options(text: str, tokens: list, base: int, positions: Positions) -> tuple[str, Optional[dict[str, str]]]:
+def _cut_options(text: str, tokens: list, base: int, positions: Positions) -> tuple[str, dict[str, str] | None]:
     """Read and remove ``WITH (key = value, …)`` of a CREATE TABLE (sqlglot mangles some keys)."""
     if len(tokens) < 3 or tokens[1].token_type != TokenType.TABLE:
         return text, None

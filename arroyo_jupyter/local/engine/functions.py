@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -28,7 +29,7 @@ def _json_lookup(text: Any, path: str) -> tuple[bool, Any]:
 def json_get(values: pa.Array, paths: pa.Array) -> pa.Array:
     """``json -> 'key'``: the value as JSON text (``'null'`` when the key is absent, as Arroyo)."""
     out = []
-    for text, path in zip(values.to_pylist(), paths.to_pylist()):
+    for text, path in zip(values.to_pylist(), paths.to_pylist(), strict=False):
         if text is None:
             out.append(None)
             continue
@@ -40,7 +41,7 @@ def json_get(values: pa.Array, paths: pa.Array) -> pa.Array:
 def json_get_str(values: pa.Array, paths: pa.Array) -> pa.Array:
     """``json ->> 'key'``: the value as text; NULL when absent or null."""
     out = []
-    for text, path in zip(values.to_pylist(), paths.to_pylist()):
+    for text, path in zip(values.to_pylist(), paths.to_pylist(), strict=False):
         found, value = _json_lookup(text, path or "")
         if not found or value is None:
             out.append(None)

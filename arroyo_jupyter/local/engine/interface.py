@@ -17,7 +17,7 @@ re-exported from ``arroyo_jupyter.local.engine``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class SqlLocation:
 @dataclass(frozen=True)
 class Diagnostic:
     message: str
-    start: Optional[SqlLocation] = None
-    end: Optional[SqlLocation] = None
+    start: SqlLocation | None = None
+    end: SqlLocation | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Arroyo's ``SqlDiagnostic``: ``span`` omitted when unknown."""
@@ -78,8 +78,8 @@ class OperatorCheckpoint:
     operator_id: str  # planner ids such as "source_impulse_1", "sink_preview_5"
     node_id: int
     bytes: int
-    started_metadata_write: Optional[int]
-    finish_time: Optional[int]
+    started_metadata_write: int | None
+    finish_time: int | None
     subtasks: list[SubtaskCheckpoint] = field(default_factory=list)
 
 
@@ -88,7 +88,7 @@ class CheckpointReport:
     epoch: int  # 1, 2, …
     stopping: bool  # the final checkpoint before a stop/rescale ("stopping" type)
     start_time: int
-    finish_time: Optional[int]
+    finish_time: int | None
     events: list[Span] = field(default_factory=list)  # job-level spans
     operators: list[OperatorCheckpoint] = field(default_factory=list)
 
@@ -139,11 +139,11 @@ class Runner(Protocol):
     def stop(self, mode: str) -> None:
         """``graceful`` / ``immediate`` / ``force``: stop without a checkpoint."""
 
-    def join(self, timeout: Optional[float] = None) -> bool:
+    def join(self, timeout: float | None = None) -> bool:
         """True when every thread of the job has ended."""
 
     def metrics(self) -> dict[int, dict[int, SubtaskCounters]]:
         """node_id → subtask index → counters, read without stopping the job."""
 
     @property
-    def latest_epoch(self) -> Optional[int]: ...
+    def latest_epoch(self) -> int | None: ...

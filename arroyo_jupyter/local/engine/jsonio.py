@@ -42,7 +42,7 @@ def _column_values(arr: pa.Array) -> list[Any]:
         names = [t.field(i).name for i in range(t.num_fields)]
         children = [_column_values(arr.field(i)) for i in range(t.num_fields)]
         valid = arr.is_valid().to_pylist()
-        return [dict(zip(names, vals)) if ok else None for ok, *vals in zip(valid, *children)]
+        return [dict(zip(names, vals, strict=False)) if ok else None for ok, *vals in zip(valid, *children, strict=False)]
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         flat = _column_values(arr.flatten())
         offsets = arr.offsets.to_pylist()
@@ -63,7 +63,7 @@ def batch_rows(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
     names = batch.schema.names
     columns = [_column_values(batch.column(i) if isinstance(batch, pa.RecordBatch) else batch.column(i).combine_chunks())
                for i in range(batch.num_columns)]
-    return [dict(zip(names, values)) for values in zip(*columns)] if columns else [{} for _ in range(batch.num_rows)]
+    return [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=False)] if columns else [{} for _ in range(batch.num_rows)]
 
 
 def dumps(value: Any) -> str:

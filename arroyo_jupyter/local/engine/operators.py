@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -86,7 +86,7 @@ class _Base:
     def snapshot(self) -> dict[str, pa.Table]:
         return {}
 
-    def output(self, table: pa.Table, fallback_ts: int) -> Optional[pa.Table]:
+    def output(self, table: pa.Table, fallback_ts: int) -> pa.Table | None:
         """Query result → output batch: visible columns + ``_timestamp``."""
         if table.num_rows == 0:
             return None
@@ -103,7 +103,7 @@ class _Base:
 
 
 class StatelessOp(_Base):
-    def process(self, table: str, batch: pa.RecordBatch) -> Optional[pa.Table]:
+    def process(self, table: str, batch: pa.RecordBatch) -> pa.Table | None:
         result = self._execute({table: batch})
         fallback = int(_ts_ns(batch.column(TIME_COL)).max()) if batch.num_rows else 0
         return self.output(result, fallback)
@@ -128,7 +128,7 @@ def _key_hashes(ctx: Any, key_sql: list[str], table: pa.Table, name: str = "__ke
 
 
 class WindowedOp(_Base):
-    def __init__(self, plan, schemas, udfs, state: Optional[dict[str, pa.Table]] = None, emitted: int = NEG_INF):
+    def __init__(self, plan, schemas, udfs, state: dict[str, pa.Table] | None = None, emitted: int = NEG_INF):
         super().__init__(plan, schemas, udfs)
         self.window: WindowSpec = plan.window
         self.buffers: dict[str, list[pa.Table]] = {name: [] for name in schemas}
@@ -162,7 +162,7 @@ class WindowedOp(_Base):
             parts[:] = [pa.concat_tables(parts).combine_chunks()]
         return parts[0]
 
-    def on_watermark(self, wm: int) -> Optional[pa.Table]:
+    def on_watermark(self, wm: int) -> pa.Table | None:
         if wm <= self.emitted:
             return None
         if self.window.kind == "session":
@@ -202,7 +202,7 @@ class WindowedOp(_Base):
         fallback = min(wm, max(_closed_ends(expanded))) - 1 if previous < wm else wm
         return self.output(_window_time(result, self.plan.shape.window_alias_index), fallback)
 
-    def _sessions(self, wm: int) -> Optional[pa.Table]:
+    def _sessions(self, wm: int) -> pa.Table | None:
         gap = self.window.width
         out_tables: dict[str, pa.Table] = {}
         any_rows = False
@@ -248,7 +248,7 @@ def _closed_ends(tables: dict[str, pa.Table]) -> list[int]:
     return ends
 
 
-def _window_time(result: pa.Table, alias_index: Optional[int]) -> pa.Table:
+def _window_time(result: pa.Table, alias_index: int | None) -> pa.Table:
     """Output rows of a window carry its end - 1 ns as event time, as in Arroyo."""
     if TIME_COL in result.schema.names or alias_index is None or alias_index >= result.num_columns:
         return result
@@ -262,7 +262,7 @@ def _window_time(result: pa.Table, alias_index: Optional[int]) -> pa.Table:
 # ---- updating --------------------------------------------------------------------------
 
 class UpdatingOp(_Base):
-    def __init__(self, plan, schemas, udfs, state: Optional[dict[str, pa.Table]] = None):
+    def __init__(self, plan, schemas, udfs, state: dict[str, pa.Table] | None = None):
         super().__init__(plan, schemas, udfs)
         self.visible = {n: pa.schema([f for f in s if f.name != OP_COL]) for n, s in self.schemas.items()}
         self.schemas = self.visible  # the query sees tables without the changelog column
@@ -273,7 +273,7 @@ class UpdatingOp(_Base):
                 self.tables[name].append(_conform(table, self.visible[name]))
         self.dirty_rows = 0
         self.max_ts = 0
-        self.last: Optional[pa.Table] = None
+        self.last: pa.Table | None = None
         if state:
             self.last = self._compute()
 
@@ -313,7 +313,7 @@ class UpdatingOp(_Base):
         keep = [i for i, n in enumerate(result.schema.names) if n not in (TIME_COL, "__ts", WINDOW_COL)]
         return pa.Table.from_arrays([result.column(i) for i in keep], names=[f"c{i}" for i in range(len(keep))])
 
-    def flush(self) -> Optional[pa.Table]:
+    def flush(self) -> pa.Table | None:
         if self.dirty_rows == 0:
             return None
         self.dirty_rows = 0
@@ -358,7 +358,7 @@ class UpdatingOp(_Base):
         ts = pa.array(np.full(out.num_rows, self.max_ts, dtype=np.int64)).cast(TS)
         return out.append_column(TIME_COL, ts).append_column(OP_COL, pa.array(ops, pa.string()))
 
-    def _pair_keys(self) -> Optional[list[int]]:
+    def _pair_keys(self) -> list[int] | None:
         """Output positions identifying a row for updates; None: never pair (d + c)."""
         shape = self.plan.shape
         if not shape.has_aggregate or shape.has_join:
@@ -379,7 +379,7 @@ def _grouped(plan: Any) -> bool:
     return bool(isinstance(top, exp.Select) and top.args.get("group"))
 
 
-def _except_all(ctx: Any, left: pa.Table, right: pa.Table, source: Optional[pa.Table] = None) -> pa.Table:
+def _except_all(ctx: Any, left: pa.Table, right: pa.Table, source: pa.Table | None = None) -> pa.Table:
     """Multiset difference ``left − right`` (rows compared on all columns).
 
     With ``source`` (``left`` plus extra columns, same row order) the surviving rows of

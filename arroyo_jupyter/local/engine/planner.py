@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -11,7 +12,16 @@ from sqlglot import exp
 from .catalog import TS, TableDef, table_from_connection, table_from_create
 from .dialect import Statement, split_statements
 from .interface import Diagnostic, PlanError
-from .translate import HIDDEN, TIME_COL, WINDOW_COL, QueryShape, WindowSpec, _UnknownTable, _WindowError, translate
+from .translate import (
+    HIDDEN,
+    TIME_COL,
+    WINDOW_COL,
+    QueryShape,
+    WindowSpec,
+    _UnknownTable,
+    _WindowError,
+    translate,
+)
 
 PREVIEW = "preview"
 
@@ -25,10 +35,10 @@ class QueryPlan:
     output_schema: pa.Schema  # query output without hidden columns
     statement: Statement
     node_id: int = 0  # the stateful/projection node of this query in the graph
-    key_node_id: Optional[int] = None
+    key_node_id: int | None = None
 
     @property
-    def window(self) -> Optional[WindowSpec]:
+    def window(self) -> WindowSpec | None:
         return self.shape.window
 
 
@@ -115,7 +125,7 @@ def plan_query(
     preview: bool = False,
     enable_sinks: bool = False,
     udfs: Sequence[Any] = (),
-    tables: Optional[dict[str, dict[str, Any]]] = None,
+    tables: dict[str, dict[str, Any]] | None = None,
 ) -> Program:
     """Plan a pipeline script. Raises :class:`PlanError` with positioned diagnostics."""
     if parallelism < 1:
@@ -134,7 +144,7 @@ def plan_query(
         except PlanError:
             raise
     views: dict[str, exp.Expression] = {}
-    pending: list[tuple[Statement, Optional[str], exp.Expression]] = []
+    pending: list[tuple[Statement, str | None, exp.Expression]] = []
     for stmt in statements:
         ast = stmt.ast
         if isinstance(ast, exp.Create):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
 from .interface import CheckpointReport, PlanError
 
@@ -12,9 +12,9 @@ from .interface import CheckpointReport, PlanError
 class ConsoleListener:
     """Reports runtime errors on stderr; remembers how the job ended."""
 
-    def __init__(self, err: Optional[TextIO] = None):
+    def __init__(self, err: TextIO | None = None):
         self._err = err
-        self.failure: Optional[str] = None
+        self.failure: str | None = None
         self.checkpoints: list[CheckpointReport] = []
         self.outputs = 0
         self._lock = threading.Lock()
@@ -43,10 +43,10 @@ class ConsoleListener:
         self.failure = reason
 
 
-def run_program(program: Any, *, listener: Any = None, state_dir: Optional[str] = None,
-                batch_size: Optional[int] = None, checkpoint_every: Optional[int] = None,
-                stop_after_checkpoint: Optional[int] = None, checkpoint_interval_s: Optional[float] = None,
-                timeout: Optional[float] = None) -> Any:
+def run_program(program: Any, *, listener: Any = None, state_dir: str | None = None,
+                batch_size: int | None = None, checkpoint_every: int | None = None,
+                stop_after_checkpoint: int | None = None, checkpoint_interval_s: float | None = None,
+                timeout: float | None = None) -> Any:
     """Run a planned program to completion in this process and return its runner."""
     from .runtime import start_job
 
@@ -64,10 +64,10 @@ def run_program(program: Any, *, listener: Any = None, state_dir: Optional[str] 
 def run_file(
     path: str,
     parallelism: int = 1,
-    state_dir: Optional[str] = None,
-    batch_size: Optional[int] = None,
-    checkpoint_every: Optional[int] = None,
-    stop_after_checkpoint: Optional[int] = None,
+    state_dir: str | None = None,
+    batch_size: int | None = None,
+    checkpoint_every: int | None = None,
+    stop_after_checkpoint: int | None = None,
 ) -> int:
     """Exit code 0 when the sources finished (or the requested checkpoint completed)."""
     from .planner import plan_query

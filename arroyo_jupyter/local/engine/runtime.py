@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pyarrow as pa
 
@@ -34,7 +34,7 @@ def _us() -> int:
     return time.time_ns() // 1000
 
 
-def _as_batch(data: pa.Table | pa.RecordBatch) -> Optional[pa.RecordBatch]:
+def _as_batch(data: pa.Table | pa.RecordBatch) -> pa.RecordBatch | None:
     if isinstance(data, pa.RecordBatch):
         return data if data.num_rows else None
     if data.num_rows == 0:
@@ -72,14 +72,14 @@ class Job:
         self,
         program: Program,
         *,
-        state_dir: Optional[str],
+        state_dir: str | None,
         listener: Any,
-        checkpoint_interval_s: Optional[float] = None,
+        checkpoint_interval_s: float | None = None,
         restore: bool = True,
-        ignore_state_before_epoch: Optional[int] = None,
-        batch_size: Optional[int] = None,
-        checkpoint_every_batches: Optional[int] = None,
-        stop_after_epoch: Optional[int] = None,
+        ignore_state_before_epoch: int | None = None,
+        batch_size: int | None = None,
+        checkpoint_every_batches: int | None = None,
+        stop_after_epoch: int | None = None,
     ):
         self.program = program
         self.root = Path(state_dir) if state_dir else None
@@ -96,11 +96,11 @@ class Job:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._requests: list[tuple[int, bool]] = []
-        self._stop_mode: Optional[str] = None
+        self._stop_mode: str | None = None
         self._next_epoch = 1
-        self._latest: Optional[int] = None
-        self.outcome: Optional[str] = None  # "finished" | "stopped" | "failed"
-        self.failure: Optional[str] = None
+        self._latest: int | None = None
+        self.outcome: str | None = None  # "finished" | "stopped" | "failed"
+        self.failure: str | None = None
         self.counters: dict[int, dict[int, SubtaskCounters]] = {
             node["node_id"]: {i: SubtaskCounters(queue_size=32, queue_rem=32) for i in range(node["parallelism"])}
             for node in program.graph["nodes"]
@@ -129,7 +129,7 @@ class Job:
         self._stop_mode = mode
         self._wake.set()
 
-    def join(self, timeout: Optional[float] = None) -> bool:
+    def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -137,7 +137,7 @@ class Job:
         return {node: {i: SubtaskCounters(**vars(c)) for i, c in subs.items()} for node, subs in self.counters.items()}
 
     @property
-    def latest_epoch(self) -> Optional[int]:
+    def latest_epoch(self) -> int | None:
         return self._latest
 
     # ---- setup ------------------------------------------------------------------------
@@ -249,7 +249,7 @@ class Job:
         return report
 
     # ---- data flow --------------------------------------------------------------------
-    def _count(self, node_id: Optional[int], subtask: int, data: Any, recv: bool = True, sent: bool = True) -> None:
+    def _count(self, node_id: int | None, subtask: int, data: Any, recv: bool = True, sent: bool = True) -> None:
         if node_id is None:
             return
         c = self.counters[node_id].get(subtask)
@@ -286,7 +286,7 @@ class Job:
             except QueryError as err:
                 raise _Failure(op_id, subtask, f"error evaluating query: {err}", q.shape.sql, False) from None
 
-    def _emit(self, q: Any, out: Optional[pa.Table], subtask: int) -> None:
+    def _emit(self, q: Any, out: pa.Table | None, subtask: int) -> None:
         if out is None or out.num_rows == 0:
             return
         self._count(q.node_id, subtask, out, recv=False)
@@ -333,7 +333,7 @@ class Job:
 
     def _propagate(self, force_flush: bool) -> None:
         for name, subs in self.sources.items():
-            wms = [POS_INF if s.finished else w for s, w in zip(subs, self.source_wm[name])]
+            wms = [POS_INF if s.finished else w for s, w in zip(subs, self.source_wm[name], strict=False)]
             self.stream_wm[name] = min(wms) if wms else POS_INF
         for q in self.program.queries:
             wm = min((self.stream_wm.get(t, NEG_INF) for t in q.shape.inputs), default=POS_INF)
@@ -531,14 +531,14 @@ class Job:
 def start_job(
     program: Program,
     *,
-    state_dir: Optional[str],
+    state_dir: str | None,
     listener: Any,
-    checkpoint_interval_s: Optional[float] = None,
+    checkpoint_interval_s: float | None = None,
     restore: bool = True,
-    ignore_state_before_epoch: Optional[int] = None,
-    batch_size: Optional[int] = None,
-    checkpoint_every_batches: Optional[int] = None,
-    stop_after_epoch: Optional[int] = None,
+    ignore_state_before_epoch: int | None = None,
+    batch_size: int | None = None,
+    checkpoint_every_batches: int | None = None,
+    stop_after_epoch: int | None = None,
 ) -> Job:
     """Start running ``program`` in a background thread; returns the runner."""
     return Job(

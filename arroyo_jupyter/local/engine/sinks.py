@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import pyarrow as pa
 
@@ -18,7 +18,7 @@ from .sources import OP_COL
 from .translate import TIME_COL
 
 
-def _split(batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, list[int], Optional[list[str]]]:
+def _split(batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, list[int], list[str] | None]:
     """(visible columns renamed and cast to the sink schema, timestamps in ns, ops)."""
     names = batch.schema.names
     ts = batch.column(names.index(TIME_COL)).cast(pa.int64()).to_pylist() if TIME_COL in names else [0] * batch.num_rows
@@ -37,13 +37,13 @@ def _split(batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, li
     return pa.RecordBatch.from_arrays(columns, names=out_names), ts, ops
 
 
-def debezium_rows(rows: list[dict[str, Any]], ops: Optional[list[str]]) -> list[dict[str, Any]]:
+def debezium_rows(rows: list[dict[str, Any]], ops: list[str] | None) -> list[dict[str, Any]]:
     """Rows + changelog ops → Debezium objects (an update is its 'ub' row then its 'ua' row)."""
     if ops is None:
         return [{"before": None, "after": r, "op": "c"} for r in rows]
     out: list[dict[str, Any]] = []
     pending_before = None
-    for row, op in zip(rows, ops):
+    for row, op in zip(rows, ops, strict=False):
         if op == "c":
             out.append({"before": None, "after": row, "op": "c"})
         elif op == "d":
@@ -56,7 +56,7 @@ def debezium_rows(rows: list[dict[str, Any]], ops: Optional[list[str]]) -> list[
     return out
 
 
-def debezium_batch(visible: pa.RecordBatch, ops: Optional[list[str]], ts: list[int]) -> tuple[pa.RecordBatch, list[int]]:
+def debezium_batch(visible: pa.RecordBatch, ops: list[str] | None, ts: list[int]) -> tuple[pa.RecordBatch, list[int]]:
     """The Debezium shape as a RecordBatch: ``before``/``after`` structs and ``op``."""
     ops = ops or ["c"] * visible.num_rows
     rows = pa.StructArray.from_arrays(visible.columns, names=visible.schema.names)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -37,7 +38,7 @@ def now_ns() -> int:
 class SourceSubtask:
     finished = False
 
-    def poll(self) -> Optional[pa.RecordBatch]:
+    def poll(self) -> pa.RecordBatch | None:
         raise NotImplementedError
 
     def next_due(self) -> float:
@@ -51,7 +52,7 @@ class SourceSubtask:
 class _Rated(SourceSubtask):
     """Emits at ``rate`` rows/s (per subtask), up to ``limit`` rows."""
 
-    def __init__(self, rate: float, limit: Optional[int], batch_size: int, emitted: int):
+    def __init__(self, rate: float, limit: int | None, batch_size: int, emitted: int):
         self.rate, self.limit, self.batch_size = rate, limit, batch_size
         self.emitted = emitted
         self._t0, self._base = time.monotonic(), emitted
@@ -71,7 +72,7 @@ class _Rated(SourceSubtask):
             return time.monotonic() + 3600
         return self._t0 + (self.emitted - self._base) / self.rate
 
-    def poll(self) -> Optional[pa.RecordBatch]:
+    def poll(self) -> pa.RecordBatch | None:
         n = self._due()
         if n == 0:
             return None
@@ -208,7 +209,7 @@ class FileSubtask(SourceSubtask):
             return col
         return pa.array(np.full(batch.num_rows, now_ns(), dtype=np.int64)).cast(TS)
 
-    def poll(self) -> Optional[pa.RecordBatch]:
+    def poll(self) -> pa.RecordBatch | None:
         assert self._file is not None
         lines = []
         while len(lines) < self.batch_size:
@@ -252,7 +253,7 @@ class FileSubtask(SourceSubtask):
             fields.append(pa.field(OP_COL, pa.string()))
         return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
 
-    def _to_batch(self, rows, ops, row_lines) -> Optional[pa.RecordBatch]:
+    def _to_batch(self, rows, ops, row_lines) -> pa.RecordBatch | None:
         if not rows:
             return None
         try:
@@ -291,7 +292,7 @@ class FileSubtask(SourceSubtask):
         else:
             raise ValueError(f"not a Debezium change (op {op!r})")
 
-    def _bad(self, line_no: Optional[int], text: str, reason: str) -> None:
+    def _bad(self, line_no: int | None, text: str, reason: str) -> None:
         where = f"line {line_no} of " if line_no else ""
         message = f"bad data in {where}{self.table.options['path']}: {reason}"
         if not self.drop_bad:
@@ -302,7 +303,7 @@ class FileSubtask(SourceSubtask):
         return {"offset": self.offset, "line": self.line_no}
 
 
-def open_source(table: TableDef, index: int, parallelism: int, batch_size: Optional[int],
+def open_source(table: TableDef, index: int, parallelism: int, batch_size: int | None,
                 state: dict[str, Any], on_error: ErrorSink) -> SourceSubtask:
     size = batch_size or DEFAULT_BATCH
     if table.connector == "impulse":

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -91,7 +91,7 @@ class Restored:
         return out
 
 
-def latest(root: Path, at_least: Optional[int] = None) -> Optional[Restored]:
+def latest(root: Path, at_least: int | None = None) -> Restored | None:
     epochs = [e for e in completed_epochs(root) if at_least is None or e >= at_least]
     return Restored(root, epochs[-1]) if epochs else None
 

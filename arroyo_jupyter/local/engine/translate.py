@@ -9,10 +9,8 @@ The analysis (:class:`QueryShape`) tells the planner which operator the query ne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from sqlglot import exp
-
 
 WINDOW_COL = "__window"
 TIME_COL = "_timestamp"
@@ -36,7 +34,7 @@ def interval_ns(node: exp.Expression) -> int:
     if len(parts) % 2:
         raise ValueError(f"cannot read interval '{node.sql()}'")
     total = 0.0
-    for amount, name in zip(parts[::2], parts[1::2]):
+    for amount, name in zip(parts[::2], parts[1::2], strict=False):
         key = name.upper().rstrip("S")
         key = {"SEC": "SECOND", "MIN": "MINUTE", "MS": "MILLISECOND", "US": "MICROSECOND", "NS": "NANOSECOND",
                "MILLI": "MILLISECOND", "MICRO": "MICROSECOND", "H": "HOUR", "D": "DAY"}.get(key, key)
@@ -59,21 +57,21 @@ class WindowSpec:
 class QueryShape:
     sql: str  # DataFusion SQL
     inputs: list[str]  # table names read, in order of first use
-    window: Optional[WindowSpec]
+    window: WindowSpec | None
     has_aggregate: bool
     has_join: bool
     non_inner_join: bool
-    updating_join_side: Optional[str]  # "left"/"right" when a join side is an unwindowed aggregate
+    updating_join_side: str | None  # "left"/"right" when a join side is an unwindowed aggregate
     has_over: bool
     distinct: bool
-    sql_with_time: Optional[str] = None  # sql plus a ``__ts`` column, when the query is row-wise
+    sql_with_time: str | None = None  # sql plus a ``__ts`` column, when the query is row-wise
     key_exprs: list[str] = field(default_factory=list)  # SQL over the single input, for shuffles
-    key_table: Optional[str] = None
+    key_table: str | None = None
     output_keys: list[int] = field(default_factory=list)  # output positions of group keys
-    window_alias_index: Optional[int] = None  # output position of the window struct
+    window_alias_index: int | None = None  # output position of the window struct
 
 
-def _window_of(call: exp.Expression) -> Optional[WindowSpec]:
+def _window_of(call: exp.Expression) -> WindowSpec | None:
     name = call.name.lower() if isinstance(call, exp.Anonymous) else ""
     name = "session" if name == "session_window" else name
     if name not in ("tumble", "hop", "session"):
@@ -213,7 +211,7 @@ def translate(
     return shape
 
 
-def _with_event_time(tree: exp.Expression) -> Optional[str]:
+def _with_event_time(tree: exp.Expression) -> str | None:
     """The query with each row's ``_timestamp`` carried along as ``__ts`` (row-wise queries)."""
     tree = tree.copy()
     top = tree.expression if isinstance(tree, exp.Insert) else tree
