@@ -29,54 +29,77 @@ class SSEEvent(NamedTuple):
 
 
 class SSEParser:
-    """Incremental SSE splitter: ``feed(chunk)`` returns the events it completes."""
+    """Incremental SSE splitter: ``feed(chunk)`` returns the events it completes.
 
-    __slots__ = ("_buf", "last_id")
+    Only each new chunk is scanned (line ends normalised, boundaries searched), and an
+    unfinished event is kept as a list of pieces, so a large event spread over many
+    chunks costs one join, not a copy per chunk.
+    """
+
+    __slots__ = ("_cr", "_parts", "last_id")
 
     def __init__(self) -> None:
-        self._buf = b""
+        self._parts: list[bytes] = []  # the unfinished event, line ends already "\n"
+        self._cr = False  # the previous chunk ended in "\r": maybe half of "\r\n"
         self.last_id: str | None = None
 
     @property
     def pending(self) -> bool:
         """True if an event has started but not ended (a cut stream loses it)."""
-        for line in self._buf.replace(b"\r", b"\n").split(b"\n"):
+        for line in b"".join(self._parts).split(b"\n"):
             if line and not line.startswith(b":"):
                 return True
         return False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\r" in buf:
-            # "\r\n" and lone "\r" both end a line; a final "\r" may be half of "\r\n".
-            hold = buf.endswith(b"\r")
-            if hold:
-                buf = buf[:-1]
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            if hold:
-                end = buf.rfind(_NL2)
-                if end < 0:
-                    self._buf = buf + b"\r"
-                    return []
-                self._buf = buf[end + 2 :] + b"\r"
-                return self._events(buf[:end])
-        end = buf.rfind(_NL2)
-        if end < 0:
-            self._buf = buf
+        if self._cr:
+            chunk = b"\r" + chunk
+            self._cr = False
+        if b"\r" in chunk:
+            # "\r\n" and a lone "\r" both end a line; a final "\r" may be half of "\r\n".
+            if chunk.endswith(b"\r"):
+                self._cr = True
+                chunk = chunk[:-1]
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if not chunk:
             return []
-        self._buf = buf[end + 2 :]
-        return self._events(buf[:end])
+        parts = self._parts
+        end = chunk.rfind(_NL2)
+        if end >= 0:
+            complete = b"".join(parts) + chunk[:end] if parts else chunk[:end]
+            rest = chunk[end + 2 :]
+        elif parts and chunk[0] == 10 and parts[-1].endswith(b"\n"):  # "\n" | "\n" across chunks
+            complete = b"".join(parts)[:-1]
+            rest = chunk[1:]
+        else:
+            parts.append(chunk)
+            return []
+        self._parts = [rest] if rest else []
+        return self._events(complete)
 
     def finish(self) -> list[SSEEvent]:
         """At the end of the stream: a held final ``\r`` was a line end after all."""
-        if not self._buf.endswith(b"\r"):
+        if not self._cr:
             return []
-        self._buf = self._buf[:-1]
+        self._cr = False
         return self.feed(b"\n")
 
     def _events(self, complete: bytes) -> list[SSEEvent]:
         out: list[SSEEvent] = []
+        append = out.append
         for block in complete.split(_NL2):
+            # Fast path for Arroyo's own shape: "data: <json>\nid: <n>".
+            if block[:6] == b"data: ":
+                nl = block.find(b"\n")
+                if nl < 0:
+                    append(SSEEvent(block[6:], self.last_id, None))
+                    continue
+                if block[nl + 1 : nl + 5] == b"id: " and block.find(b"\n", nl + 1) < 0:
+                    tail = block[nl + 5 :]
+                    if b"\0" not in tail:
+                        self.last_id = tail.decode("utf-8", errors="replace")
+                    append(SSEEvent(block[6:nl], self.last_id, None))
+                    continue
             data: list[bytes] | None = None
             event: str | None = None
             for line in block.split(b"\n"):
@@ -97,7 +120,7 @@ class SSEParser:
                     event = value.decode("utf-8", errors="replace")
                 # "retry" and unknown fields are ignored, as the SSE spec says
             if data is not None:
-                out.append(SSEEvent(data[0] if len(data) == 1 else b"\n".join(data), self.last_id, event))
+                append(SSEEvent(data[0] if len(data) == 1 else b"\n".join(data), self.last_id, event))
         return out
 
 
