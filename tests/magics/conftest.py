@@ -97,3 +97,18 @@ def unused_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def widgets_on(connected: Shell):
+    """Widgets enabled for one test; every widget made meanwhile is closed afterwards."""
+    from ipywidgets.widgets.widget import _instances  # the live widgets, by comm id
+
+    before = set(_instances)
+    connected.ok("%config ArroyoMagic.widgets = True")
+    yield connected
+    connected.ok("%config ArroyoMagic.widgets = False")
+    for key in set(_instances) - before:
+        widget = _instances.get(key)
+        if widget is not None:
+            widget.close()

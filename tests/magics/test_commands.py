@@ -130,9 +130,9 @@ def test_preview_bad_sql_fails_the_cell(connected):
     assert "SQL" in connected.run("%%arroyo preview\n" + IMPULSE + "SELECT nosuch FROM impulse;").usage_error
 
 
-def test_rerunning_a_preview_cell_stops_the_previous_preview(connected):
-    connected.ok("%config ArroyoMagic.widgets = True")
-    try:
+def test_rerunning_a_preview_cell_stops_the_previous_preview(widgets_on):
+    connected = widgets_on
+    if True:  # (kept flat: the fixture restores the setting and closes the widgets)
         first = connected.ok("%%arroyo preview\n" + SELECT, cell_id="cell-A")
         assert isinstance(first, session.Preview) and first.widgets
         second = connected.run("%%arroyo preview\n" + SELECT, cell_id="cell-A")
@@ -147,19 +147,29 @@ def test_rerunning_a_preview_cell_stops_the_previous_preview(connected):
         # kernel exit (the atexit hook) stops the rest, with an account
         session._stop_all_at_exit()
         assert other.stopped
-    finally:
-        connected.ok("%config ArroyoMagic.widgets = False")
 
 
-def test_preview_ttl_stops_it_client_side(connected):
-    connected.ok("%config ArroyoMagic.widgets = True")
-    try:
-        preview = connected.ok("%%arroyo preview --ttl 0.5\n" + SELECT, cell_id="ttl-cell")
-        poll(lambda: preview.stopped, what="ttl stop")
-        assert "--ttl 0.5s" in preview.stop_reason
-        poll(lambda: job_state(preview.pipeline.id) == "Stopped", what="preview job stopped")
-    finally:
-        connected.ok("%config ArroyoMagic.widgets = False")
+def test_preview_ttl_stops_it_client_side(widgets_on):
+    preview = widgets_on.ok("%%arroyo preview --ttl 0.5\n" + SELECT, cell_id="ttl-cell")
+    poll(lambda: preview.stopped, what="ttl stop")
+    assert "--ttl 0.5s" in preview.stop_reason
+    poll(lambda: job_state(preview.pipeline.id) == "Stopped", what="preview job stopped")
+
+
+def test_widget_mode_output_metrics_checkpoints(widgets_on, name):
+    from arroyo_jupyter.widgets import OutputTable
+
+    shell = widgets_on
+    shell.ok(f"%%arroyo create --name {name} --checkpoint-interval 1s\n" + SELECT)
+    shell.ok(f"%arroyo wait {name} --timeout 30")
+    table = shell.ok(f"%arroyo output {name}")
+    assert isinstance(table, OutputTable)
+    poll(lambda: len(table.to_pandas()) > 0, what="rows in the live table")
+    assert isinstance(shell.ok(f"%arroyo metrics {name}"), pd.DataFrame)
+    poll(lambda: session.resolve(name).checkpoints(), what="a checkpoint")
+    cell = shell.run(f"%arroyo checkpoints {name}")
+    assert cell.error is None and isinstance(cell.result, pd.DataFrame)
+    session.delete(name, stop=True)
 
 
 # --- create and the pipeline lifecycle ---------------------------------------------------
