@@ -390,8 +390,10 @@ class ArroyoMagic(Magics):
             self._show(state, table)
             return preview
         # Plain (or --save): collect the rows, then stop the preview: nothing keeps watching it.
-        frame = preview.collect(rows, timeout=ttl or 30.0)
-        note = preview.stop(f"collected {len(frame)} rows")
+        try:
+            frame = preview.collect(rows, timeout=ttl or 30.0)
+        finally:  # also on failure or interrupt (Ctrl-C / kernel interrupt)
+            note = preview.stop("done collecting")
         if args.save:
             self.shell.user_ns[args.save] = frame
             print(f"{args.save} = DataFrame of {len(frame)} rows from preview {preview.pipeline.id}")
