@@ -219,7 +219,8 @@ def connect(
     state_dir: str | None = None,
     settings: Settings | None = None,
 ) -> Session:
-    """Connect to Arroyo and make it the current session (closing any previous one).
+    """Connect to Arroyo and make it the current session (closing the previous one once
+    the new one answers).
 
     Where to: ``url``; else ``--local`` (the embedded server); else ``$ARROYO_URL``; else
     the configured url; else localhost:5115 if something answers there; else the embedded
@@ -238,16 +239,17 @@ def connect(
     target = url or (None if local else (os.environ.get("ARROYO_URL") or settings.url or None))
     if target is None and not local and port is None and _answers(DEFAULT_LOCAL_URL):
         target = DEFAULT_LOCAL_URL
-    disconnect()
     if target is None:
+        disconnect()
         return _connect_local(port, state_dir, settings)
     target = _check_url(target)
     client = _make_client(target, key)
     try:
         client.ping()
-    except Exception:
+    except Exception:  # a mistyped URL keeps the connection you had
         _close(client)
         raise
+    disconnect()
     return _set_current(Session(client=client, url=target, settings=settings))
 
 
@@ -311,6 +313,9 @@ class Status:
             f"{where} at {self.url}: reachable; {self.pipelines} pipelines, "
             f"{self.running} running; {self.previews} previews from this session"
         )
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def _repr_html_(self) -> str:
         return _html_pre(str(self))

@@ -333,3 +333,8 @@ def test_kernel_exit_stops_previews_and_says_so(arroyo_server, tmp_path):
     assert f"arroyo_jupyter at exit: stopped preview {preview_id}" in done.stdout
     client = Client(arroyo_server.url)
     poll(lambda: str(client.get_pipeline(preview_id).job().state) == "Stopped", what="preview stopped")
+
+
+def test_a_failed_connect_keeps_the_current_connection(connected, unused_url, arroyo_server):
+    assert "cannot reach" in connected.run(f"%arroyo connect {unused_url}").usage_error
+    assert connected.ok("%arroyo status").url == arroyo_server.url
