@@ -173,26 +173,3 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: flo
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
-
-def hotspot(fn: Callable[[], Any], package: str = "arroyo_jupyter") -> str:
-    """Where ``fn`` spends its time inside ``package``: the deepest function of ours that
-    takes over half of the total, as a reason to print beside a missed target."""
-    import cProfile
-    import pstats
-
-    prof = cProfile.Profile()
-    prof.enable()
-    fn()
-    prof.disable()
-    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
-    total = max((v[3] for v in stats.values()), default=0.0)
-    ours = [
-        (cum, f"{Path(file).name}:{func}")
-        for (file, _line, func), (_cc, _nc, _tt, cum, _callers) in stats.items()
-        if f"/{package}/" in file and cum >= 0.5 * total
-    ]
-    if not ours or total <= 0:
-        return ""
-    # The smallest share still above half the total is the most specific culprit.
-    cum, where = min(ours)
-    return f"{where} takes {cum / total:.0%} of the build (cProfile)"

@@ -112,7 +112,8 @@ def write_results(path: Path, results: dict[str, list[Figure]], failures: dict[s
         *machine(),
         versions(),
         git_commit(),
-        f"- Total time: {sum(durations.values()):.0f} s",
+        f"- Total time: {sum(durations.values()):.0f} s; load average at the end "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "",
     ]
     met = [f for figs in results.values() for f in figs if f.met is True]

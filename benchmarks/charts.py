@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ._harness import Figure, alternate, emit, hotspot, judge, median, run_worker
+from ._harness import Figure, alternate, emit, judge, median, run_worker
 
 SHAPES = {"tiny": {"ops": 8, "subtasks": 8, "epochs": 500}, "full": {"ops": 64, "subtasks": 64, "epochs": 10_000}}
 T0 = 1_754_000_000_000_000  # µs
@@ -136,8 +136,9 @@ def worker(argv: list[str]) -> None:
     who, chart, *rest = argv
     build = (_baseline if who == "baseline" else _ours)(chart, [int(a) for a in rest])
     if who == "profile":
-        build()
-        emit({"hotspot": hotspot(build)})
+        from ._profile import profile_call
+
+        emit({"hotspot": profile_call(build)})
         return
     build().to_json()  # warm up plotly's validators and serialisers
     t0 = time.perf_counter()
