@@ -95,10 +95,11 @@ def test_slow_client_does_not_stall_the_job_and_drops_are_logged(tmp_path):
     with start(port=0, state_dir=tmp_path, output_queue_events=4, batch_size=1000) as server:
         api = httpx.Client(base_url=server.api_url, timeout=30)
         query = (
-            "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000000', message_count = '1000000');\n"
-            "SELECT counter, subtask_index FROM impulse;"
-        )
+            "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000000', message_count = '150000');\n"
+            "SELECT counter, repeat('x', 250) AS padding FROM impulse;"
+        )  # ~40 MB of output: far more than the loopback socket buffers can absorb
         p = api.post("/pipelines/preview", json={"query": query}).json()
+        assert "id" in p, p
         job = wait_for_state(api, p["id"], "Running")
         with api.stream("GET", _output_url(p["id"], job["id"])) as r:
             assert r.status_code == 200
