@@ -338,3 +338,39 @@ def test_kernel_exit_stops_previews_and_says_so(arroyo_server, tmp_path):
 def test_a_failed_connect_keeps_the_current_connection(connected, unused_url, arroyo_server):
     assert "cannot reach" in connected.run(f"%arroyo connect {unused_url}").usage_error
     assert connected.ok("%arroyo status").url == arroyo_server.url
+
+
+def test_enable_sinks_keeps_the_real_sink_beside_the_preview(connected):
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\n"
+        "CREATE TABLE out WITH (connector = 'blackhole');\n"
+        "INSERT INTO out SELECT counter FROM impulse;"
+    )
+    kept = connected.ok("%%arroyo preview --rows 2 --save kept --enable-sinks\n" + sql)
+    assert len(kept) == 2
+    created = [p for p in session.current().previews.values() if p.stop_reason.startswith("done")]
+    operators = [n.operator for n in created[-1].pipeline.graph.nodes]
+    assert "blackhole" in operators and "preview" in operators
+    connected.ok("%%arroyo preview --rows 2 --save rewritten\n" + sql)
+    latest = list(session.current().previews.values())[-1].pipeline
+    assert "blackhole" not in [n.operator for n in latest.graph.nodes]
+
+
+def test_rendered_variables_are_announced(connected):
+    connected.ns["rate_var"] = 50
+    cell = connected.run(
+        "%%arroyo validate\n"
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '{{ rate_var }}');\n"
+        "SELECT counter FROM impulse;"
+    )
+    assert cell.error is None
+    assert "rendered {{ }}: rate_var" in cell.out
+
+
+def test_restart_force_without_state(connected, name):
+    connected.ok(f"%%arroyo create --name {name} --checkpoint-interval 1s\n" + SELECT)
+    first = connected.ok(f"%arroyo wait {name} --timeout 30")
+    connected.ok(f"%arroyo restart {name} --force --ignore-state")
+    poll(lambda: session.resolve(name).job().run_id > first.run_id, what="a new run")
+    connected.ok(f"%arroyo wait {name} --timeout 30")
+    session.delete(name, stop=True)
