@@ -1,0 +1,100 @@
+"""Restart modes (force, ignore_state), start_id continuity across runs, and the catalogue
+(connection tables, global Python UDFs) used from SQL."""
+
+from __future__ import annotations
+
+import orjson
+from conftest import wait_for_state, wait_until
+from test_output_stream import _events, _output_url
+
+ENDLESS = (
+    "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter FROM impulse;"
+)
+
+
+def _first_event(api, pid: str, jid: str) -> dict:
+    with api.stream("GET", _output_url(pid, jid)) as r:
+        for kind, *rest in _events(r):
+            if kind == "event":
+                return rest[1]
+    raise AssertionError("the stream ended without an event")
+
+
+def _last_start_id_then_stop(api, pid: str, jid: str) -> int:
+    seen = _first_event(api, pid, jid)["start_id"]
+    api.patch(f"/pipelines/{pid}", json={"stop": "checkpoint"})
+    wait_for_state(api, pid, "Stopped")
+    return seen
+
+
+def test_start_resumes_row_ids_and_ignore_state_starts_over(fresh_server, fresh_api):
+    api = fresh_api
+    p = api.post("/pipelines", json={"name": "ids", "query": ENDLESS, "parallelism": 1}).json()
+    jid = wait_for_state(api, p["id"], "Running")["id"]
+    wait_until(lambda: _first_event(api, p["id"], jid)["start_id"] >= 100, what="some rows")
+    before = _last_start_id_then_stop(api, p["id"], jid)
+
+    api.patch(f"/pipelines/{p['id']}", json={"stop": "none"})
+    wait_for_state(api, p["id"], "Running")
+    assert _first_event(api, p["id"], jid)["start_id"] > before  # continuous across runs
+    api.patch(f"/pipelines/{p['id']}", json={"stop": "checkpoint"})
+    wait_for_state(api, p["id"], "Stopped")
+
+    # "Start without state": restart with ignore_state (does not start a Stopped job), then start
+    r = api.post(f"/pipelines/{p['id']}/restart", json={"ignore_state": True})
+    assert r.status_code == 200 and wait_for_state(api, p["id"], "Stopped")
+    api.patch(f"/pipelines/{p['id']}", json={"stop": "none"})
+    wait_for_state(api, p["id"], "Running")
+    assert _first_event(api, p["id"], jid)["start_id"] < before  # state ignored: from the start
+    api.patch(f"/pipelines/{p['id']}", json={"stop": "immediate"})
+    wait_for_state(api, p["id"], "Stopped")
+
+
+def test_force_restart(fresh_server, fresh_api):
+    api = fresh_api
+    p = api.post("/pipelines", json={"name": "forced", "query": ENDLESS, "parallelism": 1}).json()
+    job = wait_for_state(api, p["id"], "Running")
+    n = len(fresh_server.store.state_history(job["id"]))
+    api.post(f"/pipelines/{p['id']}/restart", json={"force": True})
+    wait_until(lambda: (j := wait_for_state(api, p["id"], "Running"))["run_id"] == 2 and j, what="restart")
+    assert fresh_server.store.state_history(job["id"])[n:] == ["Restarting", "Scheduling", "Running"]
+    # a forced restart takes no final checkpoint
+    assert all(
+        c["checkpoint_type"] == "scheduled"
+        for c in api.get(f"/pipelines/{p['id']}/jobs/{job['id']}/checkpoints").json()["data"]
+    )
+    api.patch(f"/pipelines/{p['id']}", json={"stop": "force"})
+    wait_for_state(api, p["id"], "Stopped")
+
+
+def test_connection_table_is_usable_by_name_and_counts_consumers(fresh_api):
+    api = fresh_api
+    t = api.post(
+        "/connection_tables",
+        json={
+            "name": "saved_impulse",
+            "connector": "impulse",
+            "config": {"event_rate": 1000, "message_count": 50},
+        },
+    ).json()
+    query = "SELECT counter FROM saved_impulse WHERE counter % 2 = 0;"
+    assert api.post("/pipelines/validate_query", json={"query": query}).json()["errors"] == []
+    p = api.post("/pipelines", json={"name": "uses_table", "query": query, "parallelism": 1})
+    assert p.status_code == 200, p.text
+    wait_for_state(api, p.json()["id"], "Finished")
+    listed = api.get("/connection_tables").json()["data"]
+    assert [x["consumers"] for x in listed if x["id"] == t["id"]] == [1]
+
+
+def test_global_python_udf_is_callable_from_sql(fresh_api):
+    api = fresh_api
+    udf = "from arroyo_udf import udf\n\n@udf\ndef triple(x: int) -> int:\n    return 3 * x\n"
+    assert api.post("/udfs", json={"prefix": "t", "definition": udf, "language": "python"}).status_code == 200
+    query = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT counter, triple(counter) AS t FROM impulse;"
+    p = api.post("/pipelines/preview", json={"query": query})
+    assert p.status_code == 200, p.text
+    jid = wait_for_state(api, p.json()["id"], "Running")["id"]
+    event = _first_event(api, p.json()["id"], jid)
+    rows = orjson.loads(event["batch"])
+    assert rows and all(r["t"] == 3 * r["counter"] for r in rows)
+    api.patch(f"/pipelines/{p.json()['id']}", json={"stop": "immediate"})
