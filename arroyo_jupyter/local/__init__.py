@@ -8,9 +8,10 @@ with start() as server:          # 127.0.0.1, a free port, a temporary state dir
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .server import LocalServer
+if TYPE_CHECKING:
+    from .server import LocalServer
 
 
 def start(
@@ -26,7 +27,18 @@ def start(
     ``settings`` are :class:`~arroyo_jupyter.local.config.ServerConfig` fields, e.g.
     ``preview_ttl_s=5`` or ``max_running_jobs=3``.
     """
+    from .server import LocalServer
+
     return LocalServer(host=host, port=port, state_dir=state_dir, api_key=api_key, **settings).start()
+
+
+def __getattr__(name: str) -> Any:
+    # The server is imported on first use, so `arroyo-jupyter run` (engine only) starts fast.
+    if name == "LocalServer":
+        from .server import LocalServer
+
+        return LocalServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["LocalServer", "start"]

@@ -115,16 +115,66 @@ def _window_struct(start: np.ndarray, end: np.ndarray) -> pa.StructArray:
     return pa.StructArray.from_arrays([pa.array(start).cast(TS), pa.array(end).cast(TS)], fields=list(WINDOW_TYPE))
 
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _column_hash(col: pa.Array) -> np.ndarray:
+    """A stable uint64 per value (the same in every process, so restored state routes alike)."""
+    n = len(col)
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col, t = col.dictionary_decode(), t.value_type
+    if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t):
+        values = pc.cast(col, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).view(np.uint64)
+    elif pa.types.is_floating(t):
+        values = pc.cast(col, pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False).view(np.uint64)
+    elif pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t):
+        values = _bytes_hash(col.fill_null("") if pa.types.is_string(t) else col.fill_null(b""))
+    else:  # structs, lists: hash their JSON-ish text (rare as keys)
+        import zlib
+
+        values = np.array([zlib.crc32(repr(v).encode()) for v in col.to_pylist()], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = (values + np.uint64(1)) * _MIX
+        h ^= h >> np.uint64(29)
+    if col.null_count:
+        h = np.where(col.is_null().to_numpy(zero_copy_only=False), np.uint64(7), h)
+    return h if len(h) == n else np.zeros(n, dtype=np.uint64)
+
+
+def _bytes_hash(col: pa.Array) -> np.ndarray:
+    """Polynomial hash of each string's bytes, vectorised over the Arrow buffers."""
+    col = col.cast(pa.large_binary())
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset : col.offset + len(col) + 1]
+    data = np.frombuffer(col.buffers()[2], dtype=np.uint8) if col.buffers()[2] is not None else np.zeros(0, np.uint8)
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = data[start:end].astype(np.uint64)
+    lengths = np.diff(offsets)
+    out = np.zeros(len(col), dtype=np.uint64)
+    if len(data) == 0:
+        return out + lengths.astype(np.uint64)
+    pos = np.arange(len(data), dtype=np.int64) - np.repeat(offsets[:-1] - start, lengths)
+    with np.errstate(over="ignore"):
+        weights = np.power(np.uint64(1099511628211), pos.astype(np.uint64))
+        terms = data * weights
+        nonempty = lengths > 0
+        sums = np.add.reduceat(terms, (offsets[:-1] - start)[nonempty])
+        out[nonempty] = sums
+        out += lengths.astype(np.uint64) * np.uint64(31)
+    return out
+
+
 def _key_hashes(ctx: Any, key_sql: list[str], table: pa.Table, name: str = "__keys") -> np.ndarray:
     """One uint64 per row identifying its key (rows of equal keys hash equal)."""
-    import pandas as pd
-
     if not key_sql or table.num_rows == 0:
         return np.zeros(table.num_rows, dtype=np.uint64)
     _register(ctx, name, table)
     keys = _run(ctx, f"SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(key_sql))} FROM {name}")
-    frame = keys.to_pandas()
-    return pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
+    h = np.zeros(keys.num_rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in keys.columns:
+            h = h * np.uint64(1_000_003) + _column_hash(column.combine_chunks())
+    return h
 
 
 class WindowedOp(_Base):
