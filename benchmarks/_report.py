@@ -59,7 +59,10 @@ def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                              text=True, timeout=10).stdout.strip()
-        return f"- Code: commit {sha} of {ROOT.name} (plus uncommitted work of parallel engineers, if any)"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "arroyo_jupyter"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.splitlines()
+        extra = f", with {len(dirty)} uncommitted file(s) under arroyo_jupyter/" if dirty else ""
+        return f"- Code: commit {sha}{extra}"
     except (OSError, subprocess.TimeoutExpired):
         return "- Code: (git unavailable)"
 
@@ -72,9 +75,9 @@ def _status(fig: Figure) -> str:
 
 def _section(name: str, figures: list[Figure], failure: str | None, seconds: float) -> list[str]:
     module = importlib.import_module(f"benchmarks.{name}")
-    doc = inspect.getdoc(module) or name
-    out = [f"## {doc.splitlines()[0]}", ""]
-    out += doc.splitlines()[1:] + [""]
+    doc = (inspect.getdoc(module) or name).replace("``", "`")  # docstrings are RST-ish
+    head, _, body = doc.partition("\n")
+    out = [f"## {head.rstrip('.')}", "", body.strip(), ""]
     if failure:
         out += [f"**Did not run to the end:** {failure}", ""]
     if figures:

@@ -69,7 +69,8 @@ def run(size: str, runs: int) -> list[Figure]:
         figures.append(f)
         figures.append(Figure(f"{tag}.bytes_per_row", med("bytes_per_row"), "B/row", med("sse_bytes_per_row"),
                               "B/row", "SSE bytes per row received", samples=samples("bytes_per_row"),
-                              note=f"{med('skipped_pct'):.0f} % of rows coalesced away (counted on screen)"))
+                              note=f"{med('rows_per_s'):.0f} rows/s received, {med('skipped_pct'):.0f} % of "
+                                   "them coalesced away before reaching the browser (counted on screen)"))
         figures.append(Figure(f"{tag}.kernel_cpu", med("cpu_pct"), "%core", med("base_cpu_pct"), "%core",
                               "a plain thread reading the same stream with the client",
                               samples=samples("cpu_pct"), baseline_samples=samples("base_cpu_pct")))
@@ -80,7 +81,9 @@ def run(size: str, runs: int) -> list[Figure]:
         f = Figure(f"{tag}.longest_task", med("longest_ms"), "ms", med("decode_max"), "ms",
                    "longest JSON.parse of a delta", target="<= 50 ms",
                    samples=samples("longest_ms"), baseline_samples=samples("decode_max"),
-                   note=f"{med('longtasks'):.0f} longtask entries >= 50 ms")
+                   note=f"longest handler {med('sync_max'):.0f} ms, longest draw {med('draw_max'):.0f} ms, "
+                        f"{med('longtasks'):.0f} longtask entries (>= 50 ms, any cause: GC, layout, the "
+                        "harness, CPU contention) up to {med('longtask_max'):.0f} ms")
         f.met = judge(f.value, 50, False)
         figures.append(f)
         for key, what in (("kernel_rss", "kernel RSS"), ("heap", "browser JS heap")):
@@ -299,6 +302,9 @@ def _measure(rate: int, size: str) -> dict:
         decode_p50=_pct(metrics["decode"], 50), decode_max=max(metrics["decode"] or [0.0]),
         longest_ms=max(metrics["longtasks"] + metrics["sync"] + metrics["draw"] or [0.0]),
         longtasks=len(metrics["longtasks"]),
+        longtask_max=max(metrics["longtasks"] or [0.0]),
+        sync_max=max(metrics["sync"] or [0.0]),
+        draw_max=max(metrics["draw"] or [0.0]),
     )
     for i, key in ((1, "kernel_rss"), (2, "heap")):
         # Means over short stretches smooth the garbage collector's saw-tooth.
