@@ -31,15 +31,15 @@ label = "<img src=x onerror=window.arroyo_xss=1> bid"
 min_price = 0
 
 # %%
-%%arroyo preview --ttl 300
+%%arroyo preview --ttl 60
 CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '50');
 SELECT '{{ label }}' AS label, bid.auction AS auction, bid.price AS price, bid.channel AS channel
 FROM nexmark
 WHERE bid IS NOT NULL AND bid.price > {{ min_price }};
 
 # %% [markdown]
-# The preview keeps running (here for at most 300 s, `--ttl`); re-running the cell
-# replaces it. To work with the rows in pandas, collect some with `--save`: the cell
+# The preview runs for a minute (`--ttl 60`; the server also ends previews after a
+# minute); re-running the cell replaces it. To work with the rows in pandas, collect some with `--save`: the cell
 # waits for `--rows` rows, stops its preview and binds a DataFrame.
 
 # %%
@@ -74,12 +74,6 @@ job = %arroyo wait quickstart_auctions --state Running --timeout 60
 job
 
 # %% [markdown]
-# Its live output: one row per auction and 2-second window, arriving as windows close.
-
-# %%
-%arroyo output quickstart_auctions
-
-# %% [markdown]
 # ## 3. Stop with a checkpoint, start again
 #
 # `--mode checkpoint` (the default) takes a final checkpoint before stopping, so the
@@ -106,6 +100,13 @@ stopped
 %arroyo start quickstart_auctions
 restarted = %arroyo wait quickstart_auctions --state Running --timeout 60
 restarted
+
+# %% [markdown]
+# Running again (note the new `run_id`). Its live output: one row per auction and
+# 2-second window, arriving as each window closes.
+
+# %%
+%arroyo output quickstart_auctions
 
 # %% [markdown]
 # ## 4. Checkpoints

@@ -47,7 +47,7 @@ def notebook_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for nb in NOTEBOOKS.glob("*.ipynb"):
             shutil.copy(nb, work / nb.name)
         for extra in NOTEBOOKS.iterdir():  # sample data the notebooks read
-            if extra.is_dir() and not extra.name.startswith("."):
+            if extra.is_dir() and not extra.name.startswith(".") and extra.name != "src":
                 shutil.copytree(extra, work / extra.name)
     return work
 

@@ -67,6 +67,17 @@ async (code) => {{
 """
 
 
+_SELECT_TAGGED_JS = f"""
+(tag) => {{
+  const notebook = ({_PANEL_JS})().content;
+  const tagsOf = (cell) => (cell.model.getMetadata ? cell.model.getMetadata('tags') : null) || [];
+  const index = notebook.widgets.findIndex((cell) => tagsOf(cell).includes(tag));
+  if (index >= 0) notebook.activeCellIndex = index;
+  return index;
+}}
+"""
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail naming ``what``."""
     deadline = time.monotonic() + timeout
@@ -110,6 +121,20 @@ class NotebookPage:
         self.page.evaluate("async () => { await jupyterapp.started; await jupyterapp.restored; }")
         self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout * 1000)
         wait_until(lambda: self.page.evaluate(_KERNEL_IDLE_JS) == "idle", timeout, "an idle kernel")
+
+    def command(self, name: str) -> None:
+        """Start a JupyterLab/Notebook command (e.g. ``notebook:run-all-above``); returns at once."""
+        self.page.evaluate("(name) => { jupyterapp.commands.execute(name); }", name)
+
+    def select_cell_tagged(self, tag: str) -> int:
+        """Make the first cell carrying ``tag`` the active cell; return its index."""
+        index = self.page.evaluate(_SELECT_TAGGED_JS, tag)
+        if index < 0:
+            raise AssertionError(f"no cell tagged {tag!r} in the notebook")
+        return index
+
+    def save(self) -> None:
+        self.page.evaluate("async () => { await jupyterapp.commands.execute('docmanager:save'); }")
 
     def run_all(self) -> None:
         """Start running every cell (returns at once; cells run in the kernel's order)."""
