@@ -559,6 +559,24 @@ def parse_response(
         ) from None
 
 
+def is_event_stream(status: int, headers: Mapping[str, str]) -> bool:
+    """Whether an answer to GET …/output can be read as SSE (Prism sends no content type)."""
+    ctype = headers.get("content-type", "").lower()
+    return 200 <= status < 300 and (not ctype or "event-stream" in ctype)
+
+
+def stream_refused(call: Call[Any], status: int, headers: Mapping[str, str], content: bytes, api_root: str) -> ArroyoError:
+    """The error for an output request that did not open an event stream."""
+    try:
+        raise_for_error(call, status, headers, content)
+    except ArroyoError as exc:
+        return exc
+    if is_html(headers, content):
+        return wrong_base_path(api_root)
+    ctype = headers.get("content-type") or "no content type"
+    return ArroyoError(f"expected an event stream from GET {call.path} at {api_root}, got HTTP {status} ({ctype})")
+
+
 @dataclass
 class RetryState:
     """Counts attempts of one call and says whether (and how long) to wait and retry."""

@@ -267,14 +267,13 @@ class Client(_BaseClient):
                     raise self._unreachable(exc) from None
                 time.sleep(delay)
                 continue
-            if response.status_code < 300 and not ops.is_html(response.headers, b""):
+            if ops.is_event_stream(response.status_code, response.headers):
                 return OutputStream(response, f"{pipeline_id}/{job_id}")
             content = response.read()
             response.close()
             delay = retry.after_status(call, response.status_code, response.headers)
             if delay is None:
-                ops.raise_for_error(call, response.status_code, response.headers, content)
-                raise ops.wrong_base_path(self._shown_root)
+                raise ops.stream_refused(call, response.status_code, response.headers, content, self._shown_root)
             time.sleep(delay)
 
     # catalogue
@@ -539,14 +538,13 @@ class AsyncClient(_BaseClient):
                     raise self._unreachable(exc) from None
                 await asyncio.sleep(delay)
                 continue
-            if response.status_code < 300 and not ops.is_html(response.headers, b""):
+            if ops.is_event_stream(response.status_code, response.headers):
                 return AsyncOutputStream(response, f"{pipeline_id}/{job_id}")
             content = await response.aread()
             await response.aclose()
             delay = retry.after_status(call, response.status_code, response.headers)
             if delay is None:
-                ops.raise_for_error(call, response.status_code, response.headers, content)
-                raise ops.wrong_base_path(self._shown_root)
+                raise ops.stream_refused(call, response.status_code, response.headers, content, self._shown_root)
             await asyncio.sleep(delay)
 
     async def list_connectors(self) -> list[m.Connector]:

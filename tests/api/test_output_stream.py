@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from arroyo_jupyter.api import AsyncClient, BadRequestError, Client, StreamError
+from arroyo_jupyter.api import ArroyoError, AsyncClient, BadRequestError, Client, StreamError
 
 from .conftest import FaultServer, reply
 
@@ -239,3 +239,10 @@ def test_a_million_rows_in_flat_memory(server: FaultServer) -> None:
     assert total == 1_000_000 and stream.rows_received == 1_000_000 and stream.gaps == []
     # Keeping the rows would take hundreds of MB; the stream holds one chunk at a time.
     assert peak < 6 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_a_json_answer_is_not_read_as_a_stream(server: FaultServer) -> None:
+    server.route("GET", PATH, lambda h, _s: reply(h, 200, '{"data":[]}'))
+    with Client(server.url) as client:
+        with pytest.raises(ArroyoError, match="expected an event stream"):
+            client.stream_output("pl_x", "job_x")
