@@ -29,7 +29,7 @@ from ._harness import Figure, alternate, emit, judge, median, run_worker
 
 SIZES = {
     "tiny": {"filter": 100_000, "tumble": 100_000, "keys": 20_000},
-    "full": {"filter": 5_000_000, "tumble": 10_000_000, "keys": 1_000_000},
+    "full": {"filter": 3_000_000, "tumble": 10_000_000, "keys": 1_000_000},
 }
 BATCH = 8192  # rows per Arrow batch in the DataFusion baselines
 

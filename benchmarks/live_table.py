@@ -37,7 +37,7 @@ from ._harness import Background, Figure, emit, judge, median, run_worker, wait_
 PAGE = Path(__file__).parent / "live_page"
 RATES = (10_000, 50_000)
 ROWS_PER_EVENT = 100
-WINDOW = {"tiny": (1.5, 4.0, 2.0), "full": (3.0, 20.0, 6.0)}  # warm-up, widget window, baseline window (s)
+WINDOW = {"tiny": (1.5, 4.0, 2.0), "full": (3.0, 15.0, 4.0)}  # warm-up, widget window, baseline window (s)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 

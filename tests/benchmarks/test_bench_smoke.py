@@ -34,7 +34,8 @@ EXPECTED = {
         "engine.checkpoint_20000_keys.seconds",
     ],
     "server": [
-        "server.sse_one_client.rows_per_s",
+        "server.sse_one_client.rows_per_s_client",
+        "server.sse_one_client.rows_per_s_light_reader",
         "server.state_change.create_latency",
         "server.state_change.stop_latency",
         "server.state_change.start_latency",
