@@ -143,6 +143,7 @@ class Session:
     settings: Settings
     server: Any = None  # the embedded server object (``.url``, ``.stop()``) when --local
     previews: dict[str, Preview] = field(default_factory=dict)
+    names_cache: _NamesCache = field(default_factory=lambda: _NamesCache(), repr=False)
 
     @property
     def local(self) -> bool:
@@ -344,21 +345,39 @@ def _all_pipelines(session: Session) -> list[Any]:
     return list(session.client.iter_pipelines())
 
 
-def pipeline_names(limit_seconds: float = 2.0) -> list[str]:
-    """Names of the server's pipelines (for completion); [] when not connected or slow."""
+def pipeline_names(max_age: float = 2.0, wait: float = 0.5) -> list[str]:
+    """Names of the server's pipelines, for completion: never raises, never blocks long.
+
+    The listing runs on a helper thread; if it takes longer than ``wait`` seconds (slow or
+    unreachable server), the last known names are returned and the thread fills the cache.
+    """
     session = _current
     if session is None:
         return []
-    now = time.monotonic()
-    cached = getattr(session, "_names_cache", None)
-    if cached and now - cached[0] < limit_seconds:
-        return cached[1]
-    try:
-        names = sorted({p.name for p in _all_pipelines(session)})
-    except Exception:  # completion must never raise into the front-end
-        return []
-    session._names_cache = (now, names)  # type: ignore[attr-defined]
-    return names
+    cache = session.names_cache
+    if time.monotonic() - cache.fetched_at < max_age:
+        return cache.names
+    with _lock:
+        if cache.worker is None or not cache.worker.is_alive():
+            cache.worker = threading.Thread(target=cache.refresh, args=(session,), daemon=True)
+            cache.worker.start()
+        worker = cache.worker
+    worker.join(wait)
+    return cache.names
+
+
+@dataclass
+class _NamesCache:
+    names: list[str] = field(default_factory=list)
+    fetched_at: float = float("-inf")
+    worker: threading.Thread | None = None
+
+    def refresh(self, session: Session) -> None:
+        try:
+            self.names = sorted({p.name for p in _all_pipelines(session)})
+            self.fetched_at = time.monotonic()
+        except Exception:  # completion must never raise into the front-end
+            pass
 
 
 def resolve(name_or_id: Any) -> Any:

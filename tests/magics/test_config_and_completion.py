@@ -112,7 +112,13 @@ def test_completes_pipeline_names(connected, name):
     )
     session.current().client.create_pipeline(name, connected.ns["_sql"])
     try:
-        session.current()._names_cache = None
+        session.current().names_cache.fetched_at = float("-inf")  # forget names fetched before
         assert name in completions(connected.ip, f"%arroyo errors {name[:4]}")
     finally:
         session.delete(name, stop=True)
+
+
+def test_completion_survives_a_dead_server(shell, fresh_server):
+    shell.ok(f"%arroyo connect {fresh_server.url}")
+    fresh_server.stop()
+    assert "--mode" in completions(shell.ip, "%arroyo stop ")  # flags still complete, nothing raises
