@@ -123,6 +123,12 @@ def write_results(path: Path, results: dict[str, list[Figure]], failures: dict[s
     missed = [f for figs in results.values() for f in figs if f.met is False]
     lines += [f"**Targets: {len(met)} met, {len(missed)} not met"
               + (f"; {len(failures)} benchmark(s) failed to run" if failures else "") + ".**", ""]
+    judged = [f for figs in results.values() for f in figs if f.met is not None]
+    if judged:
+        lines += ["| target | value | status |", "|---|---|---|"]
+        lines += [f"| `{f.name}` {f.target} | {fmt(f.value)} {f.unit} (ratio {fmt(f.ratio)}) | {_status(f)} |"
+                  for f in judged]
+        lines.append("")
     for name in results:
         lines += _section(name, results[name], failures.get(name), durations.get(name, 0.0))
     lines += ["## All lines", "", "```"]

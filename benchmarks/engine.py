@@ -6,7 +6,8 @@ Each run is a fresh process running one pipeline on the embedded engine
 
 - filter: ``INSERT INTO blackhole SELECT counter, counter * 2 FROM impulse WHERE counter % 2 = 0``;
   baseline: DataFusion running the same SELECT over the same rows (already in memory as
-  Arrow batches), results streamed and dropped (``execute_stream``).
+  Arrow batches of 8,192 rows, one partition like parallelism 1), results streamed and
+  dropped (``execute_stream``).
 - tumble: ``count(*)`` per ``counter % 1000`` in 1-minute tumbling windows (impulse event
   time advances 1 ms per event); baseline: DataFusion ``GROUP BY date_bin('1 minute'), key``
   over the same rows. The same runs give memory: peak RSS, and RSS at the end against RSS
@@ -188,9 +189,10 @@ def _impulse_batches(n: int, interval_ns: int = 1_000_000):
 
 
 def _run_datafusion(query: str, n: int) -> dict:
-    from datafusion import SessionContext
+    from datafusion import SessionConfig, SessionContext
 
-    ctx = SessionContext()
+    # One partition: the same single core as the engine at parallelism 1.
+    ctx = SessionContext(SessionConfig().with_target_partitions(1))
     ctx.register_record_batches("impulse", [_impulse_batches(n)])
     t0 = time.perf_counter()
     rows = 0
