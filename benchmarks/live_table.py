@@ -266,6 +266,7 @@ def _measure(rate: int, size: str) -> dict:
             page.evaluate("() => { const m = window.__metrics(); for (const k of ['sync','draw','apply',"
                           "'decode','longtasks']) m[k].length = 0; }")
             wait_until(lambda: table.stats, 10, "the widget's first stats")
+            table.refresh_snapshot()  # the stats trait is refreshed once a second: read it fresh
             stats0 = _totals(table)
             msgs0, bytes0, custom0 = box.sent_messages, box.sent_bytes, box.custom_messages
             cpu0, t0 = _thread_cpu("arroyo-widget-"), time.monotonic()
