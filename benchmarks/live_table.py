@@ -309,7 +309,7 @@ def _measure(rate: int, size: str) -> dict:
     )
     for i, key in ((1, "kernel_rss"), (2, "heap")):
         # Means over short stretches smooth the garbage collector's saw-tooth.
-        late = [s for s in mem if s[0] >= 0.25 * window]
+        late = [s for s in mem if s[0] >= 0.25 * window] or mem[-1:]
         early = [s[i] for s in late if s[0] <= 0.4 * window] or [late[0][i]]
         end = [s[i] for s in late if s[0] >= 0.85 * window] or [late[-1][i]]
         out[f"{key}_early"] = sum(early) / len(early)
