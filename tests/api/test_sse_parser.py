@@ -45,7 +45,7 @@ def expected(events: list[dict], space: bool) -> list[tuple[str, str | None, str
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     events=st.lists(event, max_size=8),
     newline=st.sampled_from(["\n", "\r\n", "\r"]),
