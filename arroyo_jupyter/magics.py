@@ -349,7 +349,7 @@ class ArroyoMagic(Magics):
 
     def _cmd_connect(self, args: argparse.Namespace, cell: str) -> Any:
         return session.connect(
-            args.url or self.url or None,
+            args.url,  # no URL: the session looks at $ARROYO_URL, then self.url (via settings)
             api_key_env=args.api_key_env,
             local=args.local,
             port=args.port,

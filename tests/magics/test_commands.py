@@ -374,3 +374,13 @@ def test_restart_force_without_state(connected, name):
     poll(lambda: session.resolve(name).job().run_id > first.run_id, what="a new run")
     connected.ok(f"%arroyo wait {name} --timeout 30")
     session.delete(name, stop=True)
+
+
+def test_configured_url_is_used_and_local_still_works(shell, arroyo_server, monkeypatch):
+    monkeypatch.delenv("ARROYO_URL", raising=False)
+    shell.ok(f"%config ArroyoMagic.url = '{arroyo_server.url}'")
+    try:
+        assert shell.ok("%arroyo connect").url == arroyo_server.url
+        assert shell.ok("%arroyo connect --local").local
+    finally:
+        shell.ok("%config ArroyoMagic.url = ''")
