@@ -137,6 +137,7 @@ class SinkState:
         self.pending_upserts: dict[str, tuple[int, int, dict]] = {}
         self.pending_deletes: set[str] = set()
         self._samples: deque[tuple[float, int]] = deque(maxlen=8)
+        self.bytes_per_row = 100.0  # learnt from what was encoded; sizes deltas to a byte budget
 
     def _learn_columns(self, rows: Sequence[dict]) -> None:
         # New keys usually appear in the first row; scan a few more to be safe cheaply.
@@ -217,12 +218,27 @@ class SinkState:
             [v[0] for v in vals], [v[1] for v in vals], [v[2] for v in vals], keys=keys, deletes=list(deletes)
         )
 
-    def take_delta(self) -> dict | None:
+    def take_delta(self, max_rows: int | None = None) -> dict | None:
+        """Rows not yet sent, at most ``max_rows``: append mode keeps the latest and counts
+        the rest as skipped; changelog mode leaves the rest pending (nothing is lost)."""
         if self.mode == APPEND and self.pending.n:
-            return self._append_payload(self.pending.take())
+            chunks = self.pending.take()
+            if max_rows is not None and sum(map(len, chunks)) > max_rows:
+                kept = _Chunks(max_rows)
+                for c in chunks:
+                    self.skipped += kept.append(c)
+                chunks = kept.take()
+            return self._append_payload(chunks)
         if self.mode == CHANGELOG and (self.pending_upserts or self.pending_deletes):
-            payload = self._changelog_payload(self.pending_upserts, self.pending_deletes)
-            self.pending_upserts, self.pending_deletes = {}, set()
+            upserts = self.pending_upserts
+            if max_rows is not None and len(upserts) > max_rows:
+                keys = list(upserts)
+                upserts = {k: upserts[k] for k in keys[:max_rows]}
+                self.pending_upserts = {k: self.pending_upserts[k] for k in keys[max_rows:]}
+            else:
+                self.pending_upserts = {}
+            payload = self._changelog_payload(upserts, self.pending_deletes)
+            self.pending_deletes = set()
             return payload
         return None
 
@@ -292,10 +308,25 @@ class OutputBuffer:
                 )
             self.version += 1
 
-    def take_delta(self) -> list[dict]:
-        """Payloads of every sink with rows not yet sent; clears them."""
+    def take_delta(self, max_bytes: int | None = None) -> list[tuple[str, bytes]]:
+        """Encoded payloads of every sink with rows not yet sent (clears them).
+
+        ``max_bytes`` bounds the whole delta (shared between sinks): rows beyond it are
+        coalesced away in append mode, or wait for the next delta in changelog mode.
+        """
         with self.lock:
-            return [p for s in self.sinks.values() if (p := s.take_delta()) is not None]
+            busy = [s for s in self.sinks.values() if s.pending.n or s.pending_upserts or s.pending_deletes]
+            out = []
+            for s in busy:
+                limit = None if max_bytes is None else max(1, int(max_bytes / len(busy) / s.bytes_per_row))
+                payload = s.take_delta(limit)
+                if payload is None:
+                    continue
+                data = encode(payload)
+                if payload["ids"]:
+                    s.bytes_per_row = 0.5 * s.bytes_per_row + 0.5 * (len(data) / len(payload["ids"]))
+                out.append((s.name, data))
+            return out
 
     def drop_pending(self) -> None:
         """Forget unsent rows (paused view): counted as skipped."""

@@ -22,6 +22,10 @@ from ._output_buffer import MODES, OutputBuffer, encode
 from ._source import Source, short_error
 
 FLUSH_HZ = 10
+# Bandwidth bound for the websocket (Jupyter's iopub_data_rate_limit counts only stream
+# output, its message-rate limit is what FLUSH_HZ respects). Rows beyond the budget are
+# coalesced and reported as skipped; 5 MB/s carries ~50k typical rows a second.
+MAX_BYTES_PER_SECOND = 5_000_000
 MAX_IN_FLIGHT = 2  # deltas sent but not acknowledged before the kernel holds back
 ACK_TIMEOUT = 3.0  # seconds: with no view acknowledging, send anyway (no view may be open)
 SNAPSHOT_ROWS = 200  # per sink, in the saved snapshot (keeps notebooks small)
@@ -53,6 +57,7 @@ class OutputTable(ArroyoWidget):
         max_rows: int = 100_000,
         key: Sequence[str] | None = None,
         autostart: bool = True,
+        max_bytes_per_second: int = MAX_BYTES_PER_SECOND,
         **kwargs: Any,
     ) -> None:
         if mode not in MODES:
@@ -60,6 +65,7 @@ class OutputTable(ArroyoWidget):
         self._source = Source(pipeline)
         self._buffer = OutputBuffer(mode=mode, key=key, max_rows=max_rows, max_pending=min(max_rows, 20_000))
         super().__init__(pipeline_name=self._source.name, newest_first=newest_first, **kwargs)
+        self.max_bytes_per_second = max_bytes_per_second
         self._seq = 0
         self._acked = 0
         self._last_ack = time.monotonic()
@@ -151,7 +157,7 @@ class OutputTable(ArroyoWidget):
             return False
         if not self._browser_ready():
             return False  # the buffer keeps coalescing; skipped rows are counted
-        payloads = self._buffer.take_delta()
+        payloads = self._buffer.take_delta(max(1, self.max_bytes_per_second // FLUSH_HZ))
         if not payloads:
             return False
         with self._lock:
@@ -160,8 +166,8 @@ class OutputTable(ArroyoWidget):
             if seq - self._acked > MAX_IN_FLIGHT:  # sent on ACK_TIMEOUT: restart the clock
                 self._last_ack = time.monotonic()
         stats = self._buffer.stats()
-        header = {"type": "delta", "seq": seq, "sinks": [p["sink"] for p in payloads], "stats": stats}
-        self._emit(header, [encode(p) for p in payloads])
+        header = {"type": "delta", "seq": seq, "sinks": [name for name, _ in payloads], "stats": stats}
+        self._emit(header, [data for _, data in payloads])
         return True
 
     def refresh_snapshot(self) -> None:

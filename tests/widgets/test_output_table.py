@@ -238,7 +238,13 @@ def test_concurrent_writers_and_readers_keep_counts_consistent(fake):
         th.join()
     assert errors == []
     assert len(w.to_pandas()) == 4 * 50 * 100
-    wait_for(lambda: delta_rows(w.comm.customs("delta")) == 20_000, message="all rows sent")
+
+    def accounted():  # every row was either sent once or counted as skipped
+        return delta_rows(w.comm.customs("delta")) + w._buffer.stats()["sink_preview_1"]["skipped"] == 20_000
+
+    wait_for(accounted, message="all rows sent or counted as skipped")
+    ids = [i for _, _, bufs in w.comm.customs("delta") for b in bufs for i in decode(b)["ids"]]
+    assert len(ids) == len(set(ids))
     front.close()
     w.close()
 
@@ -275,4 +281,24 @@ def test_snapshot_mimebundle_escapes_row_data(fake):
     assert "<img" not in data["text/html"]
     assert "1 rows received" in data["text/plain"]
     assert "application/vnd.jupyter.widget-view+json" in data
+    w.close()
+
+
+def test_deltas_stay_within_the_byte_budget_and_say_what_was_skipped(fake):
+    w = OutputTable(fake, autostart=False, max_bytes_per_second=100_000)  # 10 kB a delta
+    front = AckingFrontEnd(w)
+    for k in range(10):
+        w.feed(event(rows(1000, k * 1000), start_id=k * 1000))
+
+    def accounted():
+        deltas = w.comm.customs("delta")
+        return deltas and delta_rows(deltas) + deltas[-1][1]["stats"]["sink_preview_1"]["skipped"] == 10_000
+
+    wait_for(accounted, message="every row sent or counted as skipped")
+    front.close()
+    deltas = w.comm.customs("delta")
+    assert deltas[-1][1]["stats"]["sink_preview_1"]["skipped"] > 0
+    for _, _, bufs in deltas:
+        assert len(bufs[0]) <= 2 * 10_000  # the first estimate of bytes per row may be off
+    assert decode(deltas[-1][2][0])["ids"][-1] == 9_999  # the latest rows are the ones kept
     w.close()
