@@ -72,7 +72,7 @@ for _schema in (official, served):
     _schema.config.generation.update(modes=[GenerationMode.POSITIVE])
 CHECKS = [not_a_server_error, response_schema_conformance]
 SETTINGS = settings(
-    max_examples=6,
+    max_examples=4,
     deadline=None,
     derandomize=True,
     database=None,
