@@ -118,3 +118,23 @@ def test_an_error_cell_fails_the_run_with_a_short_message(kernel_specs, tmp_path
     message = str(info.value)
     assert "UsageError" in message and "no pipeline named 'no_such_pipeline'" in message
     assert "session.py" not in message  # no traceback into our code
+
+
+def test_completion_through_a_real_kernel(kernel_specs):
+    """What every front-end does: a complete_request to the kernel over ZMQ."""
+    km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=kernel_specs)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        kc.execute_interactive("%load_ext arroyo_jupyter", timeout=60)
+        code = "%arroyo stop x --mode gra"
+        reply = kc.complete(code, len(code), reply=True, timeout=30)["content"]
+        assert reply["status"] == "ok"
+        assert reply["matches"] == ["graceful"]
+        code = "%%arroyo create --if"
+        assert "--if-exists" in kc.complete(code, len(code), reply=True, timeout=30)["content"]["matches"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
