@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import pytest
@@ -184,10 +185,36 @@ def test_serve_command_refuses_public_bind_without_key(capsys):
     assert "--api-key" in capsys.readouterr().err
 
 
-def test_stop_leaves_no_threads(tmp_path):
+def test_stop_leaves_no_threads_even_with_running_jobs_and_open_streams(tmp_path):
+    from conftest import wait_for_state
+
     before = set(threading.enumerate())
     server = start(port=0, state_dir=tmp_path)
-    httpx.get(server.api_url + "/pipelines")
+    api = httpx.Client(base_url=server.api_url, timeout=30)
+    query = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT counter FROM impulse;"
+    )
+    p = api.post("/pipelines", json={"name": "a", "query": query, "parallelism": 2}).json()
+    job = wait_for_state(api, p["id"], "Running")
+    ended = threading.Event()
+
+    def read_output() -> None:
+        with httpx.stream(
+            "GET", f"{server.api_url}/pipelines/{p['id']}/jobs/{job['id']}/output", timeout=30
+        ) as r:
+            for _ in r.iter_raw():
+                pass
+        ended.set()
+
+    reader = threading.Thread(target=read_output)
+    reader.start()
+    wait_until_subscribed = server.controller.machine(job["id"]).hub
+    deadline = time.monotonic() + 10
+    while wait_until_subscribed.subscriber_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
     server.stop()
-    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    reader.join(10)
+    assert ended.is_set()  # the open stream ended with the server
+    api.close()
+    left = [t for t in threading.enumerate() if t not in before and t is not reader and t.is_alive()]
     assert left == []
