@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 import threading
 import time
 from dataclasses import asdict
@@ -587,3 +588,4 @@ class Controller:
                 self.store.delete_pipeline(pipeline_id)
                 for job in jobs:
                     self.forget(job["id"])
+                    shutil.rmtree(self.state_dir / "jobs" / job["id"], ignore_errors=True)

@@ -151,3 +151,14 @@ def test_sql_errors_on_create_preview_and_validate(api):
     assert ok["errors"] == [] and ok["graph"]["nodes"]
     empty = api.post("/pipelines", json={"name": "e", "query": "  ", "parallelism": 1})
     assert empty.status_code == 400 and "Failed to plan query" in empty.json()["error"]
+
+
+def test_put_creates_under_a_chosen_id_once(api):
+    body = {"name": "chosen", "query": ENDLESS, "parallelism": 1, "tags": {"team": "data"}}
+    r = api.put("/pipelines/my-own-id", json=body)
+    assert r.status_code == 200 and r.json()["id"] == "my-own-id" and r.json()["tags"] == {"team": "data"}
+    again = api.put("/pipelines/my-own-id", json=body)
+    assert again.status_code == 400 and again.json() == {"error": "A record already exists with that name or id"}
+    api.patch("/pipelines/my-own-id", json={"stop": "immediate"})
+    wait_for_state(api, "my-own-id", "Stopped")
+    assert api.delete("/pipelines/my-own-id").status_code == 200
