@@ -18,7 +18,9 @@ import pytest
 def arroyo_server(tmp_path_factory):
     from arroyo_jupyter.local import start
 
-    server = start(port=0, state_dir=tmp_path_factory.mktemp("arroyo-state"))
+    # shared by every test module: a generous running-jobs limit, so pipelines other tests
+    # leave running cannot make an unrelated create fail (tests of the limit use their own)
+    server = start(port=0, state_dir=tmp_path_factory.mktemp("arroyo-state"), max_running_jobs=100)
     yield server
     server.stop()
 
