@@ -40,7 +40,7 @@ def run(size: str, runs: int) -> list[Figure]:
             samples=t_ours, baseline_samples=t_base,
         )
         build.met = judge(build.value, 1000, False)
-        if not build.met:
+        if not build.met and size == "full":  # reasons only where figures mean something
             build.note = run_worker("charts", ["profile", chart, *args]).get("hotspot", "")
         payload = Figure(
             f"charts.{chart}.payload_bytes", median([r["payload"] for r in ours]), "bytes",
