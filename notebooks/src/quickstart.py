@@ -5,9 +5,9 @@
 # that checkpoints its state as it goes. This notebook walks the whole loop on the
 # **embedded engine**, so no cluster is needed:
 #
-# 1. connect · 2. preview a query and watch rows arrive · 3. launch it as a pipeline ·
-# 4. stop it with a checkpoint and start it again · 5. read its checkpoints ·
-# 6. see what errors look like · 7. clean up.
+# connect, preview a query and watch rows arrive, launch it as a pipeline, stop it
+# with a checkpoint and start it again, read its checkpoints, see what errors look
+# like, and clean up.
 #
 # Run it top to bottom (*Run → Run All Cells*). Every widget also leaves a static
 # snapshot, so the saved notebook tells the same story without a kernel.

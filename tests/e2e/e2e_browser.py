@@ -100,6 +100,7 @@ class NotebookPage:
         self.artifacts = artifacts
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self._shot = 0
+        self._t0 = time.monotonic()
         self.console: list[str] = []
         self.dialogs: list[str] = []
         page.on("console", lambda msg: self.console.append(f"{msg.type}: {msg.text}"))
@@ -164,6 +165,7 @@ class NotebookPage:
 
     def screenshot(self, name: str) -> Path:
         self._shot += 1
+        print(f"[{time.monotonic() - self._t0:6.1f}s] screenshot {name}")  # shown with -s: where time goes
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
         path = self.artifacts / f"{self._shot:02d}-{self.ui}-{safe}.png"
         self.page.screenshot(path=str(path), full_page=False)

@@ -39,9 +39,9 @@ def test_nbclient_runs_on_this_venv_and_renders_html(execute_notebook, trivial_n
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("ui", ["lab", "notebook"])
-def test_notebook_runs_in_browser(open_notebook, trivial_notebook: Path, ui: str) -> None:
-    nb = open_notebook(trivial_notebook.name, ui=ui)
+def test_notebook_runs_in_jupyterlab(open_notebook, trivial_notebook: Path) -> None:
+    """The cheapest browser check: if this fails, the harness is broken, not the product."""
+    nb = open_notebook(trivial_notebook.name, ui="lab")
     nb.run_all()
     nb.wait_cells_done()
     assert nb.kernel_json("[answer, sys.executable]") == [42, sys.executable]

@@ -137,6 +137,7 @@ def test_quickstart_in_jupyterlab(open_notebook) -> None:
         1, timeout=UI_TIMEOUT_MS
     )
     assert nb.page.evaluate("() => window.arroyo_xss") is None
+    job.scroll_into_view_if_needed()
     nb.screenshot("after-reload")
 
     # 7. clean up: the remaining cells delete both pipelines
