@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..states import STOP_MODES, JobState, StopType, parse_state
@@ -194,7 +194,7 @@ class _SyncActions:
     def errors(self, limit: int | None = None, starting_after: str | None = None) -> Page[m.JobLogMessage]:
         return self._client.get_job_errors(self._pid(), self._jid(), limit=limit, starting_after=starting_after)
 
-    def iter_errors(self, page_size: int = 100) -> Any:
+    def iter_errors(self, page_size: int = 100) -> Iterator[m.JobLogMessage]:
         return self._client.iter_job_errors(self._pid(), self._jid(), page_size=page_size)
 
     def checkpoints(self) -> list[m.Checkpoint]:

@@ -230,7 +230,7 @@ class OperatorCheckpointGroup(msgspec.Struct):
         return micros_to_datetime(self.finish_time)
 
 
-class Metric(msgspec.Struct, array_like=False):
+class Metric(msgspec.Struct):
     time: int
     value: float
 

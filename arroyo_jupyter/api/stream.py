@@ -227,9 +227,3 @@ class AsyncOutputStream(_StreamState):
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
-
-
-def open_error_label(pipeline_id: str, job_id: str) -> str:
-    return f"{pipeline_id}/{job_id}"
-
-

@@ -290,3 +290,14 @@ def test_bad_arguments_fail_fast_with_a_clear_message(server: FaultServer) -> No
     assert server.seen == []
     with pytest.raises(ValueError, match="not an http"):
         Client("ftp://example.com")
+
+
+def test_a_server_that_does_not_answer_in_time(server: FaultServer) -> None:
+    def stall(h: Any, _s: Any) -> None:
+        server.stop_event.wait(2)
+        reply(h, 200, "{}")
+
+    server.fallback = stall
+    with client_for(server, timeout=0.2, retries=0) as client:
+        with pytest.raises(ArroyoConnectionError, match="did not answer in time; raise timeout="):
+            client.list_jobs()
