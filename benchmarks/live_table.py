@@ -91,7 +91,9 @@ def run(size: str, runs: int) -> list[Figure]:
                    samples=samples("longest_ms"), baseline_samples=samples("decode_max"),
                    note=f"longest handler {med('sync_max'):.0f} ms, longest draw {med('draw_max'):.0f} ms, "
                         f"{med('longtasks'):.0f} longtask entries (>= 50 ms, any cause: GC, layout, the "
-                        "harness, CPU contention) up to {med('longtask_max'):.0f} ms")
+                        f"harness, CPU contention) up to {med('longtask_max'):.0f} ms; longest animation frame "
+                        f"{med('frame_max'):.0f} ms = scripts {med('frame_scripts'):.0f} ms + style/layout "
+                        f"{med('frame_layout'):.0f} ms + the rest (waiting for the CPU, GC, paint)")
         f.met = judge(f.value, 50, False)
         figures.append(f)
         for key, what in (("kernel_rss", "kernel RSS"), ("heap", "browser JS heap")):
@@ -272,7 +274,7 @@ def _measure(rate: int, size: str) -> dict:
                 _pump(page, box, pages, counter)
                 time.sleep(0.02)
             page.evaluate("() => { const m = window.__metrics(); for (const k of ['sync','draw','apply',"
-                          "'decode','longtasks']) m[k].length = 0; }")
+                          "'decode','longtasks','frames']) m[k].length = 0; }")
             wait_until(lambda: table.stats, 10, "the widget's first stats")
             table.refresh_snapshot()  # the stats trait is refreshed once a second: read it fresh
             stats0 = _totals(table)
@@ -312,6 +314,7 @@ def _measure(rate: int, size: str) -> dict:
         longest_ms=max(metrics["longtasks"] + metrics["sync"] + metrics["draw"] or [0.0]),
         longtasks=len(metrics["longtasks"]),
         longtask_max=max(metrics["longtasks"] or [0.0]),
+        **_longest_frame(metrics["frames"]),
         sync_max=max(metrics["sync"] or [0.0]),
         draw_max=max(metrics["draw"] or [0.0]),
     )
@@ -324,6 +327,12 @@ def _measure(rate: int, size: str) -> dict:
         out[f"{key}_end"] = sum(end) / len(end)
         out[f"{key}_slope"] = _slope([s[0] / 60 for s in late], [s[i] for s in late])
     return out
+
+
+def _longest_frame(frames: list[dict]) -> dict:
+    """What the longest animation frame was made of (all zero if none reached 50 ms)."""
+    worst = max(frames, key=lambda f: f["duration"], default={"duration": 0.0, "scripts": 0.0, "layout": 0.0})
+    return {"frame_max": worst["duration"], "frame_scripts": worst["scripts"], "frame_layout": worst["layout"]}
 
 
 def _totals(table) -> tuple[int, int]:
