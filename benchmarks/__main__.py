@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc(file=sys.stderr)
             figures = []
         durations[name] = time.monotonic() - t0
+        if args.size != "full":
+            for fig in figures:
+                fig.met = None  # targets are stated for the full sizes only
         for fig in figures:
             print(fig.line(), flush=True)
         results[name] = figures
