@@ -120,6 +120,13 @@ def test_connectors_list_json_schema_configs(api):
     assert impulse["required"] == ["event_rate"] and by_id["impulse"]["source"] is True
 
 
+def test_connectors_are_the_engines(api):
+    from arroyo_jupyter.local.engine.catalog import KNOWN_CONNECTORS
+
+    listed = {c["id"] for c in api.get("/connectors").json()["data"]}
+    assert listed == set(KNOWN_CONNECTORS)
+
+
 def test_connection_profiles(fresh_api):
     r = fresh_api.post("/connection_profiles", json={"name": "p1", "connector": "nope", "config": {}})
     assert r.json() == {"error": "Unknown connector type"}

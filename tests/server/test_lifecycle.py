@@ -61,6 +61,13 @@ def test_arroyo_integration_sequence(fresh_server, fresh_api):
     assert first["epoch"] == 1 and first["backend"] == "parquet" and first["checkpoint_type"] == "scheduled"
     groups = api.get(f"/pipelines/{pid}/jobs/{jid}/checkpoints/1/operator_checkpoint_groups").json()["data"]
     assert groups and all(g["subtasks"] for g in groups)
+    assert "Checkpointing" in {e["event"] for e in first["events"]}  # the "Global Events" row
+    for g in groups:
+        assert g["bytes"] == sum(st["bytes"] for st in g["subtasks"])
+        for st in g["subtasks"]:
+            assert {"Alignment", "Sync", "Async"} <= {sp["event"] for sp in st["event_spans"]}
+    source = next(g for g in groups if g["operator_id"].startswith("source_"))
+    assert source["bytes"] > 0  # measured by the engine, not invented
     missing = api.get(f"/pipelines/{pid}/jobs/{jid}/checkpoints/999/operator_checkpoint_groups")
     assert missing.status_code == 404 and "epoch 999" in missing.json()["error"]
 

@@ -158,7 +158,9 @@ def test_put_creates_under_a_chosen_id_once(api):
     r = api.put("/pipelines/my-own-id", json=body)
     assert r.status_code == 200 and r.json()["id"] == "my-own-id" and r.json()["tags"] == {"team": "data"}
     again = api.put("/pipelines/my-own-id", json=body)
-    assert again.status_code == 400 and again.json() == {"error": "A record already exists with that name or id"}
+    assert again.status_code == 400 and again.json() == {
+        "error": "A record already exists with that name or id"
+    }
     api.patch("/pipelines/my-own-id", json={"stop": "immediate"})
     wait_for_state(api, "my-own-id", "Stopped")
     assert api.delete("/pipelines/my-own-id").status_code == 200
