@@ -28,6 +28,20 @@ class SSEEvent(NamedTuple):
     event: str | None  # the event type; None means the default "message"
 
 
+def _last_blank_line(chunk: bytes) -> int:
+    """Index of the last "\n\n" in chunk, or -1.
+
+    Walks back over single newlines (memrchr-fast) instead of a two-byte search over
+    the whole chunk: a big event's data line holds no newline at all.
+    """
+    p = chunk.rfind(b"\n")
+    while p > 0:
+        if chunk[p - 1] == 10:
+            return p - 1
+        p = chunk.rfind(b"\n", 0, p - 1)
+    return -1
+
+
 class SSEParser:
     """Incremental SSE splitter: ``feed(chunk)`` returns the events it completes.
 
@@ -64,7 +78,7 @@ class SSEParser:
         if not chunk:
             return []
         parts = self._parts
-        end = chunk.rfind(_NL2)
+        end = _last_blank_line(chunk)
         if end >= 0:
             complete = b"".join(parts) + chunk[:end] if parts else chunk[:end]
             rest = chunk[end + 2 :]
