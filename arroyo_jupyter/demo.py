@@ -9,9 +9,11 @@ runs, then prints the notebook's own account (the output of the cell tagged
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,7 @@ def run_demo(notebook: Path, out_dir: Path, cell_timeout: int = 180) -> tuple[st
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(notebook, as_version=4)
+    out_dir.mkdir(parents=True, exist_ok=True)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     started = time.monotonic()
 
@@ -82,16 +85,18 @@ def run_demo(notebook: Path, out_dir: Path, cell_timeout: int = 180) -> tuple[st
             km=km,
             kernel_name="python3",
             timeout=cell_timeout,
-            resources={"metadata": {"path": str(notebook.parent)}},
+            resources={"metadata": {"path": str(out_dir)}},  # files the notebook writes land here
             on_cell_start=on_start,
         )
-        client.execute(cleanup_kc=True)
+        # The kernel's own stderr (transport warnings) is noise here; cell errors arrive as messages.
+        client.execute(cleanup_kc=True, stderr=subprocess.DEVNULL)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     ipynb = out_dir / notebook.name
     nbformat.write(nb, ipynb)
     html = ipynb.with_suffix(".html")
-    html.write_text(HTMLExporter().from_notebook_node(nb)[0])
+    with warnings.catch_warnings():  # plotly JSON has no HTML form in nbconvert: not news to the reader
+        warnings.simplefilter("ignore", UserWarning)
+        html.write_text(HTMLExporter().from_notebook_node(nb)[0])
     account = "\n".join(_stream_text(c) for c in code_cells if ACCOUNT_TAG in c.metadata.get("tags", []))
     return account, ipynb, html
 
