@@ -31,7 +31,7 @@ golden: $(STAMP)
 	$(BIN)/python ../shared/arroyo/sql-golden/check.py --engine '$(BIN)/arroyo-jupyter' ../shared/arroyo/sql-golden
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/quickstart.ipynb
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/quickstart.ipynb
 
 bench: $(STAMP) $(NPMSTAMP)
 	$(BIN)/python -m benchmarks
