@@ -456,10 +456,11 @@ def format_diagnostics(sql: str, diagnostics: list[Any]) -> str:
     out = [f"invalid SQL ({len(diagnostics)} problem{'s' if len(diagnostics) != 1 else ''})"]
     for diag in diagnostics:
         line, column = getattr(diag, "line", None), getattr(diag, "column", None)
+        message = str(diag.message).replace("\n", "\n    ")  # keep continuation lines indented
         if line is None or not 1 <= line <= len(lines):
-            out.append(f"  {diag.message}")
+            out.append(f"  {message}")
             continue
-        out.append(f"  line {line}, column {column}: {diag.message}")
+        out.append(f"  line {line}, column {column}: {message}")
         text = lines[line - 1].expandtabs(1)
         out.append(f"  {line:>4} | {text}")
         width = (

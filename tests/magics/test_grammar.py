@@ -144,3 +144,24 @@ def test_unload_and_reload(ipython):
 def test_usage_error_type_is_ipythons(shell):
     # nbclient/papermill fail the run on it; IPython shows it without a traceback
     assert type(shell.run("%arroyo").error) is UsageError
+
+
+def test_format_diagnostics_places_carets_and_keeps_unplaced_messages():
+    from arroyo_jupyter.api import SqlDiagnostic
+
+    sql = "SELECT a,\n\tb FROM t"
+    text = session.format_diagnostics(
+        sql,
+        [
+            SqlDiagnostic("bad b\nhint: try c", line=2, column=2, end_line=2, end_column=3),
+            SqlDiagnostic("no position"),
+            SqlDiagnostic("line out of range", line=9, column=1),
+        ],
+    )
+    lines = text.splitlines()
+    assert lines[0] == "invalid SQL (3 problems)"
+    assert lines[1] == "  line 2, column 2: bad b"
+    assert lines[2] == "    hint: try c"
+    assert lines[3] == "     2 |  b FROM t"  # the tab counts as one column
+    assert lines[4] == "       |  ^"
+    assert lines[5:] == ["  no position", "  line out of range"]
