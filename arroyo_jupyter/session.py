@@ -201,7 +201,9 @@ def _api_key(api_key_env: str) -> str | None:
         )
     key = os.environ.get(api_key_env)
     if not key:
-        raise SessionError(f"environment variable {api_key_env} is not set; export the API key there first")
+        # Echo the name only if it looks like one: a key pasted here by mistake stays unshown.
+        shown = api_key_env if re.fullmatch(r"[A-Z_][A-Z0-9_]*", api_key_env) else "named by --api-key-env"
+        raise SessionError(f"environment variable {shown} is not set; export the API key there first")
     return key
 
 

@@ -122,3 +122,8 @@ def test_completion_survives_a_dead_server(shell, fresh_server):
     shell.ok(f"%arroyo connect {fresh_server.url}")
     fresh_server.stop()
     assert "--mode" in completions(shell.ip, "%arroyo stop ")  # flags still complete, nothing raises
+
+
+def test_a_key_pasted_as_the_variable_name_is_not_echoed(shell, arroyo_server):
+    message = shell.run(f"%arroyo connect {arroyo_server.url} --api-key-env sk_live_4f9a8b7c6d").usage_error
+    assert "sk_live_4f9a8b7c6d" not in message and "named by --api-key-env" in message
