@@ -377,48 +377,56 @@ class UpdatingOp(_Base):
         return self._changelog(removed, added)
 
     def _changelog(self, removed: pa.Table, added: pa.Table) -> pa.Table:
-        """Pair removals and additions with the same group key into updates."""
-        keys = self._pair_keys()
-        rows_r = removed.to_pylist() if keys is not None else []
-        by_key: dict[Any, list[int]] = {}
-        if keys is not None:
-            for i, row in enumerate(rows_r):
-                by_key.setdefault(tuple(str(list(row.values())[k]) for k in keys), []).append(i)
-        order: list[tuple[str, int]] = []  # ("r"|"a", index)
-        ops: list[str] = []
-        used_r: set[int] = set()
-        if keys is not None:
-            for j, row in enumerate(added.to_pylist()):
-                k = tuple(str(list(row.values())[x]) for x in keys)
-                if by_key.get(k):
-                    i = by_key[k].pop(0)
-                    used_r.add(i)
-                    order += [("r", i), ("a", j)]
-                    ops += ["ub", "ua"]
-        deletes = [("r", i) for i in range(removed.num_rows) if i not in used_r]
-        paired_a = {j for s, j in order if s == "a"}
-        creates = [("a", j) for j in range(added.num_rows) if j not in paired_a]
-        sequence = deletes + order + creates
-        ops = ["d"] * len(deletes) + ops + ["c"] * len(creates)
-        both = pa.concat_tables([removed, added])
-        idx = [i if s == "r" else removed.num_rows + i for s, i in sequence]
-        out = both.take(pa.array(idx, pa.int64()))
-        names = [f.name for f in self.plan.output_schema]
-        out = pa.Table.from_arrays(list(out.columns), names=names)
-        ts = pa.array(np.full(out.num_rows, self.max_ts, dtype=np.int64)).cast(TS)
-        return out.append_column(TIME_COL, ts).append_column(OP_COL, pa.array(ops, pa.string()))
-
-    def _pair_keys(self) -> list[int] | None:
-        """Output positions identifying a row for updates; None: never pair (d + c)."""
-        shape = self.plan.shape
-        if not shape.has_aggregate or shape.has_join:
-            return None
-        if not _grouped(self.plan):
-            return []  # a global aggregate has one row: every change is an update
-        return shape.output_keys or None
+        if not hasattr(self, "_keys"):
+            self._keys = _pair_keys_of(self.plan)
+        return _changelog(self.plan, self._keys, removed, added, self.max_ts)
 
     def snapshot(self) -> dict[str, pa.Table]:
         return {name: self._materialized(name) for name in self.visible}
+
+
+def _row_hashes(table: pa.Table, columns: list[int] | None = None) -> np.ndarray:
+    """One uint64 per row over the given columns (all by default); equal rows hash equal."""
+    h = np.zeros(table.num_rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for i in range(table.num_columns) if columns is None else columns:
+            h = h * np.uint64(1_000_003) + _column_hash(table.column(i).combine_chunks())
+    return h
+
+
+def _changelog(plan: Any, keys: list[int] | None, removed: pa.Table, added: pa.Table, max_ts: int) -> pa.Table:
+    """Removals and additions as changelog rows; a removal and an addition of the same group
+    key become an update (``ub`` then ``ua``). Deletes first, then updates, then creates."""
+    nr = removed.num_rows
+    r_keys = _row_hashes(removed, keys) if keys is not None else None
+    a_keys = _row_hashes(added, keys) if keys is not None else None
+    if keys is not None and len(np.unique(r_keys)) == nr and len(np.unique(a_keys)) == added.num_rows:
+        common, r_idx, a_idx = np.intersect1d(r_keys, a_keys, assume_unique=True, return_indices=True)
+        deletes = np.setdiff1d(np.arange(nr), r_idx)
+        creates = np.setdiff1d(np.arange(added.num_rows), a_idx)
+        pairs = np.empty(2 * len(common), dtype=np.int64)
+        pairs[0::2], pairs[1::2] = r_idx, nr + a_idx
+        idx = np.concatenate([deletes, pairs, nr + creates]).astype(np.int64)
+        ops = ["d"] * len(deletes) + ["ub", "ua"] * len(common) + ["c"] * len(creates)
+    else:  # no key (or keys that repeat): every removal is a delete, every addition a create
+        idx = np.arange(nr + added.num_rows, dtype=np.int64)
+        ops = ["d"] * nr + ["c"] * added.num_rows
+    both = pa.concat_tables([removed, added.cast(removed.schema)]) if nr else added
+    out = both.take(pa.array(idx))
+    names = [f.name for f in plan.output_schema]
+    out = pa.Table.from_arrays(list(out.columns), names=names)
+    ts = pa.array(np.full(out.num_rows, max_ts, dtype=np.int64)).cast(TS)
+    return out.append_column(TIME_COL, ts).append_column(OP_COL, pa.array(ops, pa.string()))
+
+
+def _pair_keys_of(plan: Any) -> list[int] | None:
+    """Output positions identifying a row for updates; None: never pair (d + c)."""
+    shape = plan.shape
+    if not shape.has_aggregate or shape.has_join:
+        return None
+    if not _grouped(plan):
+        return []  # a global aggregate has one row: every change is an update
+    return shape.output_keys or None
 
 
 def _grouped(plan: Any) -> bool:
@@ -430,31 +438,27 @@ def _grouped(plan: Any) -> bool:
 
 
 def _except_all(ctx: Any, left: pa.Table, right: pa.Table, source: pa.Table | None = None) -> pa.Table:
-    """Multiset difference ``left − right`` (rows compared on all columns).
+    """Multiset difference ``left − right`` (rows compared on all columns, by 64-bit row hash).
 
     With ``source`` (``left`` plus extra columns, same row order) the surviving rows of
     ``source`` are returned, so hidden columns such as ``_timestamp`` survive.
     """
-    if right.num_rows == 0:
-        return source if source is not None else left
-    if left.num_rows == 0:
-        return source if source is not None else left
-    names = [f"c{i}" for i in range(left.num_columns)]
-    left_n = pa.Table.from_arrays(list(left.columns), names=names)
-    right_n = pa.Table.from_arrays([c.cast(left_n.column(i).type) for i, c in enumerate(right.columns)], names=names)
-    # number the duplicates on both sides, then anti-join on (row, occurrence)
-    cols = ", ".join(f'"{n}"' for n in names)
-    _register(ctx, "__l", left_n.append_column("__pos", pa.array(np.arange(left.num_rows))))
-    _register(ctx, "__r", right_n)
-    on = " AND ".join(f'(l."{n}" IS NOT DISTINCT FROM r."{n}")' for n in names)
-    sql = (
-        f"WITH l AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY {cols} ORDER BY __pos) AS __occ FROM __l), "
-        f"r AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY {cols}) AS __occ FROM __r) "
-        f"SELECT l.__pos FROM l LEFT ANTI JOIN r ON {on} AND l.__occ = r.__occ ORDER BY l.__pos"
-    )
-    keep = _run(ctx, sql).column(0)
     base = source if source is not None else left
-    return base.take(keep)
+    if right.num_rows == 0 or left.num_rows == 0:
+        return base
+    right = pa.Table.from_arrays([c.cast(left.column(i).type) for i, c in enumerate(right.columns)],
+                                 names=left.schema.names)
+    lh, rh = _row_hashes(left), _row_hashes(right)
+    values, counts = np.unique(rh, return_counts=True)
+    order = np.argsort(lh, kind="stable")
+    sorted_h = lh[order]
+    first = np.searchsorted(sorted_h, sorted_h, side="left")
+    occurrence = np.arange(len(sorted_h)) - first  # 0 for the first copy of a row, 1 for the second, …
+    pos = np.searchsorted(values, sorted_h)
+    found = (pos < len(values)) & (values[np.minimum(pos, len(values) - 1)] == sorted_h)
+    removed_copies = np.where(found, counts[np.minimum(pos, len(values) - 1)], 0)
+    keep = np.sort(order[occurrence >= removed_copies])
+    return base.take(pa.array(keep))
 
 
 class KeyRouter:
@@ -468,13 +472,13 @@ class KeyRouter:
         self.n = parallelism
         self.ctx = new_context(udfs) if self.key_sql and parallelism > 1 else None
 
-    def route(self, table: str, data: pa.Table | pa.RecordBatch) -> list[tuple[int, Any]]:
-        if self.n == 1 or data.num_rows == 0:
+    def route_keys(self, data: pa.Table, key_sql: list[str]) -> list[tuple[int, Any]]:
+        """Route rows whose key columns are already computed (restored per-key state)."""
+        if self.n == 1 or data.num_rows == 0 or self.ctx is None:
             return [(0, data)]
-        if self.ctx is None or table != self.key_table:
-            return [(0, data)]
-        tbl = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
-        hashes = _key_hashes(self.ctx, self.key_sql, tbl.drop_columns([c for c in (OP_COL,) if c in tbl.schema.names]))
+        return self._split(data, _key_hashes(self.ctx, key_sql, data, "__state_keys"))
+
+    def _split(self, tbl: pa.Table, hashes: np.ndarray) -> list[tuple[int, Any]]:
         part = hashes % np.uint64(self.n)
         out = []
         for i in range(self.n):
@@ -482,3 +486,99 @@ class KeyRouter:
             if len(sel):
                 out.append((i, tbl.take(pa.array(sel))))
         return out
+
+    def route(self, table: str, data: pa.Table | pa.RecordBatch) -> list[tuple[int, Any]]:
+        if self.n == 1 or data.num_rows == 0:
+            return [(0, data)]
+        if self.ctx is None or table != self.key_table:
+            return [(0, data)]
+        tbl = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        hashes = _key_hashes(self.ctx, self.key_sql, tbl.drop_columns([c for c in (OP_COL,) if c in tbl.schema.names]))
+        return self._split(tbl, hashes)
+
+
+class IncrementalAggOp(_Base):
+    """An updating aggregate kept as one state row per key (see incremental.py)."""
+
+    STATE = "__state"
+
+    def __init__(self, plan, schemas, udfs, state: dict[str, pa.Table] | None = None):
+        super().__init__(plan, schemas, udfs)
+        self.inc = plan.shape.incremental
+        self.pending: list[pa.Table] = []
+        self.state: pa.Table | None = (state or {}).get(self.STATE)
+        if self.state is not None and self.state.num_rows == 0:
+            self.state = None
+        self.dirty_rows = 0
+        self.max_ts = 0
+        self._keys = _pair_keys_of(plan)
+
+    def process(self, table: str, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        self.max_ts = max(self.max_ts, int(_ts_ns(batch.column(TIME_COL)).max()))
+        _register(self.ctx, table, batch)
+        for name, schema in self.schemas.items():
+            if name != table:
+                _register(self.ctx, name, _empty(schema))
+        try:
+            partial = _run(self.ctx, self.inc.partial_sql)
+        except Exception as err:  # DataFusion raises plain exceptions
+            raise QueryError(str(err).replace("DataFusion error: ", "")) from None
+        if partial.num_rows:
+            self.pending.append(partial)
+        self.dirty_rows += batch.num_rows
+
+    def _sql(self, sql: str, **tables: pa.Table) -> pa.Table:
+        for name, data in tables.items():
+            _register(self.ctx, name, data)
+        try:
+            return _run(self.ctx, sql)
+        except Exception as err:  # DataFusion raises plain exceptions
+            raise QueryError(str(err).replace("DataFusion error: ", "")) from None
+
+    def flush(self) -> pa.Table | None:
+        if self.dirty_rows == 0:
+            return None
+        self.dirty_rows = 0
+        if not self.pending:
+            return None
+        partial = pa.concat_tables(self.pending, promote_options="permissive")
+        self.pending = []
+        keys = self.inc.keys
+        if self.state is None:
+            touched, rest = partial.slice(0, 0), None
+        elif not keys:
+            touched, rest = self.state, None
+        else:
+            on = " AND ".join(f"(s.{k} IS NOT DISTINCT FROM p.{k})" for k in keys)
+            touched = self._sql(f"SELECT s.* FROM __s s LEFT SEMI JOIN __p p ON {on}", __s=self.state, __p=partial)
+            rest = self._sql(f"SELECT s.* FROM __s s LEFT ANTI JOIN __p p ON {on}")
+        merge_in = pa.concat_tables([touched.cast(partial.schema), partial]) if touched.num_rows else partial
+        merged = self._sql(self.inc.merge_sql, __merge_in=merge_in)
+        self.state = pa.concat_tables([rest.cast(merged.schema), merged]) if rest is not None and rest.num_rows else merged
+        before = self._final(touched.cast(partial.schema)) if touched.num_rows else None
+        after = self._final(merged)
+        if before is None:
+            removed, added = after.slice(0, 0), after
+        else:
+            removed, added = _except_all(self.ctx, before, after), _except_all(self.ctx, after, before)
+        if removed.num_rows == 0 and added.num_rows == 0:
+            return None
+        return _changelog(self.plan, self._keys, removed, added, self.max_ts)
+
+    def _final(self, state: pa.Table) -> pa.Table:
+        out = self._sql(self.inc.final_sql, __merged=state)
+        return pa.Table.from_arrays(list(out.columns), names=[f"c{i}" for i in range(out.num_columns)])
+
+    def snapshot(self) -> dict[str, pa.Table]:
+        if self.pending:  # the runtime flushes before a checkpoint; keep partials safe regardless
+            self.dirty_rows = max(self.dirty_rows, 1)
+            self.flush()
+        state = self.state if self.state is not None else self._sql(self.inc.merge_sql, __merge_in=self._empty_partial())
+        return {self.STATE: state.slice(0, 0) if self.state is None else state}
+
+    def _empty_partial(self) -> pa.Table:
+        for name, schema in self.schemas.items():
+            _register(self.ctx, name, _empty(schema))
+        return _run(self.ctx, self.inc.partial_sql).slice(0, 0)

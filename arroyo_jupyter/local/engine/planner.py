@@ -196,6 +196,9 @@ def plan_query(
         kind = _classify(shape, catalog, updating_tables, stmt)
         declared = catalog[target].schema if target is not None else None
         out_schema = _output_schema(shape, catalog, kind, udf_defs, stmt, check_names=declared is None)
+        if kind != "updating" or any(t in updating_tables for t in shape.inputs) or not _incremental_plans(
+                shape, catalog, udf_defs, len(out_schema)):
+            shape.incremental = None  # keep the input and re-run the query instead
         if kind == "stateless" and shape.sql_with_time and _plans(shape, catalog, udf_defs):
             shape.sql = shape.sql_with_time  # rows keep their own event time
         if target is not None and catalog[target].kind == "memory" and kind == "updating":
@@ -224,6 +227,24 @@ def _plans(shape: QueryShape, catalog: dict[str, TableDef], udfs) -> bool:
         ctx.sql(shape.sql_with_time)
         return True
     except Exception:  # not row-wise after all (DataFusion says why; the plain SQL is used)
+        return False
+
+
+def _incremental_plans(shape: QueryShape, catalog: dict[str, TableDef], udfs, width: int) -> bool:
+    """The partial / merge / final statements of an incremental aggregate plan and fit together."""
+    inc = shape.incremental
+    if inc is None:
+        return False
+    ctx = new_context(udfs)
+    for name in shape.inputs:
+        ctx.register_record_batches(name, [[pa.RecordBatch.from_pylist([], schema=_input_schema(catalog[name], False))]])
+    try:
+        partial = ctx.sql(inc.partial_sql).to_arrow_table()
+        ctx.register_record_batches("__merge_in", [partial.to_batches() or [pa.RecordBatch.from_pylist([], schema=partial.schema)]])
+        merged = ctx.sql(inc.merge_sql).to_arrow_table()
+        ctx.register_record_batches("__merged", [merged.to_batches() or [pa.RecordBatch.from_pylist([], schema=merged.schema)]])
+        return len(ctx.sql(inc.final_sql).schema()) == width
+    except Exception:  # DataFusion could not run the split form: fall back to re-running the query
         return False
 
 

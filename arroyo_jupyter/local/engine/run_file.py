@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any, TextIO
@@ -91,6 +92,12 @@ def run_file(
         for d in err.diagnostics:
             where = f" (line {d.start.line}, column {d.start.column})" if d.start else ""
             print(f"error: {d.message}{where}", file=sys.stderr)
+        return 1
+    except Exception as err:  # an engine bug, not a user mistake: say so briefly
+        if os.environ.get("ARROYO_JUPYTER_DEBUG"):
+            raise
+        print(f"error: internal error while planning ({type(err).__name__}: {err}); "
+              "set ARROYO_JUPYTER_DEBUG=1 to see the traceback", file=sys.stderr)
         return 1
     listener = ConsoleListener()
     try:

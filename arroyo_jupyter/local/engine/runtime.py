@@ -20,7 +20,17 @@ import pyarrow as pa
 
 from . import state as st
 from .interface import CheckpointReport, OperatorCheckpoint, Span, SubtaskCheckpoint, SubtaskCounters
-from .operators import NEG_INF, POS_INF, KeyRouter, QueryError, StatelessOp, UpdatingOp, WindowedOp, _ts_ns
+from .operators import (
+    NEG_INF,
+    POS_INF,
+    IncrementalAggOp,
+    KeyRouter,
+    QueryError,
+    StatelessOp,
+    UpdatingOp,
+    WindowedOp,
+    _ts_ns,
+)
 from .planner import Program, _input_schema
 from .sinks import SINKS
 from .sources import DEFAULT_BATCH, OP_COL, SourceError, open_source
@@ -196,16 +206,23 @@ class Job:
             self.routers[q.index] = router
             parts: dict[int, dict[str, list[pa.Table]]] = {i: {} for i in range(self.n)}
             emitted = []
+            incremental = q.kind == "updating" and q.shape.incremental is not None
             for _, small, tables in old(self._op_id(q.node_id)):
                 emitted.append(small.get("emitted", NEG_INF))
                 for tname, table in tables.items():
-                    for i, part in router.route(tname, table):
+                    if incremental and tname == IncrementalAggOp.STATE:
+                        routed = router.route_keys(table, q.shape.incremental.keys)
+                    else:
+                        routed = router.route(tname, table)
+                    for i, part in routed:
                         parts[i].setdefault(tname, []).append(part)
             merged = {i: {t: pa.concat_tables(v) for t, v in d.items()} for i, d in parts.items()}
             if q.kind == "windowed":
                 start = min(emitted) if emitted else NEG_INF
                 self.ops[q.index] = [WindowedOp(q, schemas, p.udfs, merged[i], start) for i in range(self.n)]
                 self.query_wm[q.index] = start
+            elif incremental:
+                self.ops[q.index] = [IncrementalAggOp(q, schemas, p.udfs, merged[i]) for i in range(self.n)]
             else:
                 self.ops[q.index] = [UpdatingOp(q, schemas, p.udfs, merged[i]) for i in range(self.n)]
         # sinks

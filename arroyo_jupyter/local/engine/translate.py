@@ -64,6 +64,7 @@ class QueryShape:
     updating_join_side: str | None  # "left"/"right" when a join side is an unwindowed aggregate
     has_over: bool
     distinct: bool
+    incremental: object | None = None  # an IncrementalPlan: per-key partial aggregation
     sql_with_time: str | None = None  # sql plus a ``__ts`` column, when the query is row-wise
     key_exprs: list[str] = field(default_factory=list)  # SQL over the single input, for shuffles
     key_table: str | None = None
@@ -207,6 +208,10 @@ def translate(
     _find_keys(tree, shape, agg_selects, joins)
     _render_types(tree)
     shape.sql = tree.sql(dialect="postgres")
+    if window is None and not joins:
+        from .incremental import plan_incremental
+
+        shape.incremental = plan_incremental(tree, set(inputs))
     shape.sql_with_time = _with_event_time(tree)
     return shape
 

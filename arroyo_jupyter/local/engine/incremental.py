@@ -1,0 +1,145 @@
+"""Incremental updating aggregates: per-key partial state instead of keeping every input row.
+
+A query of the shape ``SELECT keys…, f(aggs…) FROM t [WHERE …] GROUP BY keys [HAVING …]``
+with COUNT / SUM / MIN / MAX / AVG (no DISTINCT) is split into three SQL statements:
+
+    partial  per batch:    SELECT k0.., COUNT(x) AS a0, SUM(y) AS a1 … FROM t WHERE … GROUP BY k0..
+    merge    per flush:    SELECT k0.., SUM(a0) AS a0, SUM(a1) AS a1 … FROM __merge_in GROUP BY k0..
+    final    output rows:  SELECT <the select list over k*/a*> FROM __merged WHERE <having>
+
+so the state is one row per key, and a flush only touches the keys that changed.
+Other updating queries keep their input and re-run (``UpdatingOp``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+_MERGE = {exp.Count: "SUM", exp.Sum: "SUM", exp.Min: "MIN", exp.Max: "MAX"}
+
+
+@dataclass(frozen=True)
+class IncrementalPlan:
+    keys: list[str]  # k0, k1, … state key columns
+    partial_sql: str  # over the input table
+    merge_sql: str  # over __merge_in
+    final_sql: str  # over __merged
+
+
+def _sql(node: exp.Expression) -> str:
+    return node.sql(dialect="postgres")
+
+
+def plan_incremental(tree: exp.Expression, table_names: set[str]) -> IncrementalPlan | None:
+    top = tree.expression if isinstance(tree, exp.Insert) else tree
+    if not isinstance(top, exp.Select) or top.args.get("distinct"):
+        return None
+    if any(top.args.get(k) for k in ("order", "limit", "offset", "joins", "qualify", "windows")):
+        return None
+    source = top.args.get("from_") or top.args.get("from")
+    if source is None or not isinstance(source.this, exp.Table) or source.this.name not in table_names:
+        return None
+    if any(e.find(exp.Window, exp.Subquery, exp.Select) for e in top.expressions):
+        return None
+    if "__window" in _sql(top):
+        return None
+    items = [e.unalias() for e in top.expressions]
+    aliases = {e.alias: e.unalias() for e in top.expressions if isinstance(e, exp.Alias)}
+
+    group = top.args.get("group")
+    key_nodes: list[exp.Expression] = []
+    for g in group.expressions if group else []:
+        if isinstance(g, exp.Literal) and not g.is_string:
+            idx = int(g.this) - 1
+            if not 0 <= idx < len(items):
+                return None
+            g = items[idx]
+        elif isinstance(g, exp.Column) and not g.table and g.name in aliases:
+            g = aliases[g.name]
+        if any(isinstance(n, exp.AggFunc) for n in g.walk()):
+            return None
+        key_nodes.append(g)
+    key_sql = [_sql(k) for k in key_nodes]
+    keys = [f"k{i}" for i in range(len(key_nodes))]
+
+    aggs: dict[str, tuple[str, list[tuple[str, str, str]]]] = {}  # agg sql → (final expr, [(col, partial, merge)])
+
+    def register(agg: exp.AggFunc) -> str | None:
+        text = _sql(agg)
+        if text in aggs:
+            return aggs[text][0]
+        arg = agg.this
+        if isinstance(arg, exp.Distinct) or any(isinstance(n, exp.AggFunc) for n in arg.walk() if n is not agg):
+            return None
+        i = len(aggs)
+        arg_sql = "*" if isinstance(arg, exp.Star) else _sql(arg)
+        if type(agg) in _MERGE:
+            name = type(agg).__name__.upper()
+            cols = [(f"a{i}", f"{name}({arg_sql})", f"{_MERGE[type(agg)]}(a{i})")]
+            final = f"a{i}"
+        elif isinstance(agg, exp.Avg):
+            cols = [(f"a{i}s", f"SUM({arg_sql})", f"SUM(a{i}s)"), (f"a{i}c", f"COUNT({arg_sql})", f"SUM(a{i}c)")]
+            final = f"(CASE WHEN a{i}c = 0 THEN NULL ELSE CAST(a{i}s AS DOUBLE) / a{i}c END)"
+        else:
+            return None
+        aggs[text] = (final, cols)
+        return final
+
+    def rewrite(node: exp.Expression) -> exp.Expression | None:
+        """Key expressions → k*, aggregate calls → their final form; None if not incremental."""
+        node = node.copy()
+        text = _sql(node)
+        if text in key_sql:
+            return exp.column(keys[key_sql.index(text)])
+        failed = False
+
+        def swap(n: exp.Expression) -> exp.Expression:
+            nonlocal failed
+            t = _sql(n)
+            if t in key_sql:
+                return exp.column(keys[key_sql.index(t)])
+            if isinstance(n, exp.AggFunc):
+                final = register(n)
+                if final is None:
+                    failed = True
+                    return n
+                return exp.maybe_parse(final, dialect="postgres")
+            return n
+
+        out = node.transform(swap)
+        if failed:
+            return None
+        state_columns = set(keys) | {c for _, cs in aggs.values() for c, _, _ in cs}
+        if any(c.name not in state_columns or c.table for c in out.find_all(exp.Column)):
+            return None  # a column outside both the keys and the aggregates
+        return out
+
+    selects = []
+    for e in top.expressions:
+        r = rewrite(e.unalias())
+        if r is None:
+            return None
+        selects.append(exp.alias_(r, f"o{len(selects)}"))
+    having = top.args.get("having")
+    having_sql = ""
+    if having is not None:
+        cond = having.this.copy()
+        cond = cond.transform(lambda n: aliases[n.name].copy()
+                              if isinstance(n, exp.Column) and not n.table and n.name in aliases else n)
+        r = rewrite(cond)
+        if r is None:
+            return None
+        having_sql = f" WHERE {_sql(r)}"
+    if not aggs:
+        return None
+    cols = [c for _, cs in aggs.values() for c in cs]
+    where = top.args.get("where")
+    key_select = [f"{k} AS {name}" for k, name in zip(key_sql, keys, strict=True)]
+    group_by = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+    partial = (f"SELECT {', '.join(key_select + [f'{p} AS {c}' for c, p, _ in cols])} "
+               f"FROM {_sql(source.this)}{' ' + _sql(where) if where is not None else ''}{group_by}")
+    merge = f"SELECT {', '.join(keys + [f'{m} AS {c}' for c, _, m in cols])} FROM __merge_in{group_by}"
+    final = f"SELECT {', '.join(_sql(s) for s in selects)} FROM __merged{having_sql}"
+    return IncrementalPlan(keys, partial, merge, final)
