@@ -211,7 +211,7 @@ class JobMachine:
     def _runner_done(self) -> bool:
         if self.runner is None:
             return True
-        return self.outcome is not None and self.runner.join(0.2)
+        return bool(self.runner.join(0.2))  # every engine thread has ended
 
     def _report_drops(self, rows: int) -> None:
         self.store.add_log_message(
@@ -491,6 +491,9 @@ class JobMachine:
 
     def _on_stopped(self, job, pipeline, stop) -> float | None:
         if stop == "none" and not pipeline["preview"]:
+            # a restart requested while stopped is fulfilled by this start (Arroyo would
+            # run an extra Restarting cycle once Running)
+            self.applied_nonce = job["restart_nonce"]
             self._set(S.COMPILING)
             return 0.0
         return None
