@@ -290,7 +290,7 @@ def disconnect() -> list[str]:
         session, _current = _current, None
     if session is None:
         return []
-    account = _stop_previews(session, list(session.previews))
+    account = _stop_previews(session, list(session.previews), "disconnect")
     _close(session.client)
     if session.server is not None:
         session.server.stop()
@@ -629,15 +629,23 @@ def stop_previews(key: str | None = None) -> list[str]:
     if session is None:
         return []
     keys = [key] if key is not None else list(session.previews)
-    return _stop_previews(session, [k for k in keys if k in session.previews])
+    reason = "cell re-run" if key is not None else "stop_previews()"
+    return _stop_previews(session, [k for k in keys if k in session.previews], reason)
 
 
-def _stop_previews(session: Session, keys: list[str]) -> list[str]:
+def _stop_previews(session: Session, keys: list[str], reason: str, close_widgets: bool = True) -> list[str]:
     account = []
     for k in keys:
-        line = session.previews.pop(k).stop("cell re-run" if k is not None else "stopped")
+        preview = session.previews.pop(k)
+        line = preview.stop(reason)
         if line:
             account.append(line)
+        if close_widgets:  # their pollers and streams would otherwise keep watching a dead preview
+            for widget in preview.widgets:
+                try:
+                    widget.close()
+                except Exception:  # a widget that cannot close must not hide the account
+                    pass
     return account
 
 
@@ -645,7 +653,8 @@ def _stop_all_at_exit() -> None:
     session = _current
     if session is None:
         return
-    for line in _stop_previews(session, list(session.previews)):
+    # No widget closing here: the kernel is going away, and joining their threads would delay it.
+    for line in _stop_previews(session, list(session.previews), "kernel exit", close_widgets=False):
         print(f"arroyo_jupyter at exit: {line}")
 
 

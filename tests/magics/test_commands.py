@@ -137,6 +137,7 @@ def test_rerunning_a_preview_cell_stops_the_previous_preview(widgets_on):
         assert isinstance(first, session.Preview) and first.widgets
         second = connected.run("%%arroyo preview\n" + SELECT, cell_id="cell-A")
         assert f"stopped preview {first.pipeline.id} (cell re-run)" in second.out
+        assert all(w.closed for w in first.widgets)  # its live views stopped watching too
         poll(lambda: job_state(first.pipeline.id) == "Stopped", what="first preview stopped")
         other = connected.ok("%%arroyo preview\n" + SELECT, cell_id="cell-B")  # another cell: untouched
         assert not second.result.stopped and not other.stopped
@@ -330,7 +331,7 @@ def test_kernel_exit_stops_previews_and_says_so(arroyo_server, tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     preview_id = done.stdout.split("PREVIEW ", 1)[1].split()[0]
-    assert f"arroyo_jupyter at exit: stopped preview {preview_id}" in done.stdout
+    assert f"arroyo_jupyter at exit: stopped preview {preview_id} (kernel exit)" in done.stdout
     client = Client(arroyo_server.url)
     poll(lambda: str(client.get_pipeline(preview_id).job().state) == "Stopped", what="preview stopped")
 
