@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from .errors import StreamError
-from .sse import GapTracker, OutputEvent, SSEParser, decode_output_events
+from .sse import GapTracker, OutputEvent, SSEParser, decode_output_region
 
 __all__ = ["AsyncOutputStream", "OutputStream"]
 
@@ -52,16 +52,16 @@ class _StreamState:
         return self._closed or self._ended
 
     def _take(self, chunk: bytes) -> None:
-        events = decode_output_events(self._parser.feed(chunk), self._gap_tracker)
-        for ev in events:
-            self.rows_received += len(ev.rows)
-        self.events_received += len(events)
-        self._pending.extend(events)
+        events = decode_output_region(self._parser, self._parser.take(chunk), self._gap_tracker)
+        if events:
+            self.rows_received += sum(map(len, [ev.rows for ev in events]))
+            self.events_received += len(events)
+            self._pending.extend(events)
 
     def _check_end(self) -> None:
         """At the end of the body: a half-received event means the stream was cut."""
         self._ended = True
-        self._pending.extend(decode_output_events(self._parser.finish(), self._gap_tracker))
+        self._pending.extend(decode_output_region(self._parser, self._parser.finish_region(), self._gap_tracker))
         if self._parser.pending:
             raise StreamError(f"output stream of {self._label} was cut in the middle of an event")
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arroyo_jupyter.api.sse import GapTracker, SSEParser, decode_output_events, parse_test_messages
+from arroyo_jupyter.api.errors import StreamError
+from arroyo_jupyter.api.sse import (
+    GapTracker,
+    SSEParser,
+    decode_output_events,
+    decode_output_region,
+    parse_test_messages,
+)
 
 # data values: printable text without line breaks (a line break splits data lines)
 line_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"), max_size=30)
@@ -116,3 +124,40 @@ def test_connection_table_test_messages() -> None:
     msgs = parse_test_messages(body)
     assert [m.message for m in msgs] == ["Connecting", "Successfully validated connection"]
     assert msgs[-1].done
+
+
+rows_strategy = st.lists(
+    st.dictionaries(st.sampled_from(["a", "b", "c"]), st.one_of(st.integers(), st.text(max_size=5), st.none())),
+    max_size=4,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(batches=st.lists(rows_strategy, min_size=1, max_size=6), size=st.integers(min_value=1, max_value=64),
+       crlf=st.booleans())  # fmt: skip
+def test_bulk_region_decoding_matches_event_by_event(batches, size, crlf) -> None:
+    raw, start = b"", 0
+    for i, rows in enumerate(batches):
+        raw += output(start, rows) + b"id: " + str(i).encode() + b"\n\n"
+        start += len(rows) + (i % 2)  # every other event leaves a gap
+    if crlf:
+        raw = raw.replace(b"\n", b"\r\n")
+    one_by_one = decode_output_events(SSEParser().feed(raw), GapTracker())
+    parser, gaps, bulk = SSEParser(), GapTracker(), []
+    for i in range(0, len(raw), size):
+        bulk += decode_output_region(parser, parser.take(raw[i : i + size]), gaps)
+    bulk += decode_output_region(parser, parser.finish_region(), gaps)
+    assert bulk == one_by_one
+    assert [e.rows for e in bulk] == batches
+
+
+def test_a_malformed_event_is_named_even_in_bulk() -> None:
+    good = output(0, [{"a": 1}]) + b"id: 0\n\n"
+    two_objects = b'data: {"operator_id":"s","subtask_idx":0,"timestamps":[],"start_id":1,"batch":"[]"},{"x":1}\nid: 1\n\n'
+    parser = SSEParser()
+    with pytest.raises(StreamError, match=r"malformed output event \(id 1\)"):
+        decode_output_region(parser, parser.take(good + two_objects), GapTracker())
+    parser = SSEParser()
+    bad_batch = b'data: {"operator_id":"s","subtask_idx":0,"timestamps":[],"start_id":1,"batch":"[1],[2"}\nid: 7\n\n'
+    with pytest.raises(StreamError, match=r"id 7"):
+        decode_output_region(parser, parser.take(good + bad_batch), GapTracker())
