@@ -8,7 +8,7 @@ hand the answer back to :func:`parse_response`, so both behave identically.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -59,7 +59,7 @@ class Page(Generic[T]):
         self.data = data
         self.has_more = has_more
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[T]:
         return iter(self.data)
 
     def __len__(self) -> int:
@@ -92,8 +92,7 @@ class _WireList(msgspec.Struct, Generic[T]):
 
 
 def _decoder(tp: Any) -> Callable[[bytes], Any]:
-    decode = msgspec.json.Decoder(tp).decode
-    return decode
+    return msgspec.json.Decoder(tp).decode
 
 
 def _page_parser(item: Any) -> Callable[[bytes], Page[Any]]:
