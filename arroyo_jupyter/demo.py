@@ -87,6 +87,8 @@ def run_demo(notebook: Path, out_dir: Path, cell_timeout: int = 180) -> tuple[st
             timeout=cell_timeout,
             resources={"metadata": {"path": str(out_dir)}},  # files the notebook writes land here
             on_cell_start=on_start,
+            # Without saved widget state the HTML shows each widget's own text/html snapshot.
+            store_widget_state=False,
         )
         # The kernel's own stderr (transport warnings) is noise here; cell errors arrive as messages.
         client.execute(cleanup_kc=True, stderr=subprocess.DEVNULL)

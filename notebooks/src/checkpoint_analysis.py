@@ -8,7 +8,7 @@
 # | pipeline | checkpoint interval | parallelism |
 # |---|---|---|
 # | `cp_fast` | 1 s | 1 |
-# | `cp_slow` | 3 s | 2 |
+# | `cp_slow` | 2 s | 2 |
 #
 # We compare how long their checkpoints take and how big they are, read one epoch's
 # timeline, and decide an interval.
@@ -32,7 +32,7 @@ WHERE bid IS NOT NULL
 GROUP BY 1;
 
 # %%
-%%arroyo create --name cp_slow --parallelism 2 --checkpoint-interval 3s --if-exists replace
+%%arroyo create --name cp_slow --parallelism 2 --checkpoint-interval 2s --if-exists replace
 CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '200');
 SELECT bid.auction AS auction, count(*) AS bids, max(bid.price) AS top_price
 FROM nexmark

@@ -47,6 +47,7 @@ def test_demo_runs_the_quickstart_and_tells_its_story(jupyter_env: dict[str, str
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
     # the HTML shows the story a reader needs, and the hostile label only escaped
     assert "quickstart_auctions" in html and "What happened in this quickstart" in html
+    assert 'class="arroyo-snapshot"' in html and "Errors of quickstart_orders" in html  # widget snapshots
     assert "<img src=x onerror" not in html
 
 
