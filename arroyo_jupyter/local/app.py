@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
@@ -88,9 +89,9 @@ def create_app(context: Context) -> ASGIApp:
         ]
     )
     app.state.ctx = context
-    if context.config.api_key:
-        return BearerAuth(app, context.config.api_key)
-    return app
+    secured: ASGIApp = BearerAuth(app, context.config.api_key) if context.config.api_key else app
+    # Arroyo's default CORS policy (any origin, no credentials); preflights need no key
+    return CORSMiddleware(secured, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
 
 
 def load_spec() -> dict[str, Any]:

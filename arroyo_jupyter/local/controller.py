@@ -252,7 +252,7 @@ class JobMachine:
         handler = getattr(self, "_on_" + state.name.lower())
         return handler(job, pipeline, stop)
 
-    def _on_created(self, job, pipeline, stop) -> float | None:
+    def _on_created(self, job: dict, pipeline: dict, stop: str) -> float | None:
         if stop != "none":
             return None  # created stopped: waits for Start
         self._set(S.COMPILING)
@@ -278,12 +278,12 @@ class JobMachine:
         self.program_parallelism = parallelism
         return True
 
-    def _on_compiling(self, job, pipeline, stop) -> float | None:
+    def _on_compiling(self, job: dict, pipeline: dict, stop: str) -> float | None:
         if self._plan(job, pipeline):
             self._set(S.SCHEDULING)
         return 0.0
 
-    def _on_scheduling(self, job, pipeline, stop) -> float | None:
+    def _on_scheduling(self, job: dict, pipeline: dict, stop: str) -> float | None:
         start_job = engine_entry("start_job")
         if stop != "none":
             self._set(S.STOPPING)
@@ -328,7 +328,7 @@ class JobMachine:
             self.store.update_pipeline(pipeline["id"], graph=self.program.graph)
         return 0.0
 
-    def _on_running(self, job, pipeline, stop) -> float | None:
+    def _on_running(self, job: dict, pipeline: dict, stop: str) -> float | None:
         now = time.monotonic()
         if self.runner is None:  # e.g. a machine re-created while the DB says Running
             self._set(S.COMPILING)
@@ -384,7 +384,7 @@ class JobMachine:
         else:
             self.runner.checkpoint(stop=True)
 
-    def _runtime_failure(self, pipeline, reason: str) -> float | None:
+    def _runtime_failure(self, pipeline: dict, reason: str) -> float | None:
         self._teardown("force")
         if pipeline["preview"]:
             self._fail("Job encountered a fatal error; see worker logs for details", "user")
@@ -395,7 +395,7 @@ class JobMachine:
             self._set(S.RECOVERING)
         return 0.0
 
-    def _wait_for_runner(self, job, pipeline, stop, then: JobState) -> float | None:
+    def _wait_for_runner(self, job: dict, pipeline: dict, stop: str, then: JobState) -> float | None:
         """Shared by CheckpointStopping / Stopping / Rescaling / Restarting."""
         now = time.monotonic()
         if self.outcome == "failed":
@@ -413,24 +413,24 @@ class JobMachine:
             self.phase_deadline = now + 5
         return POLL_S
 
-    def _on_checkpoint_stopping(self, job, pipeline, stop) -> float | None:
+    def _on_checkpoint_stopping(self, job: dict, pipeline: dict, stop: str) -> float | None:
         if stop in ("immediate", "force", "graceful") and self.runner is not None:
             self._set(S.STOPPING)
             self.runner.stop(stop)
             return POLL_S
         return self._wait_for_runner(job, pipeline, stop, S.STOPPED)
 
-    def _on_stopping(self, job, pipeline, stop) -> float | None:
+    def _on_stopping(self, job: dict, pipeline: dict, stop: str) -> float | None:
         return self._wait_for_runner(job, pipeline, stop, S.STOPPED)
 
-    def _on_rescaling(self, job, pipeline, stop) -> float | None:
+    def _on_rescaling(self, job: dict, pipeline: dict, stop: str) -> float | None:
         if stop != "none" and self.runner is not None:
             self._set(S.STOPPING)
             self.runner.stop("force" if stop == "force" else "immediate")
             return POLL_S
         return self._wait_for_runner(job, pipeline, stop, S.SCHEDULING)
 
-    def _on_restarting(self, job, pipeline, stop) -> float | None:
+    def _on_restarting(self, job: dict, pipeline: dict, stop: str) -> float | None:
         if stop != "none" and self.runner is not None:
             self._set(S.STOPPING)
             self.runner.stop("force" if stop == "force" else "immediate")
@@ -444,7 +444,7 @@ class JobMachine:
             self.runner.stop("force")
         return self._wait_for_runner(job, pipeline, stop, S.SCHEDULING)
 
-    def _on_finishing(self, job, pipeline, stop) -> float | None:
+    def _on_finishing(self, job: dict, pipeline: dict, stop: str) -> float | None:
         if self.runner is not None and not self.runner.join(0.5):
             return POLL_S
         self.runner = None
@@ -452,7 +452,7 @@ class JobMachine:
         self._set(S.FINISHED, finish_time=now_micros())
         return 0.0
 
-    def _on_recovering(self, job, pipeline, stop) -> float | None:
+    def _on_recovering(self, job: dict, pipeline: dict, stop: str) -> float | None:
         self._teardown("force")
         reason = self.failure or job["failure_message"] or "task failed"
         if pipeline["preview"]:
@@ -476,12 +476,12 @@ class JobMachine:
         self._set(S.COMPILING)
         return 0.0
 
-    def _on_failing(self, job, pipeline, stop) -> float | None:
+    def _on_failing(self, job: dict, pipeline: dict, stop: str) -> float | None:
         self._teardown("force")
         self._set(S.FAILED, finish_time=now_micros())
         return 0.0
 
-    def _on_failed(self, job, pipeline, stop) -> float | None:
+    def _on_failed(self, job: dict, pipeline: dict, stop: str) -> float | None:
         if job["restart_nonce"] != self.applied_nonce:
             self.applied_nonce = job["restart_nonce"]
             self.restarts = 0
@@ -489,7 +489,7 @@ class JobMachine:
             return 0.0
         return None
 
-    def _on_stopped(self, job, pipeline, stop) -> float | None:
+    def _on_stopped(self, job: dict, pipeline: dict, stop: str) -> float | None:
         if stop == "none" and not pipeline["preview"]:
             # a restart requested while stopped is fulfilled by this start (Arroyo would
             # run an extra Restarting cycle once Running)
@@ -498,7 +498,7 @@ class JobMachine:
             return 0.0
         return None
 
-    def _on_finished(self, job, pipeline, stop) -> float | None:
+    def _on_finished(self, job: dict, pipeline: dict, stop: str) -> float | None:
         return None
 
 

@@ -174,6 +174,12 @@ def test_bearer_key_is_enforced_on_every_route(tmp_path):
         ok = httpx.get(server.url + "/api/v1/ping", headers={"Authorization": "Bearer s3cret-key"})
         assert ok.json() == "Pong"
         assert "s3cret" not in repr(server) and "s3cret" not in repr(server.config)
+        # a browser's CORS preflight carries no credentials; the real request still needs them
+        pre = httpx.options(
+            server.api_url + "/pipelines",
+            headers={"Origin": "http://localhost:8000", "Access-Control-Request-Method": "GET"},
+        )
+        assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "*"
 
 
 def test_binds_loopback_and_refuses_wider_binding_without_key(tmp_path):
