@@ -53,7 +53,7 @@ def expected(events: list[dict], space: bool) -> list[tuple[str, str | None, str
     return out
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(
     events=st.lists(event, max_size=8),
     newline=st.sampled_from(["\n", "\r\n", "\r"]),
@@ -73,7 +73,7 @@ def test_any_chunking_gives_the_same_events(events, newline, space, cuts) -> Non
     assert not parser.pending
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(data=line_text, split=st.integers(min_value=1, max_value=40))
 def test_unfinished_event_is_pending(data, split) -> None:
     raw = f"data: {data}\n".encode()
@@ -132,7 +132,7 @@ rows_strategy = st.lists(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(batches=st.lists(rows_strategy, min_size=1, max_size=6), size=st.integers(min_value=1, max_value=64),
        crlf=st.booleans())  # fmt: skip
 def test_bulk_region_decoding_matches_event_by_event(batches, size, crlf) -> None:
