@@ -15,7 +15,7 @@ class ServerConfig:
     max_parallelism: int = 32
     default_checkpoint_interval_micros: int = 10_000_000
     preview_ttl_s: float = 60.0
-    preview_cleanup_after_s: float = 3600.0  # terminal previews are deleted this long after creation
+    preview_cleanup_after_s: float = 3600.0  # ended previews are deleted this long after ending
     cleanup_every_s: float = 5.0
     metrics_every_s: float = 2.0
     allowed_restarts: int = 20

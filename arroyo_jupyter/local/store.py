@@ -283,11 +283,12 @@ class Store:
             ).fetchone()
         return int(row[0])
 
-    def expired_previews(self, created_before: int) -> list[str]:
+    def expired_previews(self, ended_before: int) -> list[str]:
+        """Previews that ended (Stopped/Finished/Failed) before the given time."""
         rows = self._all(
             "SELECT pipeline_id FROM jobs WHERE ttl_micros IS NOT NULL "
-            "AND state IN ('Stopped', 'Finished', 'Failed') AND created_at < ?",
-            (created_before,),
+            "AND state IN ('Stopped', 'Finished', 'Failed') AND coalesce(finish_time, created_at) < ?",
+            (ended_before,),
         )
         return [r["pipeline_id"] for r in rows]
 

@@ -8,6 +8,8 @@ test reads the controller's persisted state log (the ``job_state_log`` table).
 
 from __future__ import annotations
 
+import time
+
 from conftest import job_of, wait_for_state, wait_until
 
 QUERY = (
@@ -35,6 +37,7 @@ def test_arroyo_integration_sequence(fresh_server, fresh_api):
     pid = pipeline["id"]
     assert pipeline["id"].startswith("pl_") and pipeline["stop"] == "none" and pipeline["tags"] == {}
     assert pipeline["preview"] is False and pipeline["graph"]["nodes"]
+    assert abs(pipeline["created_at"] / 1e6 - time.time()) < 60  # µs since the epoch
 
     job = wait_for_state(api, pid, "Running")
     jid = job["id"]
