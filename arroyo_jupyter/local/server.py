@@ -58,6 +58,10 @@ class LocalServer:
         self.state_dir = (
             Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="arroyo-state-"))
         )
+        unknown = sorted(set(settings) - set(ServerConfig.__dataclass_fields__))
+        if unknown:
+            known = ", ".join(f for f in ServerConfig.__dataclass_fields__ if f != "api_key")
+            raise ValueError(f"unknown server setting(s) {', '.join(unknown)}; known settings: {known}")
         self.config = ServerConfig(api_key=api_key, **settings)
         self.store = Store(self.state_dir)
         self.controller = Controller(self.store, self.state_dir, self.config)
@@ -86,8 +90,12 @@ class LocalServer:
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the embedded Arroyo server could not listen on {self._host}")
+                self.cleanup()
+                port = self._server.config.port
+                raise RuntimeError(
+                    f"the embedded Arroyo server could not listen on {self._host}:{port} "
+                    "(in use? pass port=0 for a free port)"
+                )
             time.sleep(0.01)
         sock = self._server.servers[0].sockets[0]
         port = sock.getsockname()[1]

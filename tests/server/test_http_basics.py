@@ -231,3 +231,11 @@ def test_stop_leaves_no_threads_even_with_running_jobs_and_open_streams(tmp_path
     api.close()
     left = [t for t in threading.enumerate() if t not in before and t is not reader and t.is_alive()]
     assert left == []
+
+
+def test_start_mistakes_get_short_errors(arroyo_server, tmp_path):
+    with pytest.raises(ValueError, match="unknown server setting.*preview_ttl_s"):
+        start(port=0, state_dir=tmp_path, preview_ttl=3)
+    port = int(arroyo_server.url.rsplit(":", 1)[1])
+    with pytest.raises(RuntimeError, match="port=0"):
+        start(port=port, state_dir=tmp_path / "busy")
