@@ -47,7 +47,7 @@ def test_runner_checkpoints_report_real_spans_and_bytes(tmp_path):
         assert all(s.start_time <= s.finish_time for s in sub.spans)
     preview = next(o for o in report.operators if o.operator_id.startswith("sink_preview_"))
     assert [s.event for s in preview.subtasks[0].spans][-1] == "Committing"
-    assert (tmp_path / "checkpoints" / "epoch-0000002" / agg.operator_id / "subtask-1.__state.arrow").exists()  # one row per key
+    assert (tmp_path / "checkpoints" / "epoch-0000002" / f"{agg.operator_id}@1.__state.arrow").exists()  # a row per key
     metrics = runner.metrics()
     source_node = program.source_nodes["impulse"][0]
     assert sum(c.messages_sent for c in metrics[source_node].values()) > 0

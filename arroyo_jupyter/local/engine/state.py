@@ -1,9 +1,12 @@
-"""Checkpoint files: one directory per epoch, one folder per operator, files per subtask.
+"""Checkpoint files: one directory per epoch, files per operator subtask.
 
     STATE/checkpoints/epoch-0000002/
-        source_cars_1/subtask-0.json          small state (offsets, counters, watermarks)
-        tumbling_4/subtask-1.cars.arrow       table state (Arrow IPC), one file per input
+        source_cars_1@0.json                  small state (offsets, counters, watermarks)
+        tumbling_4@1.json, tumbling_4@1.cars.arrow   table state (Arrow IPC), one file per table
         _metadata.json                        written last: the epoch is complete
+
+Subtasks without state write nothing (a flat layout: checkpoints are frequent and file
+system calls are what they cost).
 
 A checkpoint counts only once its ``_metadata.json`` exists, so a crash mid-write leaves
 the previous epoch as the latest.
@@ -29,18 +32,19 @@ def epoch_dir(root: Path, epoch: int) -> Path:
 
 def write_subtask(directory: Path, operator_id: str, index: int, small: dict[str, Any],
                   tables: dict[str, pa.Table]) -> int:
-    """Write one subtask's state; returns the bytes written."""
-    folder = directory / operator_id
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write one subtask's state; returns the bytes written (0: stateless, nothing written)."""
+    tables = {name: t for name, t in tables.items() if t.num_rows}
+    if not small and not tables:
+        return 0
     written = 0
     for name, table in tables.items():
-        path = folder / f"subtask-{index}.{name}.arrow"
+        path = directory / f"{operator_id}@{index}.{name}.arrow"
         with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
         written += path.stat().st_size
-    path = folder / f"subtask-{index}.json"
-    path.write_text(json.dumps({"state": small, "tables": sorted(tables)}))
-    return written + path.stat().st_size
+    text = json.dumps({"state": small, "tables": sorted(tables)})
+    (directory / f"{operator_id}@{index}.json").write_text(text)
+    return written + len(text)
 
 
 def write_metadata(directory: Path, meta: dict[str, Any]) -> None:
@@ -76,16 +80,13 @@ class Restored:
         self.meta = json.loads((self.dir / META).read_text())
 
     def subtasks(self, operator_id: str) -> list[tuple[int, dict[str, Any], dict[str, pa.Table]]]:
-        folder = self.dir / operator_id
-        if not folder.is_dir():
-            return []
         out = []
-        for path in sorted(folder.glob("subtask-*.json")):
-            index = int(path.name.split("-")[1].split(".")[0])
+        for path in sorted(self.dir.glob(f"{operator_id}@*.json")):
+            index = int(path.name[len(operator_id) + 1 : -len(".json")])
             info = json.loads(path.read_text())
             tables = {}
             for name in info["tables"]:
-                with pa.memory_map(str(folder / f"subtask-{index}.{name}.arrow")) as source:
+                with pa.memory_map(str(self.dir / f"{operator_id}@{index}.{name}.arrow")) as source:
                     tables[name] = ipc.open_file(source).read_all()
             out.append((index, info["state"], tables))
         return out
