@@ -85,7 +85,7 @@ class LocalServer:
 
     def start(self, timeout: float = 30.0) -> LocalServer:
         self.controller.start()
-        self._thread = threading.Thread(target=self._server.run, name="arroyo-http", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="arroyo-http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -102,6 +102,12 @@ class LocalServer:
         host = f"[{self._host}]" if ":" in self._host else self._host
         self.url = f"http://{host}:{port}"
         return self
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except SystemExit:  # uvicorn exits when it cannot bind; start() reports it
+            pass
 
     @property
     def api_url(self) -> str:
