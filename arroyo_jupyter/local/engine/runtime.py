@@ -530,7 +530,9 @@ class Job:
             while self._requests:
                 with self._lock:
                     epoch, stop = self._requests.pop(0)
-                if self.root is None:
+                if self.root is None:  # nowhere to write state: a stop request still stops
+                    if stop:
+                        return "stopped"
                     continue
                 self._checkpoint(epoch, stop)
                 if stop or (self.stop_after is not None and epoch >= self.stop_after):
