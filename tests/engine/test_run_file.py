@@ -78,3 +78,24 @@ def test_missing_source_file_is_a_clear_runtime_error(tmp_path, capsys):
     assert run_file(query) == 1
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+
+
+def test_runtime_errors_name_the_operator_and_subtask(tmp_path):
+    from engine_helpers import run_sql
+
+    recorder, job = run_sql(
+        "CREATE TABLE i WITH (connector = 'impulse', event_rate = 1000000, message_count = 10);\n"
+        "SELECT 10 / (counter - 5) FROM i", parallelism=2)
+    assert job.outcome == "failed"
+    operator_id, subtask, message, _, retryable = recorder.errors[-1]
+    assert operator_id.startswith("projection_") and subtask in (0, 1) and "Divide by zero" in message
+    assert not retryable and recorder.ended.startswith("failed")
+
+    (tmp_path / "taken").mkdir()
+    recorder, job = run_sql(
+        "CREATE TABLE i WITH (connector = 'impulse', event_rate = 1000000, message_count = 10);\n"
+        f"CREATE TABLE out WITH (connector = 'single_file', path = '{tmp_path / 'taken'}', format = 'json', "
+        "type = 'sink');\nINSERT INTO out SELECT counter FROM i")
+    operator_id, subtask, message, _, retryable = recorder.errors[-1]
+    assert job.outcome == "failed" and operator_id.startswith("sink_out_") and subtask == 0
+    assert "cannot open sink" in message and retryable

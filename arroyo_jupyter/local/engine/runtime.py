@@ -198,7 +198,7 @@ class Job:
         for q in p.queries:
             for t in q.shape.inputs:
                 self.consumers.setdefault(t, []).append(q)
-            schemas = {t: self._stream_schema(t, q.kind == "windowed" and False) for t in q.shape.inputs}
+            schemas = {t: self._stream_schema(t) for t in q.shape.inputs}
             if q.kind == "stateless":
                 self.ops[q.index] = [StatelessOp(q, schemas, p.udfs) for _ in range(self.n)]
                 continue
@@ -251,7 +251,8 @@ class Job:
                 self.writers.setdefault(q.target, []).append(q)
         self.stream_wm: dict[str, int] = {}
 
-    def _stream_schema(self, name: str, windowed: bool) -> pa.Schema:
+    def _stream_schema(self, name: str) -> pa.Schema:
+        """What flows on a table's stream: its columns, ``_timestamp``, and ``__op`` for changelogs."""
         table = self.program.tables[name]
         schema = _input_schema(table, False)
         if table.updating or name in {q.target for q in self.program.queries if q.kind == "updating"}:
