@@ -320,7 +320,9 @@ def _assign_lanes(df: pd.DataFrame) -> pd.Series:
     if df.empty:
         return lanes
     ordered = df.sort_values(["row", "start"], kind="stable")
-    prev_end = ordered.groupby("row")["finish"].transform(lambda s: s.cummax().shift())
+    # Latest finish before each span in its row (vectorised: cummax per row, shifted by one).
+    prev_end = ordered.groupby("row")["finish"].cummax().shift()
+    prev_end[ordered["row"].ne(ordered["row"].shift())] = np.nan
     overlapping_rows = ordered.loc[ordered["start"] < prev_end, "row"].unique()
     # Only rows that really overlap need the (per-span) greedy packing.
     for row in overlapping_rows:
