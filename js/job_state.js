@@ -67,6 +67,16 @@ function render({ model, el }) {
     return fmtDuration(end - job.start_time);
   }
 
+  // Only the details line ticks (uptime): rebuilding the buttons every second could swallow a click.
+  function drawDetails() {
+    const job = model.get("job") || {};
+    const busy = model.get("busy");
+    details.textContent =
+      `job ${job.id || "-"} · run ${job.run_id ?? "-"} · uptime ${uptime(job)} · tasks ${job.tasks ?? "n/a"}` +
+      ` · parallelism ${model.get("parallelism") || "-"}` + (model.get("preview") ? " · preview" : "") +
+      (busy ? ` · ${busy}…` : "");
+  }
+
   function draw() {
     const job = model.get("job") || {};
     const busy = model.get("busy");
@@ -94,10 +104,7 @@ function render({ model, el }) {
     modeSel.style.display = anyStop ? "" : "none";
     spinner.style.display = busy || TRANSITIONAL.has(state) ? "" : "none";
     spinner.title = busy ? busy + "…" : state;
-    details.textContent =
-      `job ${job.id || "-"} · run ${job.run_id ?? "-"} · uptime ${uptime(job)} · tasks ${job.tasks ?? "n/a"}` +
-      ` · parallelism ${model.get("parallelism") || "-"}` + (model.get("preview") ? " · preview" : "") +
-      (busy ? ` · ${busy}…` : "");
+    drawDetails();
     failure.textContent = job.failure ? `Failure (${job.failure_domain || "internal"}): ${job.failure}` : "";
     failure.style.display = job.failure ? "" : "none";
     timeline.textContent = "";
@@ -111,7 +118,7 @@ function render({ model, el }) {
 
   const keys = ["job", "buttons", "busy", "timeline", "pipeline_name", "parallelism"];
   for (const k of keys) model.on("change:" + k, draw);
-  const ticker = setInterval(draw, 1000); // uptime
+  const ticker = setInterval(drawDetails, 1000); // uptime
   let observer = null;
   if (typeof IntersectionObserver !== "undefined") {
     observer = new IntersectionObserver((entries) => {

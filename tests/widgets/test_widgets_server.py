@@ -128,3 +128,20 @@ def test_a_finished_checkpoints_timeline_has_the_engines_operators_and_subtasks(
     finally:
         w.close()
         stop_quietly(p)
+
+
+def test_dashboard_on_a_preview_streams_and_closes_everything(client):
+    from arroyo_jupyter.widgets import Dashboard
+
+    p = client.create_preview(IMPULSE + "SELECT counter FROM impulse;")
+    d = Dashboard(p)
+    try:
+        assert d.output is not None
+        wait_for(lambda: len(d.output.to_pandas()) > 0, timeout=60, message="rows in the dashboard")
+        wait_for(lambda: d.state.job.get("state") == "Running", timeout=60, message="Running")
+        data, _ = d._repr_mimebundle_()
+        assert "Running" in data["text/plain"] and "Output of" in data["text/html"]
+    finally:
+        d.close()
+        stop_quietly(p)
+    assert all(w.closed for w in d.parts)
