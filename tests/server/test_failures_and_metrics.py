@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import wait_for_state, wait_until
+from server_helpers import wait_for_state, wait_until
 
 from arroyo_jupyter.local import start
 

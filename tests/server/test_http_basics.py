@@ -199,7 +199,7 @@ def test_serve_command_refuses_public_bind_without_key(capsys):
 
 
 def test_stop_leaves_no_threads_even_with_running_jobs_and_open_streams(tmp_path):
-    from conftest import wait_for_state
+    from server_helpers import wait_for_state
 
     before = set(threading.enumerate())
     server = start(port=0, state_dir=tmp_path)

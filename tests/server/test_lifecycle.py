@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import job_of, wait_for_state, wait_until
+from server_helpers import job_of, wait_for_state, wait_until
 
 QUERY = (
     "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\n"

@@ -7,32 +7,11 @@ import time
 import httpx
 import orjson
 import pytest
-from conftest import wait_for_state, wait_until
+from server_helpers import events as _events
+from server_helpers import output_url as _output_url
+from server_helpers import wait_for_state, wait_until
 
 from arroyo_jupyter.local import start
-
-
-def _events(response: httpx.Response):
-    """Parse SSE from raw bytes (either line ending); yields ('event', id, data) or ('comment', text)."""
-    buf = b""
-    for chunk in response.iter_raw():
-        buf += chunk.replace(b"\r\n", b"\n")
-        *blocks, buf = buf.split(b"\n\n")
-        for block in blocks:
-            fields: dict[str, bytes] = {}
-            for line in block.split(b"\n"):
-                if line.startswith(b":"):
-                    yield ("comment", line[1:].strip().decode())
-                elif line:
-                    key, _, value = line.partition(b":")
-                    fields[key.decode()] = value[1:] if value.startswith(b" ") else value
-            if "data" in fields:
-                assert "event" not in fields  # default `message` events
-                yield ("event", int(fields["id"]), orjson.loads(fields["data"]))
-
-
-def _output_url(pid: str, jid: str) -> str:
-    return f"/pipelines/{pid}/jobs/{jid}/output"
 
 
 def test_million_rows_arrive_in_order_with_continuous_ids(api):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import httpx
-from conftest import wait_for_state, wait_until
+from server_helpers import wait_for_state, wait_until
 
 from arroyo_jupyter.local import start
 

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import orjson
-from conftest import wait_for_state, wait_until
-from test_output_stream import _events, _output_url
+from server_helpers import events as _events
+from server_helpers import output_url as _output_url
+from server_helpers import wait_for_state, wait_until
 
 ENDLESS = (
     "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter FROM impulse;"
