@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 DEFAULT_PAGE = 10
 
 
@@ -103,6 +105,9 @@ def endpoint(body: type | None = None) -> Callable[[Handler], Callable[[Request]
                 return e.response()
             except PlainError as e:
                 return PlainTextResponse(e.message, status_code=400)
+            except Exception:  # a bug: log it, answer like Arroyo's log_and_map
+                log.exception("error in %s", fn.__name__)
+                return json_response({"error": "Something went wrong"}, 500)
             return result if isinstance(result, Response) else json_response(result)
 
         run.__name__ = fn.__name__

@@ -239,3 +239,14 @@ def test_start_mistakes_get_short_errors(arroyo_server, tmp_path):
     port = int(arroyo_server.url.rsplit(":", 1)[1])
     with pytest.raises(RuntimeError, match="port=0"):
         start(port=port, state_dir=tmp_path / "busy")
+
+
+def test_a_server_bug_is_a_json_500_not_a_traceback(fresh_api, monkeypatch):
+    from arroyo_jupyter.local import routes_pipelines
+
+    def broken_planner(*args, **kwargs):  # fault injection: a bug inside the planner
+        raise RuntimeError("internal detail that must not leak")
+
+    monkeypatch.setattr(routes_pipelines, "plan", broken_planner)
+    r = fresh_api.post("/pipelines/validate_query", json={"query": "SELECT 1"})
+    assert r.status_code == 500 and r.json() == {"error": "Something went wrong"}

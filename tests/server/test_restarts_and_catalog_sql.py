@@ -64,6 +64,15 @@ def test_force_restart(fresh_server, fresh_api):
         c["checkpoint_type"] == "scheduled"
         for c in api.get(f"/pipelines/{p['id']}/jobs/{job['id']}/checkpoints").json()["data"]
     )
+    # changing env_vars makes a running job restart safely (API.md §6)
+    n = len(fresh_server.store.state_history(job["id"]))
+    r = api.patch(f"/pipelines/{p['id']}", json={"env_vars": {"MODE": "blue"}})
+    assert r.status_code == 200
+    wait_until(
+        lambda: (j := wait_for_state(api, p["id"], "Running"))["run_id"] == 3 and j, what="env restart"
+    )
+    assert fresh_server.store.state_history(job["id"])[n:] == ["Restarting", "Scheduling", "Running"]
+    assert api.get(f"/pipelines/{p['id']}/jobs").json()["data"][0]["env_vars"] == {"MODE": "blue"}
     api.patch(f"/pipelines/{p['id']}", json={"stop": "force"})
     wait_for_state(api, p["id"], "Stopped")
 
