@@ -37,6 +37,7 @@ def test_million_rows_arrive_in_order_with_continuous_ids(api):
             counters = [row["counter"] for row in batch]
             assert counters == list(range(data["start_id"], data["start_id"] + len(batch)))
             assert len(data["timestamps"]) == len(batch) and "_timestamp" not in batch[0]
+            assert abs(data["timestamps"][0] / 1e6 - time.time()) < 3600  # event time in µs
             next_row = data["start_id"] + len(batch)
             rows += len(batch)
     # the stream ended by itself when the bounded source finished and the sink closed
