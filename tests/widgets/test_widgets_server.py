@@ -145,3 +145,21 @@ def test_dashboard_on_a_preview_streams_and_closes_everything(client):
         d.close()
         stop_quietly(p)
     assert all(w.closed for w in d.parts)
+
+
+def test_metrics_show_the_engines_rates_per_operator(client):
+    from arroyo_jupyter.widgets import MetricsWidget
+
+    p = client.create_pipeline("widget_metrics", IMPULSE + "SELECT counter FROM impulse;")
+    w = MetricsWidget(p, refresh=0.5)
+    try:
+        wait_for(
+            lambda: any(r["sent"] > 0 for r in w.operators), timeout=60, message="events/s from the engine"
+        )
+        nodes = {n.node_id for n in p.graph.nodes}
+        assert {r["node_id"] for r in w.operators} == nodes
+        assert all(r["level"] in ("LOW", "MEDIUM", "HIGH", None) for r in w.operators)
+        assert json.loads(w.figure_json)["data"]
+    finally:
+        w.close()
+        stop_quietly(p)
