@@ -165,6 +165,8 @@ class JobMachine:
                 if job is None:
                     break  # deleted
                 pipeline = self.store.get_pipeline(job["pipeline_id"])
+                if pipeline is None:
+                    break  # deleted in between
                 wait = self.step(job, pipeline)
             except Exception as e:  # a bug must not kill the machine silently
                 log.exception("controller error for %s", self.job_id)
@@ -533,8 +535,8 @@ class Controller:
                     fields["finish_time"] = now_micros()
                 self.store.update_job(job["id"], state=target.value, **fields)
             self.notify(job["id"])
-        for name, target in (("metrics", self._metrics_loop), ("cleanup", self._cleanup_loop)):
-            t = threading.Thread(target=target, name=f"arroyo-{name}", daemon=True)
+        for name, loop in (("metrics", self._metrics_loop), ("cleanup", self._cleanup_loop)):
+            t = threading.Thread(target=loop, name=f"arroyo-{name}", daemon=True)
             t.start()
             self._background.append(t)
 

@@ -99,7 +99,9 @@ def endpoint(body: type | None = None) -> Callable[[Handler], Callable[[Request]
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             try:
-                parsed = await read_body(request, body) if body is not None else None
+                parsed: Any = None
+                if body is not None:
+                    parsed = await read_body(request, body)
                 result = await run_in_threadpool(fn, request, parsed)
             except ApiError as e:
                 return e.response()

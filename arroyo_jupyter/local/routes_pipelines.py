@@ -131,7 +131,7 @@ def _insert(
     if not preview:
         c.store.link_tables(pipeline_id, used_tables(c.store, query))
     c.controller.notify(job["id"])
-    return _pipeline_out(c, c.store.get_pipeline(pipeline_id))
+    return _pipeline_out(c, _get(c, pipeline_id))
 
 
 def _create(c: Context, body: bodies.PipelinePost, pipeline_id: str) -> dict[str, Any]:
@@ -252,7 +252,7 @@ def patch_pipeline(request: Request, body: bodies.PipelinePatch) -> Any:
         updates["checkpoint_interval_micros"] = body.checkpoint_interval_micros
     c.store.update_pipeline(p["id"], **updates)
     c.controller.notify(job["id"])
-    return _pipeline_out(c, c.store.get_pipeline(p["id"]))
+    return _pipeline_out(c, _get(c, p["id"]))
 
 
 @endpoint(bodies.PipelineRestart)
