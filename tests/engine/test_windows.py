@@ -130,3 +130,15 @@ def test_row_time_is_the_event_time(tmp_path):
         + "INSERT INTO out SELECT row_time() FROM events"
     )
     assert read_lines(out) == [{"t": "2024-01-01T00:00:07.250"}]
+
+
+def test_nested_aggregate_over_the_same_window(tmp_path):
+    rows = [{"ts": f"2024-01-01T00:00:{s:02d}Z", "user_id": s % 3, "amount": s} for s in range(20)]
+    out = tmp_path / "out.json"
+    run_sql(
+        _source(_events(tmp_path, rows)) + _sink(out, "start TIMESTAMP, users BIGINT, top BIGINT")
+        + "INSERT INTO out SELECT w.start, count(*), max(n) FROM (SELECT tumble(interval '10 seconds') AS w, "
+        "user_id, count(*) AS n FROM events GROUP BY 1, 2) GROUP BY w",
+        parallelism=2,
+    )
+    assert sorted((r["start"][-2:], r["users"], r["top"]) for r in read_lines(out)) == [("00", 3, 4), ("10", 3, 4)]

@@ -51,6 +51,8 @@ def _column_values(arr: pa.Array) -> list[Any]:
         return [flat[offsets[i] - base : offsets[i + 1] - base] if valid[i] else None for i in range(len(arr))]
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return [None if v is None else base64.b64encode(v).decode() for v in arr.to_pylist()]
+    if pa.types.is_float32(t):  # shortest float32 text, as Arroyo (Rust) writes it: 320.1, not 320.100006…
+        return [None if v is None else float(str(np.float32(v))) for v in arr.to_pylist()]
     if pa.types.is_decimal(t):
         return [None if v is None else float(v) if isinstance(v, Decimal) else v for v in arr.to_pylist()]
     if pa.types.is_date(t):

@@ -182,6 +182,8 @@ def translate(
 
     selects = list(tree.find_all(exp.Select))
     agg_selects = [s for s in selects if _is_aggregate_select(s)]
+    if window is not None:
+        _check_windowed_aggregates(agg_selects)
     joins = list(tree.find_all(exp.Join))
     non_inner = any((j.side or "").upper() in ("LEFT", "RIGHT", "FULL") for j in joins)
     updating_side = None
@@ -230,6 +232,29 @@ def _with_event_time(tree: exp.Expression) -> str | None:
             continue
         b.select(exp.alias_(exp.column(TIME_COL), "__ts"), copy=False)
     return tree.sql(dialect="postgres")
+
+
+def _check_windowed_aggregates(agg_selects: list[exp.Select]) -> None:
+    """In a windowed query every aggregate must group by the window (its own or an inner one's):
+    an aggregate over windowed results without a window would be an updating query."""
+    window_names = {WINDOW_COL}
+    for s in agg_selects:
+        for e in s.expressions:
+            if isinstance(e, exp.Alias) and e.unalias().sql() == exp.column(WINDOW_COL).sql():
+                window_names.add(e.alias)
+    for s in agg_selects:
+        group = s.args.get("group")
+        items = [e.unalias() for e in s.expressions]
+        grouped = False
+        for g in group.expressions if group else []:
+            if isinstance(g, exp.Literal) and not g.is_string and 0 < int(g.this) <= len(items):
+                g = items[int(g.this) - 1]
+            if isinstance(g, exp.Column) and g.name in window_names:
+                grouped = True
+        if not grouped:
+            raise _WindowError(
+                "an aggregate over the output of a window must also group by that window "
+                "(e.g. GROUP BY window); aggregating across windows is not supported")
 
 
 class _UnknownTable(Exception):
