@@ -90,6 +90,10 @@ def test_program_tables_views_and_queries():
         (IMPULSE + "SELECT a.counter FROM impulse a JOIN (SELECT counter, count(*) AS c FROM impulse GROUP BY 1) b "
          "ON a.counter = b.counter", "can't handle updating right side of join", 2),
         ("DROP TABLE impulse", "unsupported statement", 1),
+        ("CREATE T", "cannot parse this CREATE statement", 1),
+        ("CREATE TABLE t (a INT, b", "Expecting )", 1),
+        (IMPULSE + "CREATE VIEW v", "needs a query", 2),
+        (IMPULSE + "INSERT INTO impulse VALUES (1)", "needs a query", 2),
         (IMPULSE, "does not contain a query", 1),
     ],
 )
@@ -105,3 +109,16 @@ def test_malformed_input_gives_one_clear_positioned_error(sql, message, line):
         assert diag.start is not None and diag.start.line == line
         assert diag.to_json()["span"]["start"]["line"] == line
     assert info.value.arroyo_message().startswith("Failed to plan query:\n * ")
+
+
+def test_cut_and_spliced_golden_queries_never_crash_the_planner():
+    """Every prefix of a realistic script plans or fails with a PlanError (never another exception)."""
+    script = (IMPULSE + "CREATE TABLE out (n BIGINT, w TIMESTAMP) WITH (connector = 'blackhole');\n"
+              "CREATE VIEW v AS SELECT counter, row_time() AS t FROM impulse WHERE counter % 2 = 0;\n"
+              "INSERT INTO out SELECT count(*), window.end FROM (SELECT tumble(interval '1' second) AS window, "
+              "counter FROM v GROUP BY 1, 2);\nSELECT * FROM v;")
+    for cut in range(0, len(script), 3):
+        try:
+            plan_query(script[:cut])
+        except PlanError as err:
+            assert err.diagnostics and all(d.message for d in err.diagnostics)

@@ -9,6 +9,7 @@ sqlglot AST. Every error is a :class:`PlanError` whose diagnostic carries a line
 from __future__ import annotations
 
 import bisect
+import logging
 from dataclasses import dataclass
 
 import sqlglot
@@ -19,6 +20,9 @@ from sqlglot.tokens import TokenType
 from .interface import Diagnostic, PlanError, SqlLocation
 
 DIALECT = "postgres"
+
+# sqlglot logs a warning before falling back to an opaque Command; the planner reports it instead
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 
 class Positions:

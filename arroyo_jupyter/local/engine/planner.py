@@ -147,6 +147,8 @@ def plan_query(
     pending: list[tuple[Statement, str | None, exp.Expression]] = []
     for stmt in statements:
         ast = stmt.ast
+        if isinstance(ast, exp.Command):  # sqlglot gave up on the statement's grammar
+            raise stmt.error(f"SQL error: cannot parse this {stmt.text.split()[0].upper()} statement; check its syntax")
         if isinstance(ast, exp.Create):
             kind = (ast.args.get("kind") or "").upper()
             if kind == "TABLE":
@@ -156,6 +158,8 @@ def plan_query(
                 catalog[table.name] = table
             elif kind == "VIEW":
                 name = ast.this.name
+                if ast.expression is None:
+                    raise stmt.error(f"view '{name}' needs a query: CREATE VIEW {name} AS SELECT ...")
                 if name in catalog or name in views:
                     raise stmt.error(f"view '{name}' is defined twice")
                 views[name] = ast.expression
@@ -163,6 +167,8 @@ def plan_query(
                 raise stmt.error(f"CREATE {kind} is not supported; use CREATE TABLE or CREATE VIEW")
         elif isinstance(ast, exp.Insert):
             target = ast.this.this.name if isinstance(ast.this, exp.Schema) else ast.this.name
+            if not isinstance(ast.expression, exp.Query):
+                raise stmt.error(f"INSERT INTO {target} needs a query: INSERT INTO {target} SELECT ...")
             pending.append((stmt, target, ast.expression))
         elif isinstance(ast, (exp.Select, exp.Union, exp.Subquery)) or isinstance(ast, exp.Query):
             pending.append((stmt, None, ast))
