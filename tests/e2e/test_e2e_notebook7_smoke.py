@@ -8,6 +8,7 @@ the preview from its widget works.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -42,12 +43,13 @@ def test_preview_in_notebook7(open_notebook, smoke_notebook: str) -> None:
     nb = open_notebook(smoke_notebook, ui="notebook")
     nb.run_all()
     nb.wait_cells_done(timeout=120)
+    assert nb.kernel_json("__import__('sys').executable") == sys.executable  # the temp kernelspec is used
     state = nb.page.locator(".arroyo-job-state .arroyo-state").first
     expect(state).to_have_text("Running", timeout=60_000)
     table = nb.page.locator(".arroyo-output").first
     wait_until(lambda: _rows(table) > 0, 60, "first rows in Notebook 7")
     first = _rows(table)
-    wait_until(lambda: _rows(table) > first, 30, "the row count to rise in Notebook 7")
+    wait_until(lambda: _rows(table) > first, 45, "the row count to rise in Notebook 7")
     nb.screenshot("preview-rows-rising")
     nb.page.locator(".arroyo-job-state .arroyo-action", has_text="Stop").first.click()
     # a preview stops without asking, with a final checkpoint
