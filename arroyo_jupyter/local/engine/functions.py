@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -75,12 +75,10 @@ def load_udfs(items: Sequence[Any]) -> list[Any]:
     for item in items:
         if isinstance(item, UdfDef):
             defs.append(item)
-        elif callable(getattr(item, "__arroyo_udf__", None)) or isinstance(getattr(item, "__arroyo_udf__", None), UdfDef):
+        elif isinstance(getattr(item, "__arroyo_udf__", None), UdfDef):  # a function decorated with @udf
             defs.append(item.__arroyo_udf__)
         else:
             source = item.get("definition", "") if isinstance(item, dict) else str(item)
             defs.extend(collect_udfs(source))
     return defs
 
-
-UdfCallable = Callable[..., Any]
