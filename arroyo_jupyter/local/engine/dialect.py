@@ -60,10 +60,7 @@ def _tokenize(script: str, positions: Positions):
         raise PlanError([Diagnostic("SQL error: unterminated string or quoted name", location)]) from None
 
 
-_position = None  # set per script by split_statements (offset → SqlLocation)
-
-
-def _cut_watermark(text: str, tokens: list, base: int) -> tuple[str, tuple[str, str | None] | None]:
+def _cut_watermark(text: str, tokens: list, base: int, positions: Positions) -> tuple[str, tuple[str, str | None] | None]:
     """Remove ``[,] WATERMARK FOR col [AS expr]`` from a CREATE TABLE column list."""
     for i, tok in enumerate(tokens):
         if tok.text.upper() == "WATERMARK" and i + 2 < len(tokens) and tokens[i + 1].token_type == TokenType.FOR:
@@ -88,7 +85,7 @@ def _cut_watermark(text: str, tokens: list, base: int) -> tuple[str, tuple[str, 
             if expr_start is not None and expr_start >= j:
                 where = tokens[expr_start - 1]
                 raise PlanError([Diagnostic(f"WATERMARK FOR {column} AS needs an expression, e.g. "
-                                            f"{column} - INTERVAL '5' SECOND", _position(where))])
+                                            f"{column} - INTERVAL '5' SECOND", positions.at(where.start))])
             if expr_start is not None and expr_start < j:
                 expr = text[tokens[expr_start].start - base : tokens[j - 1].end - base + 1]
             # cut from the comma before WATERMARK (or after it when it comes first)
@@ -173,8 +170,6 @@ def split_statements(script: str) -> list[Statement]:
     if not script.strip() or not [t for t in _tokenize(script, positions)]:
         raise PlanError([Diagnostic("Query is empty!")])
     tokens = _tokenize(script, positions)
-    global _position
-    _position = lambda tok: positions.at(tok.start)  # noqa: E731
     groups: list[list] = [[]]
     for tok in tokens:
         if tok.token_type == TokenType.SEMICOLON:
@@ -190,7 +185,7 @@ def split_statements(script: str) -> list[Statement]:
         watermark = options = None
         if group[0].token_type == TokenType.CREATE:
             text, options = _cut_options(text, group, base, positions)
-            text, watermark = _cut_watermark(text, group, base)
+            text, watermark = _cut_watermark(text, group, base, positions)
         text = _rewrite_keywords(text, group, base)
         start, end = positions.at(base), positions.at(group[-1].end)
         try:
