@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import traitlets as t
 
+from ..states import TERMINAL_STATES, parse_state
 from ._base import ArroyoWidget, esc
 from ._source import Source, short_error
 
@@ -54,9 +55,11 @@ class ErrorsWidget(ArroyoWidget):
     grouped_over = t.Int(0).tag(sync=True)  # how many messages the groups cover
     loading = t.Bool(False).tag(sync=True)
 
-    def __init__(self, pipeline: Any, *, page_size: int = 50, **kwargs: Any) -> None:
+    def __init__(self, pipeline: Any, *, page_size: int = 50, refresh: float = 5.0, **kwargs: Any) -> None:
         if not 1 <= page_size <= 1000:
             raise ValueError(f"page_size must be between 1 and 1000; got {page_size}")
+        if refresh < 0:
+            raise ValueError("refresh must be >= 0 seconds (0 turns live refresh off)")
         self._source = Source(pipeline)
         super().__init__(pipeline_name=self._source.name, page_size=page_size, **kwargs)
         self._cursors: list[str | None] = [None]  # starting_after of each page seen
@@ -64,6 +67,25 @@ class ErrorsWidget(ArroyoWidget):
             self.load_page(0)
         except Exception as exc:  # shown in the widget; refresh retries
             self.error = short_error(exc)
+        self._refresh = refresh
+        if refresh:
+            self._poll("errors", self._poll_once)
+
+    def _poll_once(self) -> float | None:
+        """Live log like the console (every 5 s): only the newest page, and only while the job runs."""
+        if self.closed:
+            return None
+        if self.page_index == 0 and not self.loading:
+            try:
+                self.load_page(0)
+            except Exception as exc:
+                self.error = short_error(exc)
+        try:
+            if parse_state(str(getattr(self._source.job(), "state", "Running"))) in TERMINAL_STATES:
+                return None
+        except Exception:
+            pass
+        return self._refresh
 
     # ---- paging
 

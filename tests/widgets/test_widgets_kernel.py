@@ -155,6 +155,15 @@ def test_errors_pages_lazily_with_starting_after(fake):
     w.close()
 
 
+def test_errors_first_page_refreshes_live_while_the_job_runs(fake):
+    fake.error_log = error_log(2)
+    w = ErrorsWidget(fake, page_size=10, refresh=0.05)
+    assert len(w.page) == 2
+    fake.error_log = [{**error_log(1)[0], "id": "jlm_new", "message": "new failure"}, *fake.error_log]
+    wait_for(lambda: w.page and w.page[0]["id"] == "jlm_new", message="the new error")
+    w.close()
+
+
 def test_errors_grouping_counts_and_first_last_seen(fake):
     fake.error_log = error_log(30)
     w = ErrorsWidget(fake, page_size=7)
