@@ -129,3 +129,23 @@ def test_restore_false_starts_from_scratch(tmp_path):
     straight = tmp_path / "straight.json"
     run_sql(_pipeline(tmp_path, straight))
     assert sorted(map(str, read_lines(out))) == sorted(map(str, read_lines(straight)))
+
+
+def test_two_sinks_from_one_source_are_both_exactly_once(tmp_path):
+    outs = [tmp_path / "evens.json", tmp_path / "counts.json"]
+    sql = (_cars(tmp_path)
+           + f"CREATE TABLE evens (driver BIGINT) WITH (connector = 'single_file', path = '{outs[0]}', "
+           "format = 'json', type = 'sink');\n"
+           + f"CREATE TABLE counts (kind TEXT, n BIGINT) WITH (connector = 'single_file', path = '{outs[1]}', "
+           "format = 'debezium_json', type = 'sink');\n"
+           + "INSERT INTO evens SELECT driver FROM cars WHERE driver % 2 = 0;\n"
+           + "INSERT INTO counts SELECT kind, count(*) FROM cars GROUP BY kind;")
+    state = str(tmp_path / "state")
+    run_sql(sql, parallelism=2, state_dir=state, batch_size=25, checkpoint_every=2, stop_after_checkpoint=3)
+    _, job = run_sql(sql, parallelism=3, state_dir=state, batch_size=25, checkpoint_every=2)
+    assert job.outcome == "finished"
+    from engine_helpers import fold_debezium
+
+    assert sorted(r["driver"] for r in read_lines(outs[0])) == sorted(
+        (i * 7) % 13 for i in range(400) if (i * 7) % 13 % 2 == 0)
+    assert fold_debezium(read_lines(outs[1])) == [{"kind": "a", "n": 200}, {"kind": "b", "n": 200}]
