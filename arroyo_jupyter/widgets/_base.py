@@ -12,6 +12,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ._saved import SavedSnapshot
 from ._source import short_error
 
 STATIC = Path(__file__).parent / "static"
@@ -72,6 +73,7 @@ class ArroyoWidget(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self._pollers: list[Poller] = []
+        self._saved = SavedSnapshot(self._repr_mimebundle_)
         self.on_msg(self._dispatch)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -95,6 +97,7 @@ class ArroyoWidget(anywidget.AnyWidget):
         """Stop polling and streaming, then close the comm (idempotent)."""
         if not hasattr(self, "_closed"):  # __init__ failed half-way (ipywidgets calls close in __del__)
             return super().close()
+        self._saved.publish()  # the final state, for a headless run's saved output
         self._closed.set()
         for poller in self._pollers:
             poller.stop()
@@ -121,7 +124,14 @@ class ArroyoWidget(anywidget.AnyWidget):
         thread.start()
         return thread
 
+    def _ipython_display_(self) -> None:
+        if self._saved.show() and not self.closed:
+            self._poll("saved-snapshot", self._saved.tick)
+
     # ---- messages from the front-end
+
+    def _msg___view__(self, _content: dict, _buffers: list) -> None:
+        self._saved.viewed = True
 
     def _dispatch(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
         if not isinstance(content, dict):

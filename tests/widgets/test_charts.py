@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -110,15 +108,13 @@ def test_overlapping_spans_go_to_separate_lanes():
     assert len(spans) == 7  # 2 global + 1 metadata + 3 spans of subtask 0 + 1 committing
 
 
-def test_timeline_at_64_by_64_builds_fast_with_one_trace_per_span_type():
+def test_timeline_at_64_by_64_has_one_trace_per_span_type():
+    # Build time is measured in benchmarks/ (make bench), not asserted here.
     groups = make_groups(64, 64)
-    start = time.perf_counter()
     fig = charts.checkpoint_timeline(groups, make_checkpoint(7, T0, 2000))
-    elapsed = time.perf_counter() - start
     assert len(fig.data) <= len(charts.GLOBAL_EVENTS) + len(charts.SUBTASK_EVENTS) + 1
     assert sum(len(t.x) for t in fig.data) == 64 * 64 * 3 + 64 + 2
     assert fig.layout.height <= charts.MAX_TIMELINE_PX
-    assert elapsed < 3.0, elapsed  # target < 1 s; slack for a busy shared CI machine
 
 
 def test_history_marks_outliers_and_hints_at_the_interval():
@@ -136,14 +132,11 @@ def test_history_marks_outliers_and_hints_at_the_interval():
     assert any(t.name == "size (bytes)" for t in fig.data)
 
 
-def test_history_of_10000_epochs_is_fast_and_exportable():
+def test_history_of_10000_epochs_is_one_trace_and_exportable():
     cps = [make_checkpoint(i + 1, T0 + i * 10_000_000, 1_000_000 + (i % 7) * 1000) for i in range(10_000)]
-    start = time.perf_counter()
     fig = charts.checkpoint_history(cps, interval_micros=10_000_000)
-    elapsed = time.perf_counter() - start
     assert isinstance(fig, go.Figure)
     assert len(fig.data[0].x) == 10_000
-    assert elapsed < 3.0, elapsed
     assert fig.to_json()
 
 

@@ -55,3 +55,28 @@ def test_widget_outputs_carry_text_and_html_snapshots(tmp_path):
     assert "Errors of" in errors["text/html"]
     html = run.html_path.read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+LATER_CELLS = [
+    SETUP.replace("table = OutputTable(p)", "table = None").replace(
+        "while len(table.to_pandas()) < 5 and", "while False and"
+    ),
+    "state = JobStateWidget(p)\nstate",  # displayed while the job is still starting
+    "p.wait_for('Running', timeout=60); p.stop('immediate'); p.wait_for('Stopped', timeout=60)\n"
+    "deadline = time.monotonic() + 30\n"
+    "while 'Stopped' not in state._snapshot_text() and time.monotonic() < deadline:\n"
+    "    time.sleep(0.2)\n"
+    "time.sleep(1.5)",  # one re-publish interval
+    "state.close(); server.stop()",
+]
+
+
+def test_a_headless_run_saves_the_widgets_latest_state_not_its_first(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in LATER_CELLS])
+    src = tmp_path / "later.ipynb"
+    nbformat.write(nb, src)
+    run = run_notebook(src, tmp_path / "out", make_jupyter_env(tmp_path / "home"), timeout_per_cell=120)
+    (shown,) = run.notebook.cells[1].outputs
+    assert "Stopped" in shown["data"]["text/plain"], shown["data"]["text/plain"]
+    assert "Stopped" in shown["data"]["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" in shown["data"]

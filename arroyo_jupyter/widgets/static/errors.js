@@ -205,4 +205,4 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+export default { render(ctx) { ctx.model.send({ type: "__view__" }); return render(ctx); } };

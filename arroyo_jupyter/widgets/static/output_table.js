@@ -414,4 +414,4 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+export default { render(ctx) { ctx.model.send({ type: "__view__" }); return render(ctx); } };
