@@ -14,8 +14,9 @@ time includes making the rows and starting up; the baselines get their rows read
   over the same rows. The same runs give memory: peak RSS, and RSS at the end against RSS
   after 20 % of the events (flat = ratio about 1).
 - checkpoint: a 1-hour tumbling window over ``counter % 1000000``; once the source has sent
-  1.2M events (every key seen), a checkpoint is taken; its duration is the engine's own report (start to
-  finish); baseline: writing the same 1M keys as one Arrow IPC file with pyarrow.
+  1.2M events (every key seen), a checkpoint is taken; its duration is from the request
+  until the listener hears it completed (the engine's own start-to-finish span is in the
+  note); baseline: writing the same 1M keys as one Arrow IPC file with pyarrow.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def run(size: str, runs: int) -> list[Figure]:
                f"engine.checkpoint_{n['keys']}_keys.seconds", median(cp), "s", median(bw), "s",
                f"pyarrow writing the same {n['keys']} keys as one Arrow IPC file", target="< 2 s",
                samples=cp, baseline_samples=bw,
-               note=f"state {median([r['bytes'] for r in eng]) / 1e6:.1f} MB")
+               note=f"state {median([r['bytes'] for r in eng]) / 1e6:.1f} MB; request to completion as seen "
+                    f"by the listener; the engine's own report spans {median([r['reported'] for r in eng]):.3f} s")
     f.met = judge(f.value, 2, False)
     figures.append(f)
     return figures
@@ -216,15 +218,18 @@ def _checkpoint(keys: int) -> dict:
         deadline = time.monotonic() + 240
         while _source_sent(job) < keys * 1.2 and time.monotonic() < deadline and not job.join(0.02):
             pass
+        t0 = time.perf_counter()
         epoch = job.checkpoint()
-        if not listener.done.wait(120) or epoch not in listener.checkpoints:
+        ok = listener.done.wait(120)
+        wall = time.perf_counter() - t0
+        if not ok or epoch not in listener.checkpoints:
             job.stop("immediate")
             raise SystemExit(f"checkpoint {epoch} did not complete: {listener.failure or 'timeout'}")
         job.stop("immediate")
         job.join(30)
     report = listener.checkpoints[epoch]
     size = sum(op.bytes for op in report.operators)
-    return {"seconds": (report.finish_time - report.start_time) / 1e6, "bytes": size}
+    return {"seconds": wall, "reported": (report.finish_time - report.start_time) / 1e6, "bytes": size}
 
 
 def _arrow_write(keys: int) -> dict:
