@@ -113,6 +113,10 @@ def collect_udfs(source: str) -> list[UdfDef]:
         exec(compile(source, "<udf>", "exec"), namespace)
     except SyntaxError as err:
         raise UdfError(f"UDF definition has a syntax error at line {err.lineno}: {err.msg}") from None
+    except UdfError:
+        raise
+    except Exception as err:  # e.g. an import the engine cannot satisfy: say so when it is saved
+        raise UdfError(f"UDF definition failed to load: {type(err).__name__}: {err}") from None
     found = [v.__arroyo_udf__ for v in namespace.values() if isinstance(getattr(v, "__arroyo_udf__", None), UdfDef)]
     if not found:
         raise UdfError("UDF definition has no function decorated with @udf")

@@ -32,3 +32,33 @@ def fresh_server(tmp_path):
     server = start(port=0, state_dir=tmp_path / "arroyo-state")
     yield server
     server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; never `playwright install`
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One Chromium for the whole session: Playwright's sync API allows one instance per
+    thread, so every browser test (widgets, e2e) shares this one."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium missing: apt-get install -y chromium (never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

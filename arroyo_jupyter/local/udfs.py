@@ -28,4 +28,11 @@ def inspect_python_udf(definition: str) -> tuple[str | None, list[str]]:
     if len(candidates) > 1:
         names = ", ".join(f.name for f in candidates)
         return None, [f"more than one UDF function ({names}); define exactly one per definition"]
+    if marked:  # run it as the engine will, so a bad import fails now, not in every later query
+        from arroyo_udf import UdfError, collect_udfs
+
+        try:
+            collect_udfs(definition)
+        except UdfError as err:
+            return None, [str(err)]
     return candidates[0].name, []

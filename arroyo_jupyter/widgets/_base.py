@@ -97,7 +97,8 @@ class ArroyoWidget(anywidget.AnyWidget):
         """Stop polling and streaming, then close the comm (idempotent)."""
         if not hasattr(self, "_closed"):  # __init__ failed half-way (ipywidgets calls close in __del__)
             return super().close()
-        self._saved.publish()  # the final state, for a headless run's saved output
+        if not self.closed and self.comm is not None:
+            self._saved.publish()  # the final state, for a headless run's saved output
         self._closed.set()
         for poller in self._pollers:
             poller.stop()

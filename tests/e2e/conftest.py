@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_browser import NotebookPage, launch_chromium
+from e2e_browser import NotebookPage
 from e2e_env import make_jupyter_env
 from e2e_lab_server import LabServer, start_lab_server
 from e2e_nbrun import NotebookRun, run_notebook
@@ -72,20 +72,6 @@ def lab_server(
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator:
-    if not Path("/usr/bin/chromium").exists():
-        pytest.fail("Chromium missing: apt-get install -y chromium (never `playwright install`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture()

@@ -14,18 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Page
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from playwright.sync_api import Page
 
 # The notebook panel in either UI: JupyterLab's current widget, or Notebook 7's only one.
 _PANEL_JS = """
@@ -170,7 +159,3 @@ class NotebookPage:
         path = self.artifacts / f"{self._shot:02d}-{self.ui}-{safe}.png"
         self.page.screenshot(path=str(path), full_page=False)
         return path
-
-
-def launch_chromium(playwright: Any) -> Browser:
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

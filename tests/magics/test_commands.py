@@ -292,7 +292,7 @@ def test_tables_connectors_udfs(shell, fresh_server, name):
     connectors = connected.ok("%arroyo connectors")
     assert {"impulse", "nexmark"} <= set(connectors["id"])
     udf_source = (
-        f"from arroyo_udf_python import udf\n\n@udf\ndef {name}_inc(x: int) -> int:\n    return x + 1\n"
+        f"from arroyo_udf import udf\n\n@udf\ndef {name}_inc(x: int) -> int:\n    return x + 1\n"
     )
     udf = connected.ok("%%arroyo udf\n" + udf_source)
     assert udf.name == f"{name}_inc"
