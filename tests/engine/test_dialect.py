@@ -122,3 +122,32 @@ def test_cut_and_spliced_golden_queries_never_crash_the_planner():
             plan_query(script[:cut])
         except PlanError as err:
             assert err.diagnostics and all(d.message for d in err.diagnostics)
+
+
+IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');\n"
+
+
+@pytest.mark.parametrize(
+    "query, name",
+    [
+        ("SELECT counter, nope FROM impulse;", "nope"),  # DataFusion: No field named nope
+        ("SELECT counter\nFROM impulsee;", "impulsee"),  # table 'impulsee' not found
+        ("SELECT no_such_fn(counter) FROM impulse;", "no_such_fn"),  # Invalid function '…'
+    ],
+)
+def test_planning_errors_point_at_the_name_they_are_about(query, name):
+    with pytest.raises(PlanError) as err:
+        plan_query(IMPULSE + query)
+    (diag,) = err.value.diagnostics
+    lines = (IMPULSE + query).splitlines()
+    at = lines[diag.start.line - 1][diag.start.column - 1 :]
+    assert at.startswith(name), (diag, at)
+    assert diag.end.column - diag.start.column == len(name)
+
+
+def test_a_struct_field_typo_points_at_the_field():
+    sql = "CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '10');\nSELECT bid.auction, bid.prise FROM nexmark;"
+    with pytest.raises(PlanError) as err:
+        plan_query(sql)
+    (diag,) = err.value.diagnostics
+    assert (diag.start.line, diag.start.column) == (2, sql.splitlines()[1].index("prise") + 1)

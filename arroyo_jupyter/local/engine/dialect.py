@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 from dataclasses import dataclass
 
 import sqlglot
@@ -46,7 +47,32 @@ class Statement:
     options: dict[str, str] | None = None  # CREATE TABLE … WITH (…), keys lower-cased
 
     def error(self, message: str) -> PlanError:
-        return PlanError([Diagnostic(message, self.start, self.end)])
+        """An error spanning the statement, or just the name it is about when that is
+        found in the statement (DataFusion's planning errors carry no position)."""
+        span = self._span_of_name_in(message)
+        start, end = span if span else (self.start, self.end)
+        return PlanError([Diagnostic(message, start, end)])
+
+    def _span_of_name_in(self, message: str) -> tuple[SqlLocation, SqlLocation] | None:
+        for match in _NAMED_IN_ERROR.finditer(message):
+            name = next(g for g in match.groups() if g).strip('"').rstrip(".").split(".")[-1]
+            hit = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)|(?<=\.){re.escape(name)}(?!\w)", self.text, re.I)
+            if name and hit:
+                return self._location(hit.start()), self._location(hit.end())
+        return None
+
+    def _location(self, offset: int) -> SqlLocation:
+        before = self.text[:offset].split("\n")
+        if len(before) == 1:
+            return SqlLocation(self.start.line, self.start.column + offset)
+        return SqlLocation(self.start.line + len(before) - 1, len(before[-1]) + 1)
+
+
+# Names DataFusion's and our planning errors are about: 'quoted', "No field named x",
+# "Field x not found", "column x" …
+_NAMED_IN_ERROR = re.compile(
+    r"'([^'\s]+)'|\bNo field named ([\w.\"]+)|\b[Ff]ield ([\w\"]+) not found|\bcolumn ([\w\"]+)"
+)
 
 
 def _tokenize(script: str, positions: Positions):
