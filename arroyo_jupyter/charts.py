@@ -8,6 +8,7 @@ type / metric, never one per bar, so 64 operators x 64 subtasks or 10,000 epochs
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -653,3 +654,15 @@ def pipeline_graph(graph: Any, metric_groups: Any = None) -> go.Figure:
         margin={"l": 20, "r": 20, "t": 50, "b": 20},
     )
     return fig
+
+
+def figure_mimebundle(fig: go.Figure) -> dict[str, Any]:
+    """A display bundle that renders everywhere: Plotly's own mimetype for JupyterLab,
+    Notebook 7 and VS Code, plus an HTML version (plotly.js from its CDN) that nbconvert and
+    GitHub show, and a text title for plain consoles."""
+    title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else "Plotly figure"
+    return {
+        "application/vnd.plotly.v1+json": json.loads(fig.to_json()),  # numpy arrays → JSON
+        "text/html": fig.to_html(full_html=False, include_plotlyjs="cdn"),
+        "text/plain": f"<{title}>",
+    }

@@ -342,7 +342,13 @@ class ArroyoMagic(Magics):
 
     def _show(self, *objects: Any) -> None:
         for obj in objects:
-            if obj is not None:
+            if obj is None:
+                continue
+            if type(obj).__name__ == "Figure" and hasattr(obj, "to_plotly_json"):
+                from .charts import figure_mimebundle  # saved notebooks show the chart too
+
+                display(figure_mimebundle(obj), raw=True)
+            else:
                 display(obj)
 
     # --- connection

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional
 
 
 class JobState(str, Enum):
@@ -75,7 +74,7 @@ class Action:
     """The button Arroyo shows for a job: label, what PATCH ``stop`` to send, spinner."""
 
     text: str
-    stop: Optional[StopType]  # None: the button is disabled
+    stop: StopType | None  # None: the button is disabled
     in_progress: bool
 
     @property
@@ -128,8 +127,8 @@ class ConsoleButton:
     """
 
     label: str
-    method: Optional[str]
-    mode: Optional[StopType] = None
+    method: str | None
+    mode: StopType | None = None
     ignore_state: bool = False
     in_progress: bool = False
 

@@ -82,7 +82,7 @@ class AsyncValidating(httpx.AsyncBaseTransport):
         return httpx.Response(response.status_code, headers=response.headers, content=content)
 
 
-UDF = "from arroyo_udf_python import udf\n@udf\ndef double(x: int) -> int:\n    return x * 2\n"
+UDF = "from arroyo_udf import udf\n@udf\ndef double(x: int) -> int:\n    return x * 2\n"
 QUERY = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');\nSELECT counter FROM impulse;"
 SCHEMA = {"format": {"type": "json", "unstructured": False}, "fields": [{"name": "a", "type": "int64", "required": True}]}
 

@@ -56,7 +56,9 @@ def test_checkpoint_analysis(execute_notebook) -> None:
     assert p["span_rows"] > 0
     assert p["choice"] in (1.0, 2.0, None) and p["advice"]
     assert "Decision:" in run.outputs_text()
-    assert 'class="arroyo-snapshot"' in run.html_path.read_text()  # the widgets' static snapshots
+    html = run.html_path.read_text()
+    assert 'class="arroyo-snapshot"' in html  # the widgets' static snapshots
+    assert "plotly-graph-div" in html and "Duration" in html  # %arroyo checkpoints' charts, saved as HTML too
 
 
 def test_troubleshooting(execute_notebook) -> None:

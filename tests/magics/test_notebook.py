@@ -51,7 +51,7 @@ EVERY_SUBCOMMAND = [
     "%arroyo tables",
     "%arroyo connectors",
     # UDF cells are Python, so {{ }} is left alone there
-    "%%arroyo udf\nfrom arroyo_udf_python import udf\n\n@udf\ndef nb_plus_one(x: int) -> int:\n    return x + 1",
+    "%%arroyo udf\nfrom arroyo_udf import udf\n\n@udf\ndef nb_plus_one(x: int) -> int:\n    return x + 1",
     "%arroyo udfs",
     "%arroyo disconnect",
     "import json\nprint('RESULT', json.dumps({'rows': len(rows), 'out': len(out)}))",

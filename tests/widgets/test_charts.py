@@ -196,3 +196,14 @@ def test_metrics_figure_of_nothing_is_empty_not_an_error():
     fig = charts.metrics_figure([])
     assert len(fig.data) == 0
     assert len(charts.checkpoint_timeline([], None).data) == 0
+
+
+def test_figure_mimebundle_renders_in_front_ends_and_in_saved_html():
+    fig = charts.checkpoint_timeline(make_groups(2, 2), make_checkpoint(3, T0, 1000))
+    bundle = charts.figure_mimebundle(fig)
+    import json
+
+    json.dumps(bundle)  # what the kernel sends must be plain JSON (no numpy)
+    assert bundle["application/vnd.plotly.v1+json"]["data"]
+    assert "plotly-graph-div" in bundle["text/html"]
+    assert bundle["text/plain"].startswith("<")
