@@ -1,6 +1,6 @@
 """A client for Arroyo's REST API (sync ``Client`` and async ``AsyncClient``, on httpx).
 
-See docs/CLIENT_SURFACE.md for the surface; errors are drawn as a tree in
+See the README ("The Python client") for the surface; errors are drawn as a tree in
 :mod:`arroyo_jupyter.api.errors`.
 """
 

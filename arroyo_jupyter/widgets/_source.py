@@ -1,7 +1,7 @@
 """The one place widgets reach Arroyo: a thin adapter over a pipeline (or job) handle.
 
 Widgets accept what the client returns (``Pipeline`` or ``Job`` handles from
-``arroyo_jupyter.api``) and call only the handle methods of docs/CLIENT_SURFACE.md.
+``arroyo_jupyter.api``) and call only the handle methods the README documents.
 """
 
 from __future__ import annotations

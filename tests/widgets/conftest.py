@@ -1,6 +1,6 @@
 """Fixtures for widget tests: a recording comm and a fake pipeline handle we control.
 
-The fake handle implements the handle surface of docs/CLIENT_SURFACE.md so that faults
+The fake handle implements the documented handle surface so that faults
 (server errors, stuck streams, state changes) can be injected at will; the integration
 tests in this directory use the real client and the embedded server.
 """

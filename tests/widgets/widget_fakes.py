@@ -1,5 +1,5 @@
 """Test doubles for widget tests: a recording comm, a fake stream and a fake pipeline
-handle (the handle surface of docs/CLIENT_SURFACE.md) for fault injection."""
+handle (the handle surface the README documents) for fault injection."""
 
 from __future__ import annotations
 
