@@ -38,7 +38,7 @@ def test_planning_error_exits_1_with_position_and_no_traceback(tmp_path, capsys)
     query = _write(tmp_path, "CREATE TABLE i WITH (connector = 'impulse', event_rate = 1);\n\nSELECT nope FROM i;")
     assert run_file(query) == 1
     err = capsys.readouterr().err
-    assert "No field named nope" in err and "line 3, column 1" in err and "Traceback" not in err
+    assert "No field named nope" in err and "line 3, column 8" in err and "Traceback" not in err  # at `nope`
 
 
 def test_bad_data_fails_the_job_naming_the_line_and_the_fix(tmp_path, capsys):
