@@ -12,10 +12,10 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ._esm import assemble, stylesheet
 from ._saved import SavedSnapshot
 from ._source import short_error
 
-STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("arroyo_jupyter.widgets")
 
 
@@ -61,7 +61,7 @@ class Poller:
 
 
 class ArroyoWidget(anywidget.AnyWidget):
-    """Base: loads ``static/<_esm_name>.js``, dispatches ``{"type": …}`` custom messages
+    """Base: loads ``js/<_esm_name>.js`` (``_esm.assemble``), dispatches ``{"type": …}`` custom messages
     to ``_msg_<type>`` methods, reports failures in the synced ``error`` trait, and adds a
     text/plain + text/html snapshot to the mimebundle."""
 
@@ -78,8 +78,8 @@ class ArroyoWidget(anywidget.AnyWidget):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         if cls.__dict__.get("_esm_name"):
-            cls._esm = (STATIC / f"{cls._esm_name}.js").read_text(encoding="utf-8")
-            cls._css = (STATIC / "arroyo.css").read_text(encoding="utf-8")
+            cls._esm = assemble(cls._esm_name)
+            cls._css = stylesheet()
         super().__init_subclass__(**kwargs)
 
     # ---- lifecycle

@@ -1,4 +1,4 @@
-"""A page on 127.0.0.1 that loads a widget's shipped ESM and renders it with a model stub.
+"""A page on 127.0.0.1 that loads a widget's ESM (as the kernel assembles it) and renders it with a model stub.
 
 The stub implements what anywidget gives ``render``: get/set/save_changes/on/off/send and
 custom messages with DataView buffers. It records what the widget sends, and answers
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import plotly
 
-STATIC = Path(__file__).resolve().parents[2] / "arroyo_jupyter" / "widgets" / "static"
+from arroyo_jupyter.widgets._esm import JS_DIR, assemble, stylesheet
+
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 HARNESS = """<!doctype html>
@@ -78,10 +79,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 class HarnessServer:
-    """Serves the harness, the shipped static/ files and plotly.min.js from a temp dir."""
+    """Serves the harness, every widget's assembled ESM and plotly.min.js from a temp dir."""
 
     def __init__(self, root: Path) -> None:
-        shutil.copytree(STATIC, root / "static")
+        static = root / "static"
+        static.mkdir()
+        for source in JS_DIR.glob("*.js"):
+            if source.stem != "common":
+                (static / source.name).write_text(assemble(source.stem), encoding="utf-8")
+        (static / "arroyo.css").write_text(stylesheet(), encoding="utf-8")
         shutil.copy(PLOTLY_JS, root / "plotly.min.js")
         (root / "index.html").write_text(HARNESS, encoding="utf-8")
         handler = functools.partial(_Handler, directory=str(root))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,15 +45,21 @@ def assert_no_xss(page):
 # ---------------------------------------------------------------- build
 
 
-def test_shipped_front_ends_are_built_from_js_sources(tmp_path):
-    subprocess.run(
-        ["node", str(ROOT / "js" / "build.mjs"), str(tmp_path)], check=True, timeout=60, capture_output=True
-    )
-    static = ROOT / "arroyo_jupyter" / "widgets" / "static"
-    for built in tmp_path.iterdir():
-        assert built.read_text() == (static / built.name).read_text(), (
-            f"{built.name} is stale: run npm run build"
-        )
+def test_each_front_end_is_one_module_with_the_shared_helpers_inlined(tmp_path, monkeypatch):
+    from arroyo_jupyter.widgets import _esm
+
+    module = _esm.assemble("errors")
+    assert "function h(" in module and "./common.js" not in module  # common.js inlined
+    assert module.count("export default") == 1 and '"__view__"' in module
+    (tmp_path / "common.js").write_text("export const x = 1;\n")
+    (tmp_path / "broken.js").write_text('import { x } from "./common.js";\nexport default { nothing };\n')
+    monkeypatch.setattr(_esm, "JS_DIR", tmp_path)
+    _esm._common.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="must end with"):
+            _esm.assemble("broken")
+    finally:
+        _esm._common.cache_clear()
 
 
 # ---------------------------------------------------------------- job state
