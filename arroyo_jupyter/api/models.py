@@ -56,6 +56,11 @@ def micros_to_datetime(micros: int | None) -> datetime | None:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+def datetime_of(field: str) -> Any:
+    """A read-only ``<field>_dt`` attribute: the µs timestamp ``field`` as an aware UTC datetime."""
+    return property(lambda self: micros_to_datetime(getattr(self, field)), doc=f"``{field}`` as a datetime")
+
+
 class Udf(msgspec.Struct, omit_defaults=True):
     """A pipeline-local UDF (``language`` defaults to rust on the server)."""
 
@@ -99,9 +104,7 @@ class Pipeline(msgspec.Struct):
     state_url: str | None = None  # newer engine
     tags: dict[str, str] = {}  # newer engine (required there; absent in the spec)
 
-    @property
-    def created_at_dt(self) -> datetime | None:
-        return micros_to_datetime(self.created_at)
+    created_at_dt = datetime_of("created_at")
 
     @property
     def parallelism(self) -> int:
@@ -144,17 +147,9 @@ class Job(msgspec.Struct):
             return self.failure_reason.error
         return self.failure_message
 
-    @property
-    def created_at_dt(self) -> datetime | None:
-        return micros_to_datetime(self.created_at)
-
-    @property
-    def start_time_dt(self) -> datetime | None:
-        return micros_to_datetime(self.start_time)
-
-    @property
-    def finish_time_dt(self) -> datetime | None:
-        return micros_to_datetime(self.finish_time)
+    created_at_dt = datetime_of("created_at")
+    start_time_dt = datetime_of("start_time")
+    finish_time_dt = datetime_of("finish_time")
 
 
 class JobLogMessage(msgspec.Struct):
@@ -167,9 +162,7 @@ class JobLogMessage(msgspec.Struct):
     task_index: int | None = None
     error_domain: str | None = None
 
-    @property
-    def created_at_dt(self) -> datetime | None:
-        return micros_to_datetime(self.created_at)
+    created_at_dt = datetime_of("created_at")
 
 
 class CheckpointEventSpan(msgspec.Struct):
@@ -178,9 +171,7 @@ class CheckpointEventSpan(msgspec.Struct):
     event: str
     description: str = ""
 
-    @property
-    def start_time_dt(self) -> datetime | None:
-        return micros_to_datetime(self.start_time)
+    start_time_dt = datetime_of("start_time")
 
     @property
     def finish_time_dt(self) -> datetime | None:
@@ -195,13 +186,8 @@ class Checkpoint(msgspec.Struct):
     finish_time: int | None = None
     checkpoint_type: str | None = None  # newer engine: "scheduled" | "stopping"
 
-    @property
-    def start_time_dt(self) -> datetime | None:
-        return micros_to_datetime(self.start_time)
-
-    @property
-    def finish_time_dt(self) -> datetime | None:
-        return micros_to_datetime(self.finish_time)
+    start_time_dt = datetime_of("start_time")
+    finish_time_dt = datetime_of("finish_time")
 
     @property
     def duration_micros(self) -> int | None:
@@ -221,22 +207,15 @@ class OperatorCheckpointGroup(msgspec.Struct):
     started_metadata_write: int | None = None
     finish_time: int | None = None
 
-    @property
-    def started_metadata_write_dt(self) -> datetime | None:
-        return micros_to_datetime(self.started_metadata_write)
-
-    @property
-    def finish_time_dt(self) -> datetime | None:
-        return micros_to_datetime(self.finish_time)
+    started_metadata_write_dt = datetime_of("started_metadata_write")
+    finish_time_dt = datetime_of("finish_time")
 
 
 class Metric(msgspec.Struct):
     time: int
     value: float
 
-    @property
-    def time_dt(self) -> datetime | None:
-        return micros_to_datetime(self.time)
+    time_dt = datetime_of("time")
 
 
 class SubtaskMetrics(msgspec.Struct):
@@ -283,9 +262,7 @@ class ConnectionTable(msgspec.Struct):
     consumers: int = 0
     connection_profile: ConnectionProfile | None = None
 
-    @property
-    def created_at_dt(self) -> datetime | None:
-        return micros_to_datetime(self.created_at)
+    created_at_dt = datetime_of("created_at")
 
 
 class Connector(msgspec.Struct):
@@ -316,13 +293,8 @@ class GlobalUdf(msgspec.Struct):
     description: str | None = None
     dylib_url: str | None = None
 
-    @property
-    def created_at_dt(self) -> datetime | None:
-        return micros_to_datetime(self.created_at)
-
-    @property
-    def updated_at_dt(self) -> datetime | None:
-        return micros_to_datetime(self.updated_at)
+    created_at_dt = datetime_of("created_at")
+    updated_at_dt = datetime_of("updated_at")
 
 
 class UdfValidationResult(msgspec.Struct):
