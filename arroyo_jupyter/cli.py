@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import typing
 from typing import Any
-
-import tomllib
 
 from .local.config import ServerConfig
 
@@ -78,11 +77,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """Settings from --config FILE, overridden by flags given on the command line."""
     settings: dict[str, Any] = {}
     if args.config:
-        try:
-            with open(args.config, "rb") as fh:
-                loaded = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ValueError(f"cannot read the config file {args.config}: {e}") from None
+        loaded = _read_config(args.config)
         known = {f.name for f in dataclasses.fields(ServerConfig)} - _HIDDEN
         unknown = sorted(set(loaded) - known)
         if unknown:
@@ -95,6 +90,26 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         if f.name not in _HIDDEN and value is not None:
             settings[f.name] = value
     return settings
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    """A TOML file (``max_running_jobs = 20``), or JSON when it ends in ``.json``."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        if path.endswith(".json"):
+            loaded = json.loads(raw)
+        else:
+            import tomllib  # Python 3.11+
+
+            loaded = tomllib.loads(raw.decode())
+    except ImportError:
+        raise ValueError("TOML config files need Python 3.11+; use a .json file") from None
+    except (OSError, ValueError) as e:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"cannot read the config file {path}: {e}") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"the config file {path} must hold a table of settings")
+    return loaded
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
