@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,6 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from .bodies import check_fields
 from .guards import body_too_large
+from .planning import CLIENT_GONE
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -129,9 +132,11 @@ def endpoint(body: type | None = None) -> Callable[[Handler], Callable[[Request]
         async def run(request: Request) -> Response:
             try:
                 parsed: Any = None
-                if body is not None:
+                if body is None:
+                    result = await run_in_threadpool(fn, request, parsed)
+                else:
                     parsed = await read_body(request, body)
-                result = await run_in_threadpool(fn, request, parsed)
+                    result = await _run_watching_client(request, fn, parsed)
             except ApiError as e:
                 return e.response()
             except PlainError as e:
@@ -151,6 +156,23 @@ def endpoint(body: type | None = None) -> Callable[[Handler], Callable[[Request]
         return run
 
     return wrap
+
+
+async def _run_watching_client(request: Request, fn: Handler, parsed: Any) -> Any:
+    """Run ``fn`` in the thread pool; if the client disconnects meanwhile, tell planning
+    (``CLIENT_GONE``) so the work it asked for stops instead of running on for nobody."""
+    gone = threading.Event()
+    token = CLIENT_GONE.set(gone)
+    try:
+        work = asyncio.ensure_future(run_in_threadpool(fn, request, parsed))
+    finally:
+        CLIENT_GONE.reset(token)
+    while True:
+        done, _ = await asyncio.wait({work}, timeout=0.25)
+        if done:
+            return work.result()
+        if not gone.is_set() and await request.is_disconnected():
+            gone.set()
 
 
 def empty_ok() -> Response:

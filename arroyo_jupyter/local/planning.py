@@ -11,8 +11,10 @@ from __future__ import annotations
 import ctypes
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from .config import ServerConfig
@@ -67,23 +69,33 @@ def connection_tables(store: Store) -> dict[str, dict[str, Any]]:
     return out
 
 
+# Set by the HTTP layer for the request being handled: set when its client went away.
+CLIENT_GONE: ContextVar[threading.Event | None] = ContextVar("CLIENT_GONE", default=None)
+
+
 class _Interrupted(BaseException):
     """Raised inside a planning thread at its deadline (BaseException: no ``except Exception`` eats it)."""
 
 
 @contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Interrupt the Python code of this thread after ``seconds`` (raises ``_Interrupted``).
+def deadline(seconds: float, cancel: threading.Event | None = None) -> Iterator[None]:
+    """Interrupt the Python code of this thread after ``seconds``, or soon after ``cancel``
+    is set (raises ``_Interrupted``).
 
-    A timer sets an asynchronous exception in this thread; it lands at the next bytecode,
+    A watcher sets an asynchronous exception in this thread; it lands at the next bytecode,
     so pure-Python planning (sqlglot) stops at once. Armed and disarmed under a lock so
     it can never hit code after the block.
     """
     tid = threading.get_ident()
     lock = threading.Lock()
     state = {"done": False, "fired": False}
+    finished = threading.Event()
 
-    def fire() -> None:
+    def watch() -> None:
+        end = time.monotonic() + seconds
+        while not finished.wait(min(0.2, max(0.0, end - time.monotonic()))):
+            if time.monotonic() >= end or (cancel is not None and cancel.is_set()):
+                break
         with lock:
             if not state["done"]:
                 state["fired"] = True
@@ -91,13 +103,11 @@ def deadline(seconds: float) -> Iterator[None]:
                     ctypes.c_ulong(tid), ctypes.py_object(_Interrupted)
                 )
 
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
+    threading.Thread(target=watch, name="arroyo-plan-deadline", daemon=True).start()
     try:
         yield
     finally:
-        timer.cancel()
+        finished.set()
         with lock:
             state["done"] = True
             if state["fired"]:  # not yet delivered: take it back
@@ -128,8 +138,9 @@ def plan(
     plan_query = engine_entry("plan_query")
     definitions = python_udfs(store, udfs, query)
     tables = connection_tables(store)
+    gone = CLIENT_GONE.get()
     try:
-        with deadline(config.planning_timeout_s):
+        with deadline(config.planning_timeout_s, gone):
             program = plan_query(
                 query,
                 parallelism=parallelism,
@@ -139,6 +150,8 @@ def plan(
                 tables=tables,
             )
     except _Interrupted:
+        if gone is not None and gone.is_set():
+            raise _plan_error("planning was stopped: the client went away") from None
         raise _plan_error(
             f"planning took longer than {config.planning_timeout_s:g} s and was stopped; "
             "simplify the query (fewer terms, less nesting) or raise the server's planning_timeout_s"

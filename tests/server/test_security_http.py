@@ -302,3 +302,21 @@ def test_file_connectors_are_confined_to_roots(tmp_path):
             server.api_url + "/pipelines/validate_query", json={"query": source(str(root / "in.json"))}
         )
         assert ok.json()["errors"] == [], ok.text
+
+
+def test_planning_stops_when_the_client_goes_away(tmp_path):
+    import threading
+
+    def planning() -> bool:
+        return any(t.name == "arroyo-plan-deadline" for t in threading.enumerate())
+
+    with start(port=0, state_dir=tmp_path, planning_timeout_s=120) as server:
+        query = IMPULSE + "SELECT " + " + ".join(["counter"] * 2000) + " FROM impulse"
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(server.api_url + "/pipelines/preview", json={"query": query}, timeout=1.5)
+        t0 = time.monotonic()
+        while planning() and time.monotonic() - t0 < 20:
+            time.sleep(0.1)
+        assert not planning(), "planning went on after its client left"
+        assert time.monotonic() - t0 < 10
+        assert httpx.get(server.api_url + "/pipelines").json()["data"] == []
