@@ -57,15 +57,27 @@ def _measure(size: str, rate: int) -> dict:
     n = JOBS[size]
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="arroyo-bench-idle-") as state:
-        cmd = [sys.executable, "-m", "arroyo_jupyter.cli", "serve", "--port", str(port), "--state-dir", state,
-               "--max-running-jobs", str(n + 5)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "arroyo_jupyter.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--state-dir",
+            state,
+            "--max-running-jobs",
+            str(n + 5),
+        ]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             client = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=60)
             wait_until(lambda: _ping(client), 60, "the server")
             ids = []
             for i in range(n):
-                r = client.post("/pipelines", json={"name": f"idle_{i}", "query": _sql(rate), "parallelism": 1})
+                r = client.post(
+                    "/pipelines", json={"name": f"idle_{i}", "query": _sql(rate), "parallelism": 1}
+                )
                 r.raise_for_status()
                 ids.append(r.json()["id"])
             wait_until(lambda: _states(client).count("Running") == n, 120, f"{n} jobs Running")
@@ -98,11 +110,19 @@ def run(size: str, runs: int) -> list[Figure]:
         n = got[0]["n"]
         busy, quiet = [g["busy_p50"] for g in got], [g["quiet_p50"] for g in got]
         cpu = median([g["cpu"] for g in got])
-        f = Figure(f"server.{label}_jobs.list_pipelines_p50", median(busy), "ms", median(quiet), "ms",
-                   f"the same GET /pipelines with the {n} pipelines stopped",
-                   target="< 20 ms" if label == "idle" else "", samples=busy, baseline_samples=quiet,
-                   note=f"{n} jobs at {rate} ev/s running; server CPU {cpu * 100:.0f} % of a core "
-                        f"({cpu * 100 / n:.1f} % per job)")
+        f = Figure(
+            f"server.{label}_jobs.list_pipelines_p50",
+            median(busy),
+            "ms",
+            median(quiet),
+            "ms",
+            f"the same GET /pipelines with the {n} pipelines stopped",
+            target="< 20 ms" if label == "idle" else "",
+            samples=busy,
+            baseline_samples=quiet,
+            note=f"{n} jobs at {rate} ev/s running; server CPU {cpu * 100:.0f} % of a core "
+            f"({cpu * 100 / n:.1f} % per job)",
+        )
         if label == "idle":
             f.met = judge(f.value, 20, False)
         figures.append(f)
