@@ -18,6 +18,7 @@ from . import models as m
 from ._config import Retries, as_retries, redact_url, resolve_api_key, resolve_api_root
 from ._protocol import Call, Page
 from .errors import ArroyoConnectionError, ArroyoError, NotFoundError
+from .follow import OutputFollower
 from .handles import AsyncJob, AsyncPipeline, Job, Pipeline
 from .stream import AsyncOutputStream, OutputStream
 
@@ -275,6 +276,15 @@ class Client(_BaseClient):
             if delay is None:
                 raise ops.stream_refused(call, response.status_code, response.headers, content, self._shown_root)
             time.sleep(delay)
+
+    def follow_output(self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5) -> OutputFollower:
+        """The pipeline's output over every run: OutputEvents with a RunBoundary at each
+        run's start and end; reconnects after Stop → Start, Restart and Rescale.
+
+        Ends when the job has Finished, a preview ended, the pipeline was deleted, or
+        ``runs`` runs were read; ``close()`` (any thread) stops it. See OutputFollower.
+        """
+        return OutputFollower(self, pipeline_id, runs=runs, poll_s=poll_s)
 
     # catalogue
 

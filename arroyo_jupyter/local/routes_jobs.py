@@ -63,8 +63,18 @@ def metric_groups(request: Request, _body: None) -> Any:
     return {"data": c.controller.metrics(job["id"])}
 
 
-def _open_output(c: Context, request: Request) -> Any:
-    """Preconditions of Arroyo's output endpoint, then a subscription to the job's sinks."""
+# A preview subscribed to in these states waits for its run (and gets it from the first row).
+_BEFORE_RUN = {"Created", "Compiling", "Scheduling"}
+
+
+def _open_output(c: Context, request: Request) -> tuple[Any, bool]:
+    """Preconditions of Arroyo's output endpoint; returns the job's hub and whether the
+    subscriber may wait for the run to start.
+
+    A preview is more lenient than Arroyo (its replay buffer makes that useful): it can be
+    subscribed to before it runs, and after its run ended for as long as the server keeps
+    its output. Anything else must be Running, as in Arroyo.
+    """
     pipeline = c.store.get_pipeline(request.path_params["pipeline_id"])
     job = c.store.get_job(request.path_params["job_id"])
     if pipeline is None:
@@ -73,18 +83,23 @@ def _open_output(c: Context, request: Request) -> Any:
         raise not_found("Job")
     if not any("preview" in n["operator"] for n in pipeline["graph"]["nodes"]):
         raise ApiError(400, "Job does not have a preview sink")
-    if job["state"] != "Running":
-        raise ApiError(400, "Job must be running to read output")
-    return c.controller.machine(job["id"]).hub
+    hub = c.controller.machine(job["id"]).hub
+    if job["state"] == "Running":
+        return hub, False
+    if pipeline["preview"] and job["state"] in _BEFORE_RUN and job["stop"] == "none":
+        return hub, True
+    if pipeline["preview"] and hub.has_replay:
+        return hub, False
+    raise ApiError(400, "Job must be running to read output")
 
 
 async def job_output(request: Request) -> Response:
     c = ctx(request)
     try:
-        hub = await run_in_threadpool(_open_output, c, request)
+        hub, wait = await run_in_threadpool(_open_output, c, request)
     except ApiError as e:
         return e.response()
-    sub = hub.subscribe(asyncio.get_running_loop())
+    sub = hub.subscribe(asyncio.get_running_loop(), wait_for_run=wait)
     keepalive = c.config.sse_keepalive_s
 
     async def stream() -> AsyncIterator[bytes]:
