@@ -403,7 +403,9 @@ class JobMachine:
             self.runner.stop(stop)
             return POLL_S
         if pipeline["preview"] and now - self.running_since >= self.config.preview_ttl_s:
-            self._set(S.STOPPING)  # TTL expiry: an immediate stop; `stop` stays none
+            # TTL expiry: an immediate stop that is also the desired state, so the job reads
+            # Stopped / running_desired false / action Start (not a "Starting" spinner)
+            self._set(S.STOPPING, stop="immediate")
             self.phase_deadline = now + self.config.stop_timeout_s
             self.runner.stop("immediate")
             return POLL_S
