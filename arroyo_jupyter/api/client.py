@@ -246,6 +246,16 @@ class Client(_BaseClient):
     def get_checkpoints(self, pipeline_id: str, job_id: str) -> list[m.Checkpoint]:
         return self._send(ops.get_checkpoints(pipeline_id, job_id))
 
+    def get_job_state_transitions(self, pipeline_id: str, job_id: str) -> list[m.StateTransition] | None:
+        """Every state the job entered, with server times (oldest first); None when the
+        server has no such endpoint (an Arroyo cluster: poll ``get_pipeline_jobs`` instead)."""
+        try:
+            return self._send(ops.get_job_state_transitions(pipeline_id, job_id))
+        except NotFoundError as exc:
+            if ops.no_such_route(exc):
+                return None
+            raise
+
     def get_checkpoint_details(self, pipeline_id: str, job_id: str, epoch: int) -> list[m.OperatorCheckpointGroup]:
         return self._send(ops.get_checkpoint_details(pipeline_id, job_id, epoch))
 
@@ -524,6 +534,15 @@ class AsyncClient(_BaseClient):
 
     async def get_checkpoints(self, pipeline_id: str, job_id: str) -> list[m.Checkpoint]:
         return await self._send(ops.get_checkpoints(pipeline_id, job_id))
+
+    async def get_job_state_transitions(self, pipeline_id: str, job_id: str) -> list[m.StateTransition] | None:
+        """See Client.get_job_state_transitions."""
+        try:
+            return await self._send(ops.get_job_state_transitions(pipeline_id, job_id))
+        except NotFoundError as exc:
+            if ops.no_such_route(exc):
+                return None
+            raise
 
     async def get_checkpoint_details(
         self, pipeline_id: str, job_id: str, epoch: int

@@ -243,6 +243,17 @@ class OutputData(msgspec.Struct):
     batch: str
 
 
+class StateTransition(msgspec.Struct):
+    """One state a job entered, at server time ``time`` (µs), with the job's ``run_id``
+    then. Served by the embedded server's additive ``…/jobs/{job}/state_transitions``."""
+
+    state: str
+    time: int
+    run_id: int = 0
+
+    time_dt = datetime_of("time")
+
+
 class RunEnd(msgspec.Struct):
     """The embedded server's ``event: run_end``: the run's sinks closed, and why.
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from .context import Context, ctx
 from .http import ApiError, PlainError, endpoint, not_found, page, pagination
-from .views import checkpoint_groups_json, checkpoint_json, log_json
+from .views import checkpoint_groups_json, checkpoint_json, log_json, transition_json
 
 
 def _job(c: Context, request: Request) -> dict[str, Any]:
@@ -54,6 +54,14 @@ def checkpoint_details(request: Request, _body: None) -> Any:
     if cp is None:
         raise not_found(f"Checkpoint with epoch {epoch} for job '{job['id']}'")
     return {"data": checkpoint_groups_json(cp)}
+
+
+@endpoint()
+def job_transitions(request: Request, _body: None) -> Any:
+    """Not in Arroyo's API (additive): every state the job entered, with server times."""
+    c = ctx(request)
+    job = _job(c, request)
+    return {"data": [transition_json(t) for t in c.store.state_transitions(job["id"])]}
 
 
 @endpoint()
@@ -122,5 +130,6 @@ ROUTES = [
     Route(_J + "/checkpoints", job_checkpoints, methods=["GET"]),
     Route(_J + "/checkpoints/{epoch}/operator_checkpoint_groups", checkpoint_details, methods=["GET"]),
     Route(_J + "/operator_metric_groups", metric_groups, methods=["GET"]),
+    Route(_J + "/state_transitions", job_transitions, methods=["GET"]),
     Route(_J + "/output", job_output, methods=["GET"]),
 ]

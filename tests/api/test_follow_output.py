@@ -17,6 +17,8 @@ import pytest
 from arroyo_jupyter import session
 from arroyo_jupyter.api import Client, OutputEvent, RunBoundary
 
+from .conftest import reply
+
 ENDLESS = (
     "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter FROM impulse;"
 )
@@ -187,3 +189,34 @@ def test_follow_output_of_a_preview_that_failed_before_running_says_so(client, t
     items = list(p.follow_output(poll_s=0.1))
     assert isinstance(items[-1], RunBoundary) and items[-1].reason == "failed"
     assert not [e for e in items if isinstance(e, OutputEvent)]
+
+
+def test_state_transitions_carry_server_times_and_run_ids(client, arroyo_server):
+    p = client.create_pipeline(f"timeline-{uuid.uuid4().hex[:6]}", ENDLESS)
+    job = p.wait_for("Running")
+    p.stop("immediate")
+    p.wait_for("Stopped")
+    p.start()
+    job = p.wait_for("Running")
+    transitions = client.get_job_state_transitions(p.id, job.id)
+    assert transitions is not None
+    assert [t.state for t in transitions] == arroyo_server.store.state_history(job.id)
+    times = [t.time for t in transitions]
+    assert times == sorted(times) and times[0] >= job.created_at
+    assert [t.run_id for t in transitions if t.state == "Running"] == [1, 2]
+    assert transitions[-1].time_dt is not None
+    # a Running entry is the moment the run started (what the job reports as start_time)
+    assert transitions[-1].time >= job.start_time
+    p.stop("immediate")
+    p.wait_for("Stopped")
+    p.delete()
+
+
+def test_state_transitions_are_none_on_a_server_without_them(server):
+    server.route(
+        "GET",
+        "/api/v1/pipelines/pl_x/jobs/job_x/state_transitions",
+        lambda h, _s: reply(h, 404, '{"error":"Route not found"}'),
+    )
+    with Client(server.url, retries=0) as c:
+        assert c.get_job_state_transitions("pl_x", "job_x") is None
