@@ -45,7 +45,6 @@ _REASONS = {
 }
 # Reasons after which the same job runs again by itself.
 _RUNS_AGAIN = {"restarting", "rescaling", "recovering"}
-_BEFORE_RUN = {JobState.CREATED, JobState.COMPILING, JobState.SCHEDULING}
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,7 @@ class OutputFollower:
             fresh = last_run is None or (state is JobState.RUNNING and job.run_id != last_run)
             stream = self._open(job) if fresh else None
             if stream is None:
-                if self._done(job, state, preview, last_run):
+                if self._done(state, preview):
                     if last_run is None:  # never ran (or its output is gone): say where it stands
                         yield RunBoundary(
                             "end",
@@ -218,11 +217,11 @@ class OutputFollower:
                 return
             end = stream.run_end
             job_now = self._job()
-            if end is None and not cut and job_now is not None and self._same_run(job_now, job, run_id):
+            if end is None and not cut and job_now is not None and self._same_run(job_now, run_id):
                 # Arroyo ends the body without saying why, and its state may lag: look again
                 self._closed.wait(self._poll_s)
                 job_now = self._job()
-            if end is None and job_now is not None and self._same_run(job_now, job, run_id):
+            if end is None and job_now is not None and self._same_run(job_now, run_id):
                 same_run = True
                 continue  # the connection dropped mid-run: reconnect to the same run
             ended = (end.state if end is not None else None) or (job_now.state if job_now else "Deleted")
@@ -259,10 +258,10 @@ class OutputFollower:
         return event
 
     @staticmethod
-    def _same_run(now: Any, before: Any, run_id: int | None) -> bool:
+    def _same_run(now: Any, run_id: int | None) -> bool:
         return parse_state(now.state) is JobState.RUNNING and (run_id is None or now.run_id == run_id)
 
-    def _done(self, job: Any, state: JobState, preview: bool, last_run: int | None) -> bool:
+    def _done(self, state: JobState, preview: bool) -> bool:
         """Nothing more will come: Finished, or a preview that ended (previews do not run again)."""
         if self._runs is not None and self.runs_followed >= self._runs:
             return True

@@ -146,6 +146,27 @@ def test_follow_output_across_stop_start_and_restart(client):
     p.delete()
 
 
+def test_follow_output_across_a_rescale(client):
+    p = client.create_pipeline(f"follow-{uuid.uuid4().hex[:6]}", ENDLESS)
+    c = Collector(p.follow_output(poll_s=0.1))
+    try:
+        c.wait(lambda: c.rows_after_last_start() >= 10, "rows of run 1")
+        p.rescale(2)
+        c.wait(lambda: ("end", "rescaling") in c.boundaries(), "the end of run 1")
+        c.wait(lambda: c.boundaries()[-1] == ("start", "started"), "the rescaled run's stream")
+        c.wait(lambda: c.rows_after_last_start() >= 10, "rows of the rescaled run")
+    finally:
+        c.follower.close()
+        c.thread.join(10)
+    assert c.error is None and not c.thread.is_alive()
+    end = next(b for b in c.items if isinstance(b, RunBoundary) and b.reason == "rescaling")
+    assert end.runs_again and end.state == "Rescaling"
+    assert max(n.parallelism for n in client.get_pipeline(p.id).graph.nodes) == 2
+    p.stop("immediate")
+    p.wait_for("Stopped")
+    p.delete()
+
+
 def test_follow_output_of_a_stopped_pipeline_waits_then_follows_and_sees_the_delete(client):
     p = client.create_pipeline(f"follow-{uuid.uuid4().hex[:6]}", ENDLESS)
     p.wait_for("Running")
