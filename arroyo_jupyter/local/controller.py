@@ -581,10 +581,11 @@ class Controller:
             state = JobState(job["state"])
             target = RECOVERY.get(state)
             pipeline = self.store.get_pipeline(job["pipeline_id"])
+            fields: dict[str, Any] = {}
             if target is S.COMPILING and pipeline and pipeline["preview"]:
-                target = S.STOPPED  # a preview does not outlive its server
+                target = S.STOPPED  # a preview does not outlive its server: a desired stop
+                fields["stop"] = "immediate"
             if target is not None and target is not state:
-                fields: dict[str, Any] = {}
                 if target in (S.STOPPED, S.FINISHED, S.FAILED):
                     fields["finish_time"] = now_micros()
                 self.store.update_job(job["id"], state=target.value, **fields)
