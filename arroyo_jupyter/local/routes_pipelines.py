@@ -260,6 +260,10 @@ def patch_pipeline(request: Request, body: bodies.PipelinePatch) -> Any:
     fields: dict[str, Any] = {}
     if body.stop is not None:
         fields["stop"] = body.stop
+    if body.stop == "none" and job["state"] == JobState.FAILED.value and job["stop"] != "none":
+        # "Start" on a Failed job that was not desired running (the action table offers it):
+        # Arroyo's controller leaves Failed only on a restart, so this start is one
+        fields["restart_nonce"] = job["restart_nonce"] + 1
     if body.parallelism is not None and not p["preview"]:
         fields["parallelism_override"] = body.parallelism
     if body.env_vars is not None:

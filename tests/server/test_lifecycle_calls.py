@@ -109,3 +109,30 @@ def test_lifecycle_calls_that_would_do_nothing_say_why(fresh_api, tmp_path):
     assert r.status_code == 400 and "parallelism 1" in r.json()["error"]
     api.patch(f"/pipelines/{preview['id']}", json={"stop": "immediate"})
     wait_for_state(api, preview["id"], "Stopped")
+
+
+FAILING_UDF = (
+    "from arroyo_udf import udf\n\n@udf\ndef blow_up(x: int) -> int:\n"
+    "    if x >= 5:\n        raise ValueError('boom at ' + str(x))\n    return x\n"
+)
+
+
+def test_start_offered_on_a_failed_job_runs_it_again(fresh_server, fresh_api):
+    api = fresh_api
+    query = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT blow_up(counter) AS v FROM impulse;"
+    body = {
+        "name": "boom",
+        "query": query,
+        "parallelism": 1,
+        "udfs": [{"definition": FAILING_UDF, "language": "python"}],
+    }
+    p = api.post("/pipelines", json=body).json()
+    job = wait_for_state(api, p["id"], "Failed", timeout=60)
+    api.patch(f"/pipelines/{p['id']}", json={"stop": "immediate"})  # Failed, not desired running
+    failed = api.get(f"/pipelines/{p['id']}").json()
+    assert (failed["action_text"], failed["action"]) == ("Start", "none")
+    n = len(fresh_server.store.state_history(job["id"]))
+    r = api.patch(f"/pipelines/{p['id']}", json={"stop": "none"})  # what that button sends
+    assert r.status_code == 200
+    wait_until(lambda: "Compiling" in fresh_server.store.state_history(job["id"])[n:], what="a new run")
+    wait_for_state(api, p["id"], "Failed", timeout=60)  # (and it fails again, as its UDF does)
