@@ -109,15 +109,20 @@ def deadline(seconds: float, cancel: threading.Event | None = None) -> Iterator[
             if finished.wait(0.1):
                 return
 
-    threading.Thread(target=watch, name="arroyo-plan-deadline", daemon=True).start()
-    try:
+    try:  # armed inside the try: an interrupt landing while arming still disarms it below
+        threading.Thread(target=watch, name="arroyo-plan-deadline", daemon=True).start()
         yield
     finally:
+        while True:  # disarm even if an interrupt lands right here
+            try:
+                with lock:
+                    state["done"] = True
+                    if state["fired"]:  # not yet delivered: take it back
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None)
+                break
+            except _Interrupted:
+                continue
         finished.set()
-        with lock:
-            state["done"] = True
-            if state["fired"]:  # not yet delivered: take it back
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None)
 
 
 def _plan_error(message: str) -> Exception:
