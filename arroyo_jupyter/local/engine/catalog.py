@@ -85,25 +85,59 @@ class TableDef:
         return self.kind == "source" and self.format == "debezium_json"
 
 
-IMPULSE_SCHEMA = pa.schema([pa.field("counter", pa.int64(), False), pa.field("subtask_index", pa.int64(), False)])
+IMPULSE_SCHEMA = pa.schema(
+    [pa.field("counter", pa.int64(), False), pa.field("subtask_index", pa.int64(), False)]
+)
 
 _PERSON = pa.struct(
-    [pa.field(n, t, False) for n, t in [
-        ("id", pa.int64()), ("name", pa.string()), ("email_address", pa.string()), ("credit_card", pa.string()),
-        ("city", pa.string()), ("state", pa.string()), ("datetime", TS), ("extra", pa.string())]]
+    [
+        pa.field(n, t, False)
+        for n, t in [
+            ("id", pa.int64()),
+            ("name", pa.string()),
+            ("email_address", pa.string()),
+            ("credit_card", pa.string()),
+            ("city", pa.string()),
+            ("state", pa.string()),
+            ("datetime", TS),
+            ("extra", pa.string()),
+        ]
+    ]
 )
 _AUCTION = pa.struct(
-    [pa.field(n, t, False) for n, t in [
-        ("id", pa.int64()), ("description", pa.string()), ("item_name", pa.string()), ("initial_bid", pa.int64()),
-        ("reserve", pa.int64()), ("datetime", TS), ("expires", TS), ("seller", pa.int64()),
-        ("category", pa.int64()), ("extra", pa.string())]]
+    [
+        pa.field(n, t, False)
+        for n, t in [
+            ("id", pa.int64()),
+            ("description", pa.string()),
+            ("item_name", pa.string()),
+            ("initial_bid", pa.int64()),
+            ("reserve", pa.int64()),
+            ("datetime", TS),
+            ("expires", TS),
+            ("seller", pa.int64()),
+            ("category", pa.int64()),
+            ("extra", pa.string()),
+        ]
+    ]
 )
 _BID = pa.struct(
-    [pa.field(n, t, False) for n, t in [
-        ("auction", pa.int64()), ("bidder", pa.int64()), ("price", pa.int64()), ("channel", pa.string()),
-        ("url", pa.string()), ("datetime", TS), ("extra", pa.string())]]
+    [
+        pa.field(n, t, False)
+        for n, t in [
+            ("auction", pa.int64()),
+            ("bidder", pa.int64()),
+            ("price", pa.int64()),
+            ("channel", pa.string()),
+            ("url", pa.string()),
+            ("datetime", TS),
+            ("extra", pa.string()),
+        ]
+    ]
 )
-NEXMARK_SCHEMA = pa.schema([pa.field("person", _PERSON), pa.field("auction", _AUCTION), pa.field("bid", _BID)])
+NEXMARK_SCHEMA = pa.schema(
+    [pa.field("person", _PERSON), pa.field("auction", _AUCTION), pa.field("bid", _BID)]
+)
 
 SOURCE_CONNECTORS = {"impulse", "nexmark", "single_file"}
 SINK_CONNECTORS = {"single_file", "blackhole", "stdout", "preview"}
@@ -148,7 +182,13 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
         raise fail(f"unknown connector '{connector}'; available: {', '.join(sorted(KNOWN_CONNECTORS))}")
     kind = opts.get("type")
     if kind is None:
-        kind = "source" if connector in ("impulse", "nexmark") else "sink" if connector in SINK_CONNECTORS - {"single_file"} else None
+        kind = (
+            "source"
+            if connector in ("impulse", "nexmark")
+            else "sink"
+            if connector in SINK_CONNECTORS - {"single_file"}
+            else None
+        )
     if kind not in ("source", "sink"):
         raise fail(f"table '{table.name}' needs type = 'source' or 'sink'")
     table.kind = kind
@@ -207,7 +247,9 @@ def table_from_create(stmt: Statement) -> TableDef:
     schema_node = ast.this
     name = schema_node.this.name if isinstance(schema_node, exp.Schema) else schema_node.name
     columns = schema_node.expressions if isinstance(schema_node, exp.Schema) else []
-    fields, pks, json_cols = [], [], set()
+    fields: list[pa.Field] = []
+    pks: list[str] = []
+    json_cols: set[str] = set()
     for col in columns:
         if isinstance(col, exp.PrimaryKey):
             pks.extend(c.name for c in col.expressions)
@@ -222,7 +264,9 @@ def table_from_create(stmt: Statement) -> TableDef:
         except ValueError as err:
             raise stmt.error(f"column '{col.name}': {err}") from None
         constraints = [c.args.get("kind") for c in col.args.get("constraints") or []]
-        not_null = any(isinstance(c, exp.NotNullColumnConstraint) and not c.args.get("allow_null") for c in constraints)
+        not_null = any(
+            isinstance(c, exp.NotNullColumnConstraint) and not c.args.get("allow_null") for c in constraints
+        )
         if any(isinstance(c, exp.PrimaryKeyColumnConstraint) for c in constraints):
             pks.append(col.name)
         if kind.this == exp.DataType.Type.JSON:
@@ -244,7 +288,10 @@ def table_from_create(stmt: Statement) -> TableDef:
 
 def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
     """A connection table from the server: ``{connector, config, schema?}``."""
-    config = {str(k).lower(): str(v).lower() if isinstance(v, bool) else str(v) for k, v in (spec.get("config") or {}).items()}
+    config = {
+        str(k).lower(): str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in (spec.get("config") or {}).items()
+    }
     schema = None
     raw = spec.get("schema") or {}
     fmt = raw.get("format") if isinstance(raw, dict) else None
@@ -253,7 +300,9 @@ def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
         kind = fmt.get("type") or next(iter(fmt), None)
         body = fmt if "type" in fmt else fmt.get(kind) or {}
         if kind:
-            config["format"] = "debezium_json" if isinstance(body, dict) and body.get("debezium") else str(kind)
+            config["format"] = (
+                "debezium_json" if isinstance(body, dict) and body.get("debezium") else str(kind)
+            )
             if isinstance(body, dict) and body.get("unstructured"):
                 config["json.unstructured"] = "true"
     bad = raw.get("bad_data") if isinstance(raw, dict) else None
@@ -261,7 +310,9 @@ def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
         config["bad_data"] = str(bad.get("behavior") or next(iter(bad), "fail"))
     fields = raw.get("fields") if isinstance(raw, dict) else None
     if fields:
-        schema = pa.schema([pa.field(f["name"], _field_type(f), not f.get("required", False)) for f in fields])
+        schema = pa.schema(
+            [pa.field(f["name"], _field_type(f), not f.get("required", False)) for f in fields]
+        )
     table = TableDef(name=name, schema=schema, connector=spec.get("connector"), options=config)
     if "type" not in config and spec.get("table_type") in ("source", "sink"):
         table.options["type"] = spec["table_type"]
@@ -271,10 +322,21 @@ def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
 
 
 _FIELD_TYPES = {
-    "int32": pa.int32(), "int64": pa.int64(), "uint32": pa.uint32(), "uint64": pa.uint64(),
-    "float32": pa.float32(), "f32": pa.float32(), "float64": pa.float64(), "f64": pa.float64(),
-    "bool": pa.bool_(), "string": pa.string(), "utf8": pa.string(), "bytes": pa.binary(),
-    "binary": pa.binary(), "timestamp": TS, "json": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "uint32": pa.uint32(),
+    "uint64": pa.uint64(),
+    "float32": pa.float32(),
+    "f32": pa.float32(),
+    "float64": pa.float64(),
+    "f64": pa.float64(),
+    "bool": pa.bool_(),
+    "string": pa.string(),
+    "utf8": pa.string(),
+    "bytes": pa.binary(),
+    "binary": pa.binary(),
+    "timestamp": TS,
+    "json": pa.string(),
 }
 
 
@@ -283,7 +345,9 @@ def _field_type(f: dict[str, Any]) -> pa.DataType:
     if isinstance(typ, dict):  # older shape: {"type": {"primitive": "Int64"}}
         typ = str(typ.get("primitive", "string")).lower()
     if typ == "struct":
-        return pa.struct([pa.field(x["name"], _field_type(x), not x.get("required", False)) for x in f.get("fields", [])])
+        return pa.struct(
+            [pa.field(x["name"], _field_type(x), not x.get("required", False)) for x in f.get("fields", [])]
+        )
     if typ == "list":
         return pa.list_(_field_type(f.get("items", {"type": "string"})))
     if typ == "decimal128":

@@ -42,13 +42,18 @@ def _column_values(arr: pa.Array) -> list[Any]:
         names = [t.field(i).name for i in range(t.num_fields)]
         children = [_column_values(arr.field(i)) for i in range(t.num_fields)]
         valid = arr.is_valid().to_pylist()
-        return [dict(zip(names, vals, strict=False)) if ok else None for ok, *vals in zip(valid, *children, strict=False)]
+        return [
+            dict(zip(names, vals, strict=False)) if ok else None
+            for ok, *vals in zip(valid, *children, strict=False)
+        ]
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         flat = _column_values(arr.flatten())
         offsets = arr.offsets.to_pylist()
         valid = arr.is_valid().to_pylist()
         base = offsets[0] if offsets else 0
-        return [flat[offsets[i] - base : offsets[i + 1] - base] if valid[i] else None for i in range(len(arr))]
+        return [
+            flat[offsets[i] - base : offsets[i + 1] - base] if valid[i] else None for i in range(len(arr))
+        ]
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return [None if v is None else base64.b64encode(v).decode() for v in arr.to_pylist()]
     if pa.types.is_float32(t):  # shortest float32 text, as Arroyo (Rust) writes it: 320.1, not 320.100006…
@@ -63,9 +68,17 @@ def _column_values(arr: pa.Array) -> list[Any]:
 def batch_rows(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
     """Rows of a batch as dicts of JSON-ready values (hidden columns must be dropped first)."""
     names = batch.schema.names
-    columns = [_column_values(batch.column(i) if isinstance(batch, pa.RecordBatch) else batch.column(i).combine_chunks())
-               for i in range(batch.num_columns)]
-    return [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=False)] if columns else [{} for _ in range(batch.num_rows)]
+    columns = [
+        _column_values(
+            batch.column(i) if isinstance(batch, pa.RecordBatch) else batch.column(i).combine_chunks()
+        )
+        for i in range(batch.num_columns)
+    ]
+    return (
+        [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=False)]
+        if columns
+        else [{} for _ in range(batch.num_rows)]
+    )
 
 
 def dumps(value: Any) -> str:
@@ -73,6 +86,7 @@ def dumps(value: Any) -> str:
 
 
 # ---- reading -----------------------------------------------------------------------------
+
 
 def parse_timestamps(values: list[Any]) -> pa.Array:
     """RFC 3339 strings or integer µs → timestamp[ns] (naive UTC)."""
@@ -82,7 +96,7 @@ def parse_timestamps(values: list[Any]) -> pa.Array:
             return pc.cast(arr, pa.timestamp("ns", tz="UTC")).cast(pa.timestamp("ns"))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
-    out = []
+    out: list[int | None] = []
     for v in values:
         if v is None:
             out.append(None)
@@ -104,7 +118,9 @@ def parse_timestamps(values: list[Any]) -> pa.Array:
 def to_array(values: list[Any], typ: pa.DataType, json_column: bool = False) -> pa.Array:
     """Python values decoded from JSON → an Arrow array of the declared type."""
     if json_column:
-        return pa.array([None if v is None else v if isinstance(v, str) else dumps(v) for v in values], pa.string())
+        return pa.array(
+            [None if v is None else v if isinstance(v, str) else dumps(v) for v in values], pa.string()
+        )
     if pa.types.is_timestamp(typ):
         return parse_timestamps(values).cast(typ)
     if pa.types.is_struct(typ):
@@ -112,7 +128,9 @@ def to_array(values: list[Any], typ: pa.DataType, json_column: bool = False) -> 
         children = [to_array([None if v is None else v.get(f.name) for v in values], f.type) for f in typ]
         return pa.StructArray.from_arrays(children, fields=list(typ), mask=pa.array(mask))
     if pa.types.is_string(typ):
-        return pa.array([None if v is None else v if isinstance(v, str) else dumps(v) for v in values], pa.string())
+        return pa.array(
+            [None if v is None else v if isinstance(v, str) else dumps(v) for v in values], pa.string()
+        )
     if pa.types.is_floating(typ):
         return pa.array([None if v is None else float(v) for v in values], typ)
     return pa.array(values, typ)

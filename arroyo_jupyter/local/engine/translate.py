@@ -8,6 +8,7 @@ The analysis (:class:`QueryShape`) tells the planner which operator the query ne
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -17,13 +18,21 @@ TIME_COL = "_timestamp"
 HIDDEN = {WINDOW_COL, TIME_COL}
 
 _UNITS_NS = {
-    "NANOSECOND": 1, "MICROSECOND": 1_000, "MILLISECOND": 1_000_000, "SECOND": 1_000_000_000,
-    "MINUTE": 60_000_000_000, "HOUR": 3_600_000_000_000, "DAY": 86_400_000_000_000, "WEEK": 604_800_000_000_000,
+    "NANOSECOND": 1,
+    "MICROSECOND": 1_000,
+    "MILLISECOND": 1_000_000,
+    "SECOND": 1_000_000_000,
+    "MINUTE": 60_000_000_000,
+    "HOUR": 3_600_000_000_000,
+    "DAY": 86_400_000_000_000,
+    "WEEK": 604_800_000_000_000,
 }
 
 
 def interval_ns(node: exp.Expression) -> int:
-    """``INTERVAL '1' HOUR`` / ``INTERVAL '10 seconds'`` in nanoseconds."""
+    """``INTERVAL '1' HOUR`` / ``INTERVAL '10 seconds'`` / ``'10 seconds'`` in nanoseconds."""
+    if isinstance(node, exp.Literal) and node.is_string:  # Arroyo casts strings to intervals
+        node = exp.Interval(this=node)
     if not isinstance(node, exp.Interval):
         raise ValueError(f"expected an interval, got '{node.sql()}'")
     text = str(node.this.this if isinstance(node.this, exp.Literal) else node.this.sql()).strip()
@@ -36,8 +45,17 @@ def interval_ns(node: exp.Expression) -> int:
     total = 0.0
     for amount, name in zip(parts[::2], parts[1::2], strict=False):
         key = name.upper().rstrip("S")
-        key = {"SEC": "SECOND", "MIN": "MINUTE", "MS": "MILLISECOND", "US": "MICROSECOND", "NS": "NANOSECOND",
-               "MILLI": "MILLISECOND", "MICRO": "MICROSECOND", "H": "HOUR", "D": "DAY"}.get(key, key)
+        key = {
+            "SEC": "SECOND",
+            "MIN": "MINUTE",
+            "MS": "MILLISECOND",
+            "US": "MICROSECOND",
+            "NS": "NANOSECOND",
+            "MILLI": "MILLISECOND",
+            "MICRO": "MICROSECOND",
+            "H": "HOUR",
+            "D": "DAY",
+        }.get(key, key)
         if key not in _UNITS_NS:
             raise ValueError(f"unknown interval unit '{name}'")
         total += float(amount) * _UNITS_NS[key]
@@ -85,7 +103,10 @@ def _window_of(call: exp.Expression) -> WindowSpec | None:
         if name == "hop" and len(args) == 2:
             slide, width = interval_ns(args[0]), interval_ns(args[1])
             if width % slide:
-                raise ValueError("hop width must be a multiple of its slide")
+                raise ValueError(
+                    f"Error during planning: hop() width {_seconds(width)} currently must be "
+                    f"a multiple of slide {_seconds(slide)}"
+                )
             return WindowSpec("tumble" if slide == width else "hop", width, slide)
         if name == "session" and len(args) == 1:
             g = interval_ns(args[0])
@@ -93,6 +114,11 @@ def _window_of(call: exp.Expression) -> WindowSpec | None:
     except ValueError as err:
         raise _WindowError(str(err)) from None
     raise _WindowError(f"wrong number of arguments for {name}()")
+
+
+def _seconds(ns: int) -> str:
+    """A width as Arroyo's messages print it (``600s``, ``1.5s``)."""
+    return f"{ns // 1_000_000_000}s" if ns % 1_000_000_000 == 0 else f"{ns / 1e9:g}s"
 
 
 class _WindowError(Exception):
@@ -113,19 +139,83 @@ def _is_aggregate_select(select: exp.Select) -> bool:
 
 def _render_types(tree: exp.Expression) -> None:
     """DataFusion spells unsigned types 'BIGINT UNSIGNED'; sqlglot says 'UBIGINT'."""
-    names = {"UBIGINT": "BIGINT UNSIGNED", "UINT": "INT UNSIGNED", "USMALLINT": "SMALLINT UNSIGNED",
-             "UTINYINT": "TINYINT UNSIGNED"}
+    names = {
+        "UBIGINT": "BIGINT UNSIGNED",
+        "UINT": "INT UNSIGNED",
+        "USMALLINT": "SMALLINT UNSIGNED",
+        "UTINYINT": "TINYINT UNSIGNED",
+    }
     for dt in list(tree.find_all(exp.DataType)):
         name = dt.this.name if hasattr(dt.this, "name") else str(dt.this)
         if name in names:
             dt.replace(exp.Var(this=names[name]))
 
 
-def _json_path_text(path: exp.Expression) -> str:
+def _json_keys(path: exp.Expression) -> list[object] | None:
+    """The keys of ``->`` / ``->>``: names and array indexes."""
     if isinstance(path, exp.JSONPath):
-        keys = [p.this for p in path.expressions if isinstance(p, (exp.JSONPathKey, exp.JSONPathSubscript))]
-        return ".".join(str(k) for k in keys)
-    return path.name
+        keys: list[object] = []
+        for p in path.expressions:
+            if isinstance(p, exp.JSONPathKey):
+                keys.append(str(p.this))
+            elif isinstance(p, exp.JSONPathSubscript):
+                keys.append(int(p.this) if str(p.this).lstrip("-").isdigit() else str(p.this))
+        return keys
+    if isinstance(path, exp.Literal):
+        return [int(path.this)] if not path.is_string else [str(path.this)]
+    return None
+
+
+def _json_call(
+    name: str, value: exp.Expression, keys: list[object], written: exp.Expression
+) -> exp.Expression:
+    call = exp.Anonymous(this=f"__{name}", expressions=[value, exp.Literal.string(json.dumps(keys))])
+    if isinstance(written.parent, exp.Select) and written.arg_key == "expressions":
+        name_as_written = written.sql(dialect="postgres", normalize_functions="lower")
+        return exp.Alias(this=call, alias=exp.to_identifier(name_as_written, quoted=True))
+    return call
+
+
+class JsonArgumentError(_WindowError):  # reported like the window errors: at the statement
+    pass
+
+
+def _rewrite_json(tree: exp.Expression) -> None:
+    """``->`` / ``->>`` / ``?`` and ``json_get*(json, key, …)`` as the engine's (json, keys) functions."""
+    for has_key in list(tree.find_all(exp.JSONBContainsTopKey)):  # json ? 'key'
+        key = _json_keys(has_key.expression) or [has_key.expression.name]
+        has_key.replace(_json_call("json_contains", has_key.this, key, has_key))
+    for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
+        keys = _json_keys(node.expression)
+        fn = "json_as_text" if isinstance(node, exp.JSONExtractScalar) else "json_get"
+        if keys is None:
+            raise JsonArgumentError(
+                f"the right side of {'->>' if fn == 'json_as_text' else '->'} must be a key or an index"
+            )
+        node.replace(_json_call(fn, node.this, keys, node))
+    for call in list(tree.find_all(exp.Anonymous)):
+        name = call.name.lower()
+        if name in _JSON_FUNCTION_NAMES and call.expressions:
+            value, *rest = call.expressions
+            keys = []
+            for k in rest:
+                if not isinstance(k, exp.Literal):
+                    raise JsonArgumentError(f"the keys of {name}() must be literal names or indexes")
+                keys.append(str(k.this) if k.is_string else int(k.this))
+            call.replace(_json_call(name, value, keys, call))
+
+
+_JSON_FUNCTION_NAMES = {
+    "json_get",
+    "json_as_text",
+    "json_get_str",
+    "json_get_int",
+    "json_get_float",
+    "json_get_bool",
+    "json_get_json",
+    "json_contains",
+    "json_length",
+}
 
 
 def translate(
@@ -176,14 +266,12 @@ def translate(
         if call.name.lower() == "row_time" and not call.expressions:
             as_item = isinstance(call.parent, exp.Select)  # a bare select item keeps a visible name
             call.replace(exp.alias_(exp.column(TIME_COL), "row_time") if as_item else exp.column(TIME_COL))
-    for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
-        fn = "__json_get_str" if isinstance(node, exp.JSONExtractScalar) else "__json_get"
-        node.replace(exp.Anonymous(this=fn, expressions=[node.this, exp.Literal.string(_json_path_text(node.expression))]))
+    _rewrite_json(tree)
 
     selects = list(tree.find_all(exp.Select))
     agg_selects = [s for s in selects if _is_aggregate_select(s)]
     if window is not None:
-        _check_windowed_aggregates(agg_selects)
+        _check_windowed_aggregates(agg_selects, selects)
     joins = list(tree.find_all(exp.Join))
     non_inner = any((j.side or "").upper() in ("LEFT", "RIGHT", "FULL") for j in joins)
     updating_side = None
@@ -224,7 +312,9 @@ def _with_event_time(tree: exp.Expression) -> str | None:
     top = tree.expression if isinstance(tree, exp.Insert) else tree
     branches = [top]
     while any(isinstance(b, exp.Union) for b in branches):
-        branches = [x for b in branches for x in ((b.this, b.expression) if isinstance(b, exp.Union) else (b,))]
+        branches = [
+            x for b in branches for x in ((b.this, b.expression) if isinstance(b, exp.Union) else (b,))
+        ]
     for b in branches:
         if not isinstance(b, exp.Select) or _is_aggregate_select(b) or b.args.get("distinct"):
             return None
@@ -234,11 +324,11 @@ def _with_event_time(tree: exp.Expression) -> str | None:
     return tree.sql(dialect="postgres")
 
 
-def _check_windowed_aggregates(agg_selects: list[exp.Select]) -> None:
+def _check_windowed_aggregates(agg_selects: list[exp.Select], selects: list[exp.Select]) -> None:
     """In a windowed query every aggregate must group by the window (its own or an inner one's):
     an aggregate over windowed results without a window would be an updating query."""
     window_names = {WINDOW_COL}
-    for s in agg_selects:
+    for s in selects:  # a window named in any (inner) select may be grouped by further out
         for e in s.expressions:
             if isinstance(e, exp.Alias) and e.unalias().sql() == exp.column(WINDOW_COL).sql():
                 window_names.add(e.alias)
@@ -254,7 +344,8 @@ def _check_windowed_aggregates(agg_selects: list[exp.Select]) -> None:
         if not grouped:
             raise _WindowError(
                 "an aggregate over the output of a window must also group by that window "
-                "(e.g. GROUP BY window); aggregating across windows is not supported")
+                "(e.g. GROUP BY window); aggregating across windows is not supported"
+            )
 
 
 class _UnknownTable(Exception):
@@ -274,7 +365,11 @@ def _find_keys(tree: exp.Expression, shape: QueryShape, agg_selects: list[exp.Se
             else:
                 group_sqls.append(g.sql())
         for pos, e in enumerate(top.expressions):
-            if isinstance(e, exp.Alias) and e.alias in [g for g in group_sqls] or e.unalias().sql() in group_sqls:
+            if (
+                isinstance(e, exp.Alias)
+                and e.alias in [g for g in group_sqls]
+                or e.unalias().sql() in group_sqls
+            ):
                 if e.unalias().sql() != exp.column(WINDOW_COL).sql():
                     shape.output_keys.append(pos)
     if isinstance(top, exp.Select):
