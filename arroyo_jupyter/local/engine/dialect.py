@@ -12,6 +12,7 @@ import bisect
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -398,9 +399,8 @@ def split_statements(script: str) -> list[Statement]:
         trees = [p for p in parsed if p is not None]
         if len(trees) != 1:
             raise PlanError([Diagnostic("expected one statement", start, end)])
-        ast: exp.Expression = normalize_identifiers(
-            trees[0], dialect=DIALECT
-        )  # unquoted names fold to lower case
+        # unquoted names fold to lower case, as Arroyo's parser does
+        ast = cast(exp.Expression, normalize_identifiers(trees[0], dialect=DIALECT))
         if (
             isinstance(ast, exp.Create)
             and (ast.args.get("kind") or "").upper() == "TABLE"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlglot import exp
 
@@ -192,7 +193,7 @@ def _rewrite_json(tree: exp.Expression) -> None:
             raise JsonArgumentError(
                 f"the right side of {'->>' if fn == 'json_as_text' else '->'} must be a key or an index"
             )
-        node.replace(_json_call(fn, node.this, keys, node))
+        node.replace(_json_call(fn, node.this, keys, cast(exp.Expression, node)))
     for call in list(tree.find_all(exp.Anonymous)):
         name = call.name.lower()
         if name in _JSON_FUNCTION_NAMES and call.expressions:
