@@ -261,6 +261,8 @@ def translate(
     if len(set(windows)) > 1:
         raise _WindowError("window in group by does not match input window")
     window = windows[0] if windows else None
+    if window is not None:
+        _carry_window(tree)
 
     # row_time(), JSON operators
     for call in list(tree.find_all(exp.Anonymous)):
@@ -323,6 +325,46 @@ def _with_event_time(tree: exp.Expression) -> str | None:
             continue
         b.select(exp.alias_(exp.column(TIME_COL), "__ts"), copy=False)
     return tree.sql(dialect="postgres")
+
+
+def _top_selects(tree: exp.Expression) -> list[exp.Expression]:
+    top = tree.expression if isinstance(tree, exp.Insert) else tree
+    branches = [top]
+    while any(isinstance(b, exp.Union) for b in branches):
+        branches = [
+            x for b in branches for x in ((b.this, b.expression) if isinstance(b, exp.Union) else (b,))
+        ]
+    return branches
+
+
+def _carry_window(tree: exp.Expression) -> None:
+    """Let a window reach the query that uses it: inner selects (subqueries, CTEs, views) pass
+    the rows' window along, and ``GROUP BY window`` naming a select alias of the window means it.
+
+    The window operator assigns each input row its window; a window named in an outer
+    ``GROUP BY`` (``SELECT … FROM (SELECT …) GROUP BY tumble(…)``) or re-used further out
+    (``window.start``) needs it in every select in between, as Arroyo's planner threads it.
+    """
+    window_sql = exp.column(WINDOW_COL).sql()
+    top = {id(s) for s in _top_selects(tree)}
+    for select in tree.find_all(exp.Select):
+        aliases = {
+            e.alias for e in select.expressions if isinstance(e, exp.Alias) and e.this.sql() == window_sql
+        }
+        group = select.args.get("group")
+        for g in list(group.expressions) if group else []:
+            if isinstance(g, exp.Column) and not g.table and g.name in aliases:
+                g.replace(exp.column(WINDOW_COL))
+        if id(select) in top:
+            continue
+        outputs = {e.sql() for e in select.expressions}
+        if window_sql in outputs or any(isinstance(e, exp.Star) for e in select.expressions):
+            continue
+        if _is_aggregate_select(select):
+            grouped = {g.sql() for g in group.expressions} if group else set()
+            if window_sql not in grouped:
+                continue  # an aggregate without the window: refused by the window checks
+        select.select(exp.column(WINDOW_COL), copy=False)
 
 
 def _check_windowed_aggregates(agg_selects: list[exp.Select], selects: list[exp.Select]) -> None:
