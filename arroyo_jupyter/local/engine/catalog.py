@@ -10,6 +10,7 @@ from sqlglot import exp
 
 from .dialect import Statement
 from .interface import Diagnostic, PlanError
+from .jsonio import GENERATED
 
 TS = pa.timestamp("ns")
 
@@ -242,6 +243,87 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
     return table
 
 
+# Metadata a connector offers to ``col TYPE METADATA FROM 'key'`` (Arroyo's metadata_defs)
+METADATA_FIELDS: dict[str, dict[str, pa.DataType]] = {
+    "kafka": {
+        "offset_id": pa.int64(),
+        "partition": pa.int32(),
+        "topic": pa.string(),
+        "timestamp": pa.int64(),
+        "key": pa.binary(),
+    },
+    "mqtt": {"topic": pa.string()},
+}
+_SQL_NAMES = {
+    pa.string(): "TEXT",
+    pa.int32(): "INT",
+    pa.int64(): "BIGINT",
+    pa.binary(): "BYTEA",
+    pa.float64(): "DOUBLE",
+    pa.float32(): "FLOAT",
+    pa.bool_(): "BOOLEAN",
+    TS: "TIMESTAMP",
+}
+
+
+def _sql_name(t: pa.DataType) -> str:
+    return _SQL_NAMES.get(t, str(t).upper())
+
+
+def _check_arroyo_table_rules(
+    stmt: Statement,
+    name: str,
+    opts: dict[str, str],
+    fields: list[pa.Field],
+    generated: dict[str, exp.Expression],
+) -> None:
+    """CREATE TABLE rules of Arroyo's planner that do not depend on our connectors being there:
+    TEMPORARY tables, metadata columns and generated columns (checked by planning them)."""
+
+    def failed(message: str, at: exp.Expression | str | None) -> PlanError:
+        return stmt.error_at(f"Failed to create table {name} caused by Error during planning: {message}", at)
+
+    connector = opts.get("connector")
+    temporary = any(isinstance(p, exp.TemporaryProperty) for p in stmt.ast.find_all(exp.TemporaryProperty))
+    if temporary and connector is not None:
+        raise stmt.error_at(
+            f"CREATE TEMPORARY TABLE cannot have a connector ('{connector}'): drop TEMPORARY for a "
+            "connector table, or the WITH clause for an in-memory table",
+            "TEMPORARY",
+        )
+    if generated and opts.get("format") == "debezium_json":
+        raise failed("can't use virtual fields with debezium format", next(iter(generated.values())))
+    types = {f.name: f.type for f in fields}
+    for column, key in stmt.metadata.items():
+        offered = METADATA_FIELDS.get(connector or "")
+        if offered is None:
+            raise stmt.error_at(
+                f"METADATA FROM is not supported for connector '{connector or 'memory'}'", column
+            )
+        if key not in offered:
+            raise failed(
+                f"unknown metadata field '{key}' for connector '{connector}'; it offers "
+                + ", ".join(sorted(offered)),
+                f"'{key}'",
+            )
+        if column in types and types[column] != offered[key]:
+            raise failed(
+                f"incorrect data type for metadata field '{column}'; expected {_sql_name(offered[key])}, "
+                f"but found {_sql_name(types[column])}",
+                column,
+            )
+    if generated:
+        from .jsonio import compute_generated, is_generated
+
+        schema = pa.schema(fields)
+        empty = [None if is_generated(f) else pa.array([], f.type) for f in schema]
+        try:
+            compute_generated(empty, schema, 0)
+        except ValueError as err:
+            first = next(iter(generated.values()))
+            raise failed(f"generated column: {err}", first) from None
+
+
 def table_from_create(stmt: Statement) -> TableDef:
     ast = stmt.ast
     schema_node = ast.this
@@ -250,6 +332,7 @@ def table_from_create(stmt: Statement) -> TableDef:
     fields: list[pa.Field] = []
     pks: list[str] = []
     json_cols: set[str] = set()
+    generated: dict[str, exp.Expression] = {}
     for col in columns:
         if isinstance(col, exp.PrimaryKey):
             pks.extend(c.name for c in col.expressions)
@@ -271,8 +354,21 @@ def table_from_create(stmt: Statement) -> TableDef:
             pks.append(col.name)
         if kind.this == exp.DataType.Type.JSON:
             json_cols.add(col.name)
+        computed = next((c for c in constraints if isinstance(c, exp.ComputedColumnConstraint)), None)
+        expr = computed.this if computed is not None else None
+        for c in constraints:  # without STORED sqlglot reads GENERATED ALWAYS AS (expr) as an identity
+            if (
+                isinstance(c, exp.GeneratedAsIdentityColumnConstraint)
+                and c.args.get("expression") is not None
+            ):
+                expr = c.args["expression"]
+        if expr is not None:  # GENERATED ALWAYS AS (expr): computed from the row's other columns
+            generated[col.name] = expr
+            fields.append(pa.field(col.name, typ, True, {GENERATED: expr.sql(dialect="postgres")}))
+            continue
         fields.append(pa.field(col.name, typ, not not_null))
     opts = dict(stmt.options or {})
+    _check_arroyo_table_rules(stmt, name, opts, fields, generated)
     table = TableDef(
         name=name,
         schema=pa.schema(fields) if fields else None,

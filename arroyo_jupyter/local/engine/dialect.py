@@ -50,9 +50,9 @@ class Statement:
     edits: list[tuple[int, int, int]] = field(
         default_factory=list
     )  # rewrites of text (see _rewrite_keywords)
-    written: str | None = (
-        None  # the statement as written, options/watermark blanked (same offsets as the script)
-    )
+    # the statement as written, options/watermark blanked (same offsets as the script)
+    written: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)  # column → METADATA FROM 'key' of a CREATE TABLE
 
     @property
     def original_text(self) -> str:
@@ -281,6 +281,40 @@ def _cut_options(
     return text, None
 
 
+def _cut_metadata(text: str, tokens: list, base: int) -> tuple[str, dict[str, str]]:
+    """Remove ``METADATA FROM 'key'`` from CREATE TABLE columns (sqlglot has no grammar for it)."""
+    found: dict[str, str] = {}
+    depth, column = 0, None
+    for i, tok in enumerate(tokens):
+        t = tok.token_type
+        if t == TokenType.L_PAREN:
+            depth += 1
+            if depth == 1:
+                column = None
+            continue
+        if t == TokenType.R_PAREN:
+            depth -= 1
+            continue
+        if depth == 1 and t == TokenType.COMMA:
+            column = None
+            continue
+        if depth == 1 and column is None:
+            quoted = t == TokenType.IDENTIFIER
+            column = tok.text if quoted else tok.text.lower()
+        if (
+            depth == 1
+            and column is not None
+            and tok.text.upper() == "METADATA"
+            and i + 2 < len(tokens)
+            and tokens[i + 1].token_type == TokenType.FROM
+            and tokens[i + 2].token_type == TokenType.STRING
+        ):
+            found[column] = tokens[i + 2].text
+            cut_from, cut_to = tok.start - base, tokens[i + 2].end - base + 1
+            text = text[:cut_from] + " " * (cut_to - cut_from) + text[cut_to:]
+    return text, found
+
+
 def _rewrite_keywords(text: str, tokens: list, base: int) -> tuple[str, list[tuple[int, int, int]]]:
     """Words Arroyo uses as names but sqlglot reads as keywords.
 
@@ -374,9 +408,11 @@ def split_statements(script: str) -> list[Statement]:
         base = group[0].start
         text = script[base : group[-1].end + 1]
         watermark = options = None
+        metadata: dict[str, str] = {}
         if group[0].token_type == TokenType.CREATE:
             text, options = _cut_options(text, group, base, positions)
             text, watermark = _cut_watermark(text, group, base, positions)
+            text, metadata = _cut_metadata(text, group, base)
         first = group[0]
         if first.text.upper() not in _STATEMENT_WORDS and first.token_type != TokenType.L_PAREN:
             where = positions.at(first.start)
@@ -408,7 +444,7 @@ def split_statements(script: str) -> list[Statement]:
             and not isinstance(ast.this, exp.Schema)
         ):
             ast.set("kind", "VIEW")  # CREATE TABLE t AS SELECT: a table defined by a query (a view)
-        statements.append(Statement(ast, text, start, end, watermark, options, edits, blanked))
+        statements.append(Statement(ast, text, start, end, watermark, options, edits, blanked, metadata))
     if not statements:
         raise PlanError([Diagnostic("Query is empty!")])
     return statements

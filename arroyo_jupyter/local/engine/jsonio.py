@@ -136,6 +136,76 @@ def to_array(values: list[Any], typ: pa.DataType, json_column: bool = False) -> 
     return pa.array(values, typ)
 
 
+GENERATED = b"arroyo.generated"  # field metadata: the SQL of a GENERATED ALWAYS AS (…) column
+
+
 def rows_to_batch(rows: list[dict[str, Any]], schema: pa.Schema, json_columns: set[str]) -> pa.RecordBatch:
-    arrays = [to_array([r.get(f.name) for r in rows], f.type, f.name in json_columns) for f in schema]
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([pa.field(f.name, f.type) for f in schema]))
+    """Decoded JSON rows as a batch of ``schema``; generated columns computed from the others."""
+    arrays = [
+        None if is_generated(f) else to_array([r.get(f.name) for r in rows], f.type, f.name in json_columns)
+        for f in schema
+    ]
+    out = pa.schema([pa.field(f.name, f.type) for f in schema])
+    if any(a is None for a in arrays):
+        return compute_generated(arrays, schema, len(rows))
+    return pa.RecordBatch.from_arrays(arrays, schema=out)
+
+
+def is_generated(f: pa.Field) -> bool:
+    return bool(f.metadata and GENERATED in f.metadata)
+
+
+def compute_generated(arrays: list[pa.Array | None], schema: pa.Schema, num_rows: int) -> pa.RecordBatch:
+    """Fill the generated columns (``None`` in ``arrays``): DataFusion evaluates each expression
+    over the row's other columns and casts it to the declared type, as Arroyo's virtual fields.
+    Raises ValueError with DataFusion's message when an expression does not plan."""
+    from datafusion import SessionContext
+
+    from .functions import register_builtins
+
+    physical = [(f, a) for f, a in zip(schema, arrays, strict=True) if a is not None]
+    base = pa.RecordBatch.from_arrays(
+        [a for _, a in physical] or [pa.nulls(num_rows)],
+        schema=pa.schema([pa.field(f.name, f.type) for f, _ in physical] or [pa.field("__none", pa.null())]),
+    )
+    ctx = SessionContext()
+    register_builtins(ctx)
+    ctx.register_record_batches("__row", [[base]])
+    generated = [f for f, a in zip(schema, arrays, strict=True) if a is None]
+    items = ", ".join(
+        f'CAST(({f.metadata[GENERATED].decode()}) AS {_sql_type(f.type)}) AS "{f.name}"' for f in generated
+    )
+    try:
+        table = ctx.sql(f"SELECT {items} FROM __row").to_arrow_table()
+    except Exception as err:  # DataFusion raises plain exceptions
+        raise ValueError(str(err).split("\n")[0]) from None
+    values = iter(table.column(i).combine_chunks() for i in range(len(generated)))
+    filled = [a if a is not None else next(values).cast(f.type) for f, a in zip(schema, arrays, strict=True)]
+    return pa.RecordBatch.from_arrays(filled, schema=pa.schema([pa.field(f.name, f.type) for f in schema]))
+
+
+def _sql_type(t: pa.DataType) -> str:
+    """An Arrow type in DataFusion's SQL (for the cast of a generated column)."""
+    names = {
+        pa.int8(): "TINYINT",
+        pa.int16(): "SMALLINT",
+        pa.int32(): "INT",
+        pa.int64(): "BIGINT",
+        pa.uint8(): "TINYINT UNSIGNED",
+        pa.uint16(): "SMALLINT UNSIGNED",
+        pa.uint32(): "INT UNSIGNED",
+        pa.uint64(): "BIGINT UNSIGNED",
+        pa.float32(): "FLOAT",
+        pa.float64(): "DOUBLE",
+        pa.bool_(): "BOOLEAN",
+        pa.string(): "VARCHAR",
+        pa.binary(): "BYTEA",
+        pa.date32(): "DATE",
+    }
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision}, {t.scale})"
+    if t in names:
+        return names[t]
+    raise ValueError(f"a generated column cannot be of type {t}")

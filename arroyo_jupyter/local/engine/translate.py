@@ -257,6 +257,7 @@ def translate(
         spec = _window_of(call)
         if spec is not None:
             windows.append(spec)
+            _check_window_context(call)
             call.replace(exp.column(WINDOW_COL))
     if len(set(windows)) > 1:
         raise _WindowError("window in group by does not match input window")
@@ -280,13 +281,13 @@ def translate(
     updating_side = None
     if window is None:
         for j in joins:
-            right = j.this
-            if any(_is_aggregate_select(s) for s in right.find_all(exp.Select)):
-                updating_side = "right"
+            # Arroyo looks at the left side first: both updating → "updating left side"
             parent = j.parent
             left = parent.args.get("from_") or parent.args.get("from") if parent is not None else None
             if left is not None and any(_is_aggregate_select(s) for s in left.find_all(exp.Select)):
                 updating_side = updating_side or "left"
+            if any(_is_aggregate_select(s) for s in j.this.find_all(exp.Select)):
+                updating_side = updating_side or "right"
     shape = QueryShape(
         sql="",
         inputs=inputs,
@@ -347,24 +348,75 @@ def _carry_window(tree: exp.Expression) -> None:
     """
     window_sql = exp.column(WINDOW_COL).sql()
     top = {id(s) for s in _top_selects(tree)}
-    for select in tree.find_all(exp.Select):
+    ctes = {c.alias_or_name: c.this for c in tree.find_all(exp.CTE)}
+    done: dict[int, bool] = {}
+
+    def provides(node: exp.Expression) -> bool:
+        """Whether the rows of ``node`` (a select, union, subquery or table) carry ``__window``."""
+        if isinstance(node, exp.Subquery):
+            return provides(node.this)
+        if isinstance(node, exp.Union):
+            return provides(node.this) and provides(node.expression)
+        if isinstance(node, exp.Table):
+            return provides(ctes[node.name]) if node.name in ctes else True  # inputs get a window column
+        if not isinstance(node, exp.Select):
+            return False
+        if id(node) not in done:
+            done[id(node)] = False  # (a guard against cycles)
+            done[id(node)] = carry(node)
+        return done[id(node)]
+
+    def carry(select: exp.Select) -> bool:
         aliases = {
             e.alias for e in select.expressions if isinstance(e, exp.Alias) and e.this.sql() == window_sql
         }
         group = select.args.get("group")
+        items = [e.unalias() for e in select.expressions]
+        grouped = False
         for g in list(group.expressions) if group else []:
             if isinstance(g, exp.Column) and not g.table and g.name in aliases:
-                g.replace(exp.column(WINDOW_COL))
-        if id(select) in top:
-            continue
+                g = g.replace(exp.column(WINDOW_COL))
+            if isinstance(g, exp.Literal) and not g.is_string and 0 < int(g.this) <= len(items):
+                g = items[int(g.this) - 1]
+            grouped = grouped or g.sql() == window_sql
+        source = select.args.get("from_") or select.args.get("from")
+        sources = [source.this] if source is not None else []
+        sources += [j.this for j in select.args.get("joins") or []]
+        carriers = [s for s in sources if provides(s)]
         outputs = {e.sql() for e in select.expressions}
-        if window_sql in outputs or any(isinstance(e, exp.Star) for e in select.expressions):
-            continue
-        if _is_aggregate_select(select):
-            grouped = {g.sql() for g in group.expressions} if group else set()
-            if window_sql not in grouped:
-                continue  # an aggregate without the window: refused by the window checks
-        select.select(exp.column(WINDOW_COL), copy=False)
+        if window_sql in outputs or (carriers and any(isinstance(e, exp.Star) for e in select.expressions)):
+            return True
+        if id(select) in top or not carriers or (_is_aggregate_select(select) and not grouped):
+            return False  # the top's own columns are the user's; an aggregate without the window drops it
+        if len(sources) > 1:  # a join (of windows): take the window of the first side that has one
+            qualifier = carriers[0].alias_or_name
+            select.select(exp.column(WINDOW_COL, table=qualifier), copy=False)
+            select.expressions[-1].replace(exp.alias_(exp.column(WINDOW_COL, table=qualifier), WINDOW_COL))
+        else:
+            select.select(exp.column(WINDOW_COL), copy=False)
+        return True
+
+    for s in _top_selects(tree):
+        provides(s)
+
+
+def _check_window_context(call: exp.Expression) -> None:
+    """A window function belongs in a GROUP BY, or names the window of a select's rows
+    (``SELECT tumble(…) AS window, …`` without aggregates); not in an aggregate without GROUP BY."""
+    select = call.find_ancestor(exp.Select)
+    if select is None or select.args.get("group") or not _is_aggregate_select(select):
+        return
+    name = call.name.lower().replace("session_window", "session")
+    raise _WindowError(
+        f"Error during planning: time window function {name} is not allowed in this context. "
+        "Are you missing a GROUP BY clause?"
+    )
+
+
+_MISSING_WINDOW = (
+    "must have window in aggregate. Make sure you are calling one of the windowing functions "
+    "(hop, tumble, session) or using the window field of the input"
+)
 
 
 def _check_windowed_aggregates(agg_selects: list[exp.Select], selects: list[exp.Select]) -> None:
@@ -385,10 +437,7 @@ def _check_windowed_aggregates(agg_selects: list[exp.Select], selects: list[exp.
             if isinstance(g, exp.Column) and g.name in window_names:
                 grouped = True
         if not grouped:
-            raise _WindowError(
-                "an aggregate over the output of a window must also group by that window "
-                "(e.g. GROUP BY window); aggregating across windows is not supported"
-            )
+            raise _WindowError(f"Error during planning: {_MISSING_WINDOW}")
 
 
 class _UnknownTable(Exception):
