@@ -321,7 +321,8 @@ def _check_arroyo_table_rules(
             compute_generated(empty, schema, 0)
         except ValueError as err:
             first = next(iter(generated.values()))
-            raise failed(f"generated column: {err}", first) from None
+            reason = str(err).removeprefix("Error during planning: ")
+            raise failed(f"generated column: {reason}", first) from None
 
 
 def table_from_create(stmt: Statement) -> TableDef:

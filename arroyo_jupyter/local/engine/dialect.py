@@ -75,6 +75,14 @@ class Statement:
         start, end = span if span else (self.start, self.end)
         return PlanError([Diagnostic(user_words(message), start, end)])
 
+    def error_at_read(self, message: str, table: str) -> PlanError:
+        """An error under the place a table is read (``FROM t`` / ``JOIN t``), else under its name."""
+        hit = re.search(rf"\b(?:from|join)\s+\"?({re.escape(table)})\b", self.original_text, re.I)
+        if hit is None:
+            return self.error_at(message, table)
+        start, end = self._location_written(hit.start(1)), self._location_written(hit.end(1) - 1)
+        return PlanError([Diagnostic(user_words(message), start, end)])
+
     def _span_of_text(self, needle: str) -> tuple[SqlLocation, SqlLocation] | None:
         words = [re.escape(w) for w in re.split(r"\s+", needle.strip()) if w]
         if not words:

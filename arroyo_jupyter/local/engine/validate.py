@@ -38,9 +38,9 @@ def check_program(
             if table is None:
                 continue
             if table.kind == "sink":
-                raise stmt.error_at(f"attempted to read from table '{name}', but it is a sink", name)
+                raise stmt.error_at_read(f"attempted to read from table '{name}', but it is a sink", name)
             if table.kind == "memory" and name not in writers:
-                raise stmt.error_at(
+                raise stmt.error_at_read(
                     f"Can't query from memory table {name} without first inserting into it.", name
                 )
 
