@@ -10,7 +10,7 @@ from sqlglot import exp
 
 from .dialect import Statement
 from .interface import Diagnostic, PlanError
-from .jsonio import GENERATED
+from .jsonio import GENERATED, TIMESTAMP_FORMATS
 
 TS = pa.timestamp("ns")
 
@@ -199,6 +199,9 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
         raise fail(f"connector '{connector}' can only be used as a source")
     if table.format is not None and table.format not in FORMATS:
         raise fail(f"unsupported format '{table.format}'; use one of {', '.join(sorted(FORMATS))}")
+    ts_format = opts.get("json.timestamp_format")
+    if ts_format is not None and ts_format not in TIMESTAMP_FORMATS:
+        raise fail(f"invalid json.timestamp_format '{ts_format}'; use one of {', '.join(TIMESTAMP_FORMATS)}")
     if connector == "stdout" and table.format is None:
         raise fail("stdout sink requires a format, e.g. format = 'json'")
     if connector == "single_file":

@@ -32,22 +32,27 @@ def format_timestamp_ns(ns: int) -> str:
     return f"{base}.{frac:09d}"
 
 
-def _column_values(arr: pa.Array) -> list[Any]:
+TIMESTAMP_FORMATS = ("rfc3339", "unix_millis")  # Arroyo's json.timestamp_format; rfc3339 is its default
+
+
+def _column_values(arr: pa.Array, ts_format: str = "rfc3339") -> list[Any]:
     """A column as JSON-ready Python values."""
     t = arr.type
     if pa.types.is_timestamp(t):
         ints = arr.cast(pa.timestamp("ns", tz=t.tz)).cast(pa.int64())
+        if ts_format == "unix_millis":  # integer milliseconds since the epoch
+            return [None if v is None else v // 1_000_000 for v in ints.to_pylist()]
         return [None if v is None else format_timestamp_ns(v) for v in ints.to_pylist()]
     if pa.types.is_struct(t):
         names = [t.field(i).name for i in range(t.num_fields)]
-        children = [_column_values(arr.field(i)) for i in range(t.num_fields)]
+        children = [_column_values(arr.field(i), ts_format) for i in range(t.num_fields)]
         valid = arr.is_valid().to_pylist()
         return [
             dict(zip(names, vals, strict=False)) if ok else None
             for ok, *vals in zip(valid, *children, strict=False)
         ]
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        flat = _column_values(arr.flatten())
+        flat = _column_values(arr.flatten(), ts_format)
         offsets = arr.offsets.to_pylist()
         valid = arr.is_valid().to_pylist()
         base = offsets[0] if offsets else 0
@@ -65,12 +70,14 @@ def _column_values(arr: pa.Array) -> list[Any]:
     return arr.to_pylist()
 
 
-def batch_rows(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
-    """Rows of a batch as dicts of JSON-ready values (hidden columns must be dropped first)."""
+def batch_rows(batch: pa.RecordBatch | pa.Table, timestamp_format: str = "rfc3339") -> list[dict[str, Any]]:
+    """Rows of a batch as dicts of JSON-ready values (hidden columns must be dropped first);
+    timestamps as ``json.timestamp_format`` says (RFC 3339 text by default, or unix_millis)."""
     names = batch.schema.names
     columns = [
         _column_values(
-            batch.column(i) if isinstance(batch, pa.RecordBatch) else batch.column(i).combine_chunks()
+            batch.column(i) if isinstance(batch, pa.RecordBatch) else batch.column(i).combine_chunks(),
+            timestamp_format,
         )
         for i in range(batch.num_columns)
     ]
