@@ -402,6 +402,12 @@ def _changelog(plan: Any, keys: list[int] | None, removed: pa.Table, added: pa.T
     a_keys = _row_hashes(added, keys) if keys is not None else None
     if keys is not None and len(np.unique(r_keys)) == nr and len(np.unique(a_keys)) == added.num_rows:
         common, r_idx, a_idx = np.intersect1d(r_keys, a_keys, assume_unique=True, return_indices=True)
+        if len(common) and keys:  # pair only rows whose key values are equal, not just their hashes
+            cols = [removed.column_names[i] for i in keys]
+            same = np.array([_value_key(a) == _value_key(b) for a, b in zip(
+                removed.select(cols).take(pa.array(r_idx)).to_pylist(),
+                added.cast(removed.schema).select(cols).take(pa.array(a_idx)).to_pylist(), strict=True)], dtype=bool)
+            r_idx, a_idx, common = r_idx[same], a_idx[same], common[same]
         deletes = np.setdiff1d(np.arange(nr), r_idx)
         creates = np.setdiff1d(np.arange(added.num_rows), a_idx)
         pairs = np.empty(2 * len(common), dtype=np.int64)
@@ -438,7 +444,8 @@ def _grouped(plan: Any) -> bool:
 
 
 def _except_all(ctx: Any, left: pa.Table, right: pa.Table, source: pa.Table | None = None) -> pa.Table:
-    """Multiset difference ``left − right`` (rows compared on all columns, by 64-bit row hash).
+    """Multiset difference ``left − right`` (rows compared on all columns by value; the 64-bit
+    row hash only picks the candidates, so a collision cannot drop or invent a change).
 
     With ``source`` (``left`` plus extra columns, same row order) the surviving rows of
     ``source`` are returned, so hidden columns such as ``_timestamp`` survive.
@@ -449,16 +456,27 @@ def _except_all(ctx: Any, left: pa.Table, right: pa.Table, source: pa.Table | No
     right = pa.Table.from_arrays([c.cast(left.column(i).type) for i, c in enumerate(right.columns)],
                                  names=left.schema.names)
     lh, rh = _row_hashes(left), _row_hashes(right)
-    values, counts = np.unique(rh, return_counts=True)
-    order = np.argsort(lh, kind="stable")
-    sorted_h = lh[order]
-    first = np.searchsorted(sorted_h, sorted_h, side="left")
-    occurrence = np.arange(len(sorted_h)) - first  # 0 for the first copy of a row, 1 for the second, …
-    pos = np.searchsorted(values, sorted_h)
-    found = (pos < len(values)) & (values[np.minimum(pos, len(values) - 1)] == sorted_h)
-    removed_copies = np.where(found, counts[np.minimum(pos, len(values) - 1)], 0)
-    keep = np.sort(order[occurrence >= removed_copies])
-    return base.take(pa.array(keep))
+    candidates = np.nonzero(np.isin(lh, rh))[0]
+    if not len(candidates):
+        return base
+    pool: dict[str, int] = {}
+    for row in right.take(pa.array(np.nonzero(np.isin(rh, lh[candidates]))[0])).to_pylist():
+        key = _value_key(row)
+        pool[key] = pool.get(key, 0) + 1
+    drop = []
+    for i, row in zip(candidates, left.take(pa.array(candidates)).to_pylist(), strict=True):
+        key = _value_key(row)
+        if pool.get(key, 0) > 0:
+            pool[key] -= 1
+            drop.append(i)
+    return base.take(pa.array(np.setdiff1d(np.arange(left.num_rows), drop)))
+
+
+def _value_key(row: dict[str, Any]) -> str:
+    """A row's values as text that is equal exactly when the values are (NULL ≠ '', 1 ≠ 1.5)."""
+    import json
+
+    return json.dumps(list(row.values()), default=repr, sort_keys=True)
 
 
 class KeyRouter:
