@@ -57,3 +57,60 @@ def test_malformed_arroyo_queries_give_a_positioned_plan_error(name, text):
         text = NEXMARK + text
     for sql in _variants(text, rng):
         _check(sql)
+
+
+T = (
+    "CREATE TABLE t (doc TEXT, ts TIMESTAMP) WITH (connector = 'single_file', path = 'x.json', format = 'json', "
+    "type = 'source');\n"
+)
+IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');\n"
+
+
+@pytest.mark.parametrize(
+    "sql, message, at",
+    [
+        (T + "SELECT json_gett(doc, 'a') FROM t", "Did you mean 'json_get'?", "json_gett"),
+        (
+            T + "SELECT json_get_str(doc, ts) FROM t",
+            "the keys of 'json_get_str' must be literal",
+            "json_get_str",
+        ),
+        (T + "SELECT doc -> ts FROM t", "the right side of '->' must be a key", "->"),
+        (
+            IMPULSE + "SELECT count(*) FROM impulse GROUP BY tumble('soon')",
+            "cannot read interval 'soon'",
+            "soon",
+        ),
+        ("SELEC counter FROM impulse", "Expected: an SQL statement, found: SELEC", "SELEC"),
+        (
+            IMPULSE + "SELECT counter FROM impulse GROUP x",
+            "Expected: end of statement, found: GROUP",
+            "GROUP",
+        ),
+        (
+            IMPULSE + "SELECT a.counter FROM impulse a JOIN impulse b ON a.counter > b.counter",
+            "Updating joins must include an equijoin condition",
+            "a.counter > b.counter",
+        ),
+        (
+            "CREATE TABLE t (x TEXT, k TEXT METADATA FROM 'nope') WITH (connector = 'kafka', type = 'source', "
+            "format = 'json', topic = 'a', bootstrap_servers = 'b'); SELECT * FROM t",
+            "unknown metadata field 'nope' for connector 'kafka'",
+            "k TEXT",
+        ),
+        (
+            IMPULSE + "SELECT session(interval '1 second') AS w, count(*) FROM impulse",
+            "time window function session is not allowed in this context",
+            "session",
+        ),
+    ],
+)
+def test_errors_point_at_the_users_token_in_the_users_words(sql, message, at):
+    with pytest.raises(PlanError) as info:
+        plan_query(sql)
+    (diag,) = info.value.diagnostics
+    assert message in diag.message
+    assert "__" not in diag.message
+    line, col = diag.start.line, diag.start.column
+    offset = sum(len(x) + 1 for x in sql.split("\n")[: line - 1]) + col - 1
+    assert sql[offset:].startswith(at), (diag, sql[offset : offset + 20])

@@ -307,7 +307,7 @@ def _check_arroyo_table_rules(
             raise failed(
                 f"unknown metadata field '{key}' for connector '{connector}'; it offers "
                 + ", ".join(sorted(offered)),
-                f"'{key}'",
+                column,
             )
         if column in types and types[column] != offered[key]:
             raise failed(

@@ -106,6 +106,9 @@ class Statement:
             )
             if name and hit:
                 return self._location(hit.start()), self._location(hit.end())
+            written = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", self.original_text, re.I)
+            if name and written:  # a word the engine rewrote (session → session_window)
+                return self._location_written(written.start()), self._location_written(written.end() - 1)
         return None
 
     def _location(self, offset: int) -> SqlLocation:
@@ -121,6 +124,9 @@ def user_words(message: str) -> str:
     message = re.sub(rf",\s*{hidden}(?=[,\s.]|$)", "", message)  # from "Valid fields are …" lists
     message = re.sub(rf"(?<=are ){hidden},\s*", "", message)
     message = message.replace("__window", "window").replace("session_window", "session")
+    message = re.sub(
+        r"'__(json_\w+)'", r"'\1'", message
+    )  # the engine's JSON functions, as the user calls them
     return message.strip()
 
 
@@ -128,6 +134,7 @@ def user_words(message: str) -> str:
 # "Field x not found", "column x" …
 _NAMED_IN_ERROR = re.compile(
     r"'([^'\s]+)'|\bNo field named ([\w.\"]+)|\b[Ff]ield ([\w\"]+) not found|\bcolumn ([\w\"]+)"
+    r"|\btime window function (\w+)|\b(hop|tumble|session)\(\) width"
 )
 
 

@@ -42,7 +42,7 @@ def interval_ns(node: exp.Expression) -> int:
     if unit is not None:
         parts = [text, unit.name]
     if len(parts) % 2:
-        raise ValueError(f"cannot read interval '{node.sql()}'")
+        raise ValueError(f"cannot read interval '{text}'; write e.g. '10 seconds' or INTERVAL '1' MINUTE")
     total = 0.0
     for amount, name in zip(parts[::2], parts[1::2], strict=False):
         key = name.upper().rstrip("S")
@@ -191,7 +191,7 @@ def _rewrite_json(tree: exp.Expression) -> None:
         fn = "json_as_text" if isinstance(node, exp.JSONExtractScalar) else "json_get"
         if keys is None:
             raise JsonArgumentError(
-                f"the right side of {'->>' if fn == 'json_as_text' else '->'} must be a key or an index"
+                f"the right side of '{'->>' if fn == 'json_as_text' else '->'}' must be a key or an index"
             )
         node.replace(_json_call(fn, node.this, keys, cast(exp.Expression, node)))
     for call in list(tree.find_all(exp.Anonymous)):
@@ -201,7 +201,9 @@ def _rewrite_json(tree: exp.Expression) -> None:
             keys = []
             for k in rest:
                 if not isinstance(k, exp.Literal):
-                    raise JsonArgumentError(f"the keys of {name}() must be literal names or indexes")
+                    raise JsonArgumentError(
+                        f"the keys of '{name}' must be literal names or indexes, e.g. {name}(doc, 'key', 0)"
+                    )
                 keys.append(str(k.this) if k.is_string else int(k.this))
             call.replace(_json_call(name, value, keys, call))
 
