@@ -22,6 +22,7 @@ import difflib
 import html
 import os
 import re
+import secrets
 import tempfile
 import threading
 import time
@@ -263,13 +264,17 @@ def _connect_local(port: int | None, state_dir: str | None, settings: Settings) 
     if start is None:
         raise SessionError("this build has no embedded server; give a URL to connect to a cluster")
     directory = state_dir or tempfile.mkdtemp(prefix="arroyo-jupyter-")
+    # Its own random key (never shown) and file connectors confined to the state dir and
+    # the notebook's directory: a web page or another user cannot drive it.
+    key = secrets.token_urlsafe(32)
+    roots = [str(directory), os.getcwd()]
     try:
-        server = start(port=port or 0, state_dir=directory)
+        server = start(port=port or 0, state_dir=directory, api_key=key, file_roots=roots)
     except OSError as exc:  # port taken or not allowed
         raise SessionError(
             f"cannot start the embedded server on port {port}: {exc.strerror or exc}; pick another --port"
         ) from None
-    client = _make_client(server.url, None)
+    client = _make_client(server.url, key)
     return _set_current(Session(client=client, url=server.url, settings=settings, server=server))
 
 

@@ -9,6 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 DEFAULT_URL = "http://localhost:5115"
 URL_ENV = "ARROYO_URL"
 API_KEY_ENV = "ARROYO_API_KEY"
+# Arroyo (and the embedded server) send a keep-alive on an idle output stream every 15 s;
+# four periods without a byte mean the stream is dead.
+STREAM_READ_TIMEOUT = 60.0
 
 
 def resolve_api_root(url: str | None = None, api_root: str | None = None) -> str:

@@ -251,8 +251,12 @@ class Client(_BaseClient):
     def get_operator_metric_groups(self, pipeline_id: str, job_id: str) -> list[m.OperatorMetricGroup]:
         return self._send(ops.get_operator_metric_groups(pipeline_id, job_id))
 
-    def stream_output(self, pipeline_id: str, job_id: str) -> OutputStream:
-        """Open the job's live output (raises at once if the server refuses)."""
+    def stream_output(self, pipeline_id: str, job_id: str, read_timeout: float | None = None) -> OutputStream:
+        """Open the job's live output (raises at once if the server refuses).
+
+        ``read_timeout``: seconds without a byte (keep-alives included) before the
+        iterator raises StreamError; default ``STREAM_READ_TIMEOUT`` (60 s).
+        """
         call: Call[None] = Call("GET", ops.output_path(pipeline_id, job_id), ops._ignore)
         request = self._http.build_request(
             "GET", self._url(call), headers={"accept": "text/event-stream"}, timeout=self._stream_timeout()
@@ -268,7 +272,7 @@ class Client(_BaseClient):
                 time.sleep(delay)
                 continue
             if ops.is_event_stream(response.status_code, response.headers):
-                return OutputStream(response, f"{pipeline_id}/{job_id}")
+                return OutputStream(response, f"{pipeline_id}/{job_id}", read_timeout)
             content = response.read()
             response.close()
             delay = retry.after_status(call, response.status_code, response.headers)
@@ -523,7 +527,9 @@ class AsyncClient(_BaseClient):
     async def get_operator_metric_groups(self, pipeline_id: str, job_id: str) -> list[m.OperatorMetricGroup]:
         return await self._send(ops.get_operator_metric_groups(pipeline_id, job_id))
 
-    async def stream_output(self, pipeline_id: str, job_id: str) -> AsyncOutputStream:
+    async def stream_output(
+        self, pipeline_id: str, job_id: str, read_timeout: float | None = None
+    ) -> AsyncOutputStream:
         call: Call[None] = Call("GET", ops.output_path(pipeline_id, job_id), ops._ignore)
         request = self._http.build_request(
             "GET", self._url(call), headers={"accept": "text/event-stream"}, timeout=self._stream_timeout()
@@ -539,7 +545,7 @@ class AsyncClient(_BaseClient):
                 await asyncio.sleep(delay)
                 continue
             if ops.is_event_stream(response.status_code, response.headers):
-                return AsyncOutputStream(response, f"{pipeline_id}/{job_id}")
+                return AsyncOutputStream(response, f"{pipeline_id}/{job_id}", read_timeout)
             content = await response.aread()
             await response.aclose()
             delay = retry.after_status(call, response.status_code, response.headers)

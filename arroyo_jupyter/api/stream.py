@@ -4,18 +4,26 @@
 they differ only in how bytes arrive. Both end cleanly when the server ends the
 stream, raise StreamError if it is cut mid-event, and can be closed from another
 thread or task: ``close()`` shuts the socket down so a blocked read wakes at once.
+
+The server sends a keep-alive comment on an idle stream (every 15 s on Arroyo and the
+embedded server), so a stream that brings no byte for ``read_timeout`` seconds (default
+:data:`~arroyo_jupyter.api._config.STREAM_READ_TIMEOUT`, a few keep-alive periods) is
+dead or stuck: the iterator raises StreamError instead of blocking forever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 
+from ._config import STREAM_READ_TIMEOUT
 from .errors import StreamError
 from .sse import GapTracker, OutputEvent, SSEParser, decode_output_region
 
@@ -25,9 +33,12 @@ __all__ = ["AsyncOutputStream", "OutputStream"]
 class _StreamState:
     """What both stream flavours keep: parser, gap tracker, counters, pending events."""
 
-    def __init__(self, response: httpx.Response, label: str) -> None:
+    def __init__(self, response: httpx.Response, label: str, read_timeout: float | None = None) -> None:
         self._response = response
         self._label = label
+        # seconds without a byte before the stream counts as dead; None/0: wait forever
+        self.read_timeout = STREAM_READ_TIMEOUT if read_timeout is None else read_timeout
+        self._timed_out = False
         self._parser = SSEParser()
         self._gap_tracker = GapTracker()
         self._pending: deque[OutputEvent] = deque()
@@ -61,13 +72,25 @@ class _StreamState:
     def _check_end(self) -> None:
         """At the end of the body: a half-received event means the stream was cut."""
         self._ended = True
-        self._pending.extend(decode_output_region(self._parser, self._parser.finish_region(), self._gap_tracker))
+        self._pending.extend(
+            decode_output_region(self._parser, self._parser.finish_region(), self._gap_tracker)
+        )
         if self._parser.pending:
             raise StreamError(f"output stream of {self._label} was cut in the middle of an event")
 
     def _cut(self, exc: Exception) -> StreamError:
         self._ended = True
+        if self._timed_out:
+            return self._silent()
         return StreamError(f"output stream of {self._label} was cut: {type(exc).__name__}: {exc}")
+
+    def _silent(self) -> StreamError:
+        self._ended = True
+        return StreamError(
+            f"output stream of {self._label} sent nothing for {self.read_timeout:g} s, not even a "
+            "keep-alive: the server or the connection is gone; open the stream again "
+            "(or raise read_timeout)"
+        )
 
     def _shutdown_socket(self) -> None:
         # Wakes a read blocked in another thread (or the event loop) right away.
@@ -90,10 +113,30 @@ class _StreamState:
 class OutputStream(_StreamState):
     """Iterator and context manager of OutputEvent; ``close()`` works from any thread."""
 
-    def __init__(self, response: httpx.Response, label: str) -> None:
-        super().__init__(response, label)
+    def __init__(self, response: httpx.Response, label: str, read_timeout: float | None = None) -> None:
+        super().__init__(response, label, read_timeout)
         self._chunks: Iterator[bytes] = response.iter_bytes()
         self._reading = False
+        self._last_byte = time.monotonic()
+        self._watchdog: threading.Thread | None = None
+
+    def _watch(self) -> None:
+        """Shut the socket down when a read has waited longer than read_timeout."""
+        while not (self._closed or self._ended):
+            timeout = self.read_timeout
+            if not timeout:
+                return
+            idle = time.monotonic() - self._last_byte
+            if self._reading and idle >= timeout:
+                self._timed_out = True
+                self._shutdown_socket()
+                return
+            time.sleep(min(1.0, max(0.01, timeout - idle if self._reading else timeout / 4)))
+
+    def _arm(self) -> None:
+        if self.read_timeout and self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch, name="arroyo-stream-watchdog", daemon=True)
+            self._watchdog.start()
 
     def __iter__(self) -> OutputStream:
         return self
@@ -103,11 +146,15 @@ class OutputStream(_StreamState):
             if self._closed or self._ended:
                 self._release()
                 raise StopIteration
+            self._last_byte = time.monotonic()
             self._reading = True
+            self._arm()
             try:
                 chunk = next(self._chunks)
             except StopIteration:
                 self._release()
+                if self._timed_out:
+                    raise self._silent() from None
                 if not self._closed:
                     self._check_end()
                 raise
@@ -118,6 +165,7 @@ class OutputStream(_StreamState):
                 raise self._cut(exc) from None
             finally:
                 self._reading = False
+            self._last_byte = time.monotonic()
             self._take(chunk)
         return self._pending.popleft()
 
@@ -162,8 +210,8 @@ class AsyncOutputStream(_StreamState):
     by cancelling the consuming task.
     """
 
-    def __init__(self, response: httpx.Response, label: str) -> None:
-        super().__init__(response, label)
+    def __init__(self, response: httpx.Response, label: str, read_timeout: float | None = None) -> None:
+        super().__init__(response, label, read_timeout)
         self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
         self._reading = False
 
@@ -177,7 +225,15 @@ class AsyncOutputStream(_StreamState):
                 raise StopAsyncIteration
             self._reading = True
             try:
-                chunk = await self._chunks.__anext__()
+                if self.read_timeout:
+                    chunk = await asyncio.wait_for(self._chunks.__anext__(), self.read_timeout)
+                else:
+                    chunk = await self._chunks.__anext__()
+            except asyncio.TimeoutError:
+                self._timed_out = True
+                self._closed = True
+                await self._release()
+                raise self._silent() from None
             except StopAsyncIteration:
                 await self._release()
                 if not self._closed:

@@ -1,4 +1,4 @@
-"""The ASGI application: Arroyo's routes under /api/v1, bearer auth, fallbacks."""
+"""The ASGI application: Arroyo's routes under /api/v1, bearer auth, guards, fallbacks."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import routes_catalog, routes_jobs, routes_pipelines
 from .context import Context
+from .guards import Guard
 from .http import json_response
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -73,7 +74,7 @@ async def outside_api(request: Request) -> Response:
     return HTMLResponse(_INDEX)
 
 
-def create_app(context: Context) -> ASGIApp:
+def create_app(context: Context, bound_host: str = "127.0.0.1") -> ASGIApp:
     api_routes: list[Any] = [
         Route("/ping", ping, methods=["GET"]),
         Route("/api-docs/openapi.json", openapi, methods=["GET"]),
@@ -89,9 +90,14 @@ def create_app(context: Context) -> ASGIApp:
         ]
     )
     app.state.ctx = context
-    secured: ASGIApp = BearerAuth(app, context.config.api_key) if context.config.api_key else app
-    # Arroyo's default CORS policy (any origin, no credentials); preflights need no key
-    return CORSMiddleware(secured, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
+    config = context.config
+    secured: ASGIApp = BearerAuth(app, config.api_key) if config.api_key else app
+    # Only the allow-listed origins get CORS headers (the server's own need none); preflights
+    # need no key. Foreign origins never reach this far: Guard refuses them.
+    cors = CORSMiddleware(
+        secured, allow_origins=list(config.allowed_origins), allow_methods=["*"], allow_headers=["*"]
+    )
+    return Guard(cors, config, bound_host)
 
 
 def load_spec() -> dict[str, Any]:

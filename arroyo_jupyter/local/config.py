@@ -1,8 +1,8 @@
-"""Knobs of the embedded server; defaults are Arroyo's."""
+"""Knobs of the embedded server; defaults are Arroyo's, plus the safety limits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MIN_CHECKPOINT_INTERVAL_MICROS = 1_000_000
 MAX_CHECKPOINT_INTERVAL_MICROS = 86_400_000_000
@@ -26,6 +26,21 @@ class ServerConfig:
     output_queue_events: int = 256  # per SSE subscriber; beyond it events are dropped for that client
     sse_keepalive_s: float = 15.0
     batch_size: int | None = None  # rows per source batch, passed to the engine
+    # -- safety (issue 16) ---------------------------------------------------------------
+    # Origins (scheme://host:port) besides the server's own that browsers may call it from.
+    allowed_origins: list[str] = field(default_factory=list)
+    # Host names requests may carry besides the bound address (DNS-rebinding guard).
+    local_hostnames: list[str] = field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
+    allow_remote_access: bool = False  # True: any Host header (a key is then advisable)
+    # File connectors may only read/write under these directories (None: anywhere).
+    file_roots: list[str] | None = None
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_query_bytes: int = 1024 * 1024
+    max_name_chars: int = 256
+    max_query_tokens: int = 20_000  # SQL tokens per query (planning cost grows with them)
+    max_nesting: int = 200  # parentheses / CASE depth
+    planning_timeout_s: float = 20.0
+    checkpoints_to_keep: int = 100  # checkpoint rows kept per job (the newest)
 
     def __repr__(self) -> str:  # never show the key
         key = "set" if self.api_key else None

@@ -13,6 +13,7 @@ from .connectors import CONNECTORS, check_config, table_schema, table_type
 from .context import Context, ctx
 from .http import bad_request, empty_ok, endpoint, not_found, page, pagination
 from .ids import new_id, now_micros
+from .limits import LimitError, check_connector_options
 from .rows_json import encode
 from .store import DuplicateError
 from .udfs import inspect_python_udf
@@ -115,6 +116,10 @@ def _validated_table(c: Context, body: bodies.ConnectionTablePost) -> dict[str, 
     problem = check_config(connector, body.config)
     if problem:
         raise bad_request(f"Failed to parse config: {problem}")
+    try:  # values (rates, counts, file paths) the engine must never be given
+        check_connector_options(body.connector, body.config, c.config)
+    except LimitError as e:
+        raise bad_request(f"Failed to parse config: {e}") from None
     fields = (body.schema or {}).get("fields") or []
     names = [f.get("name") for f in fields if isinstance(f, dict)]
     if len(names) != len(set(names)):

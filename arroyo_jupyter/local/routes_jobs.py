@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from .context import Context, ctx
-from .http import ApiError, PlainError, endpoint, not_found, page, pagination
+from .http import MAX_U32, ApiError, PlainError, endpoint, not_found, page, pagination
 from .views import checkpoint_groups_json, checkpoint_json, log_json
 
 
@@ -36,7 +36,9 @@ def job_errors(request: Request, _body: None) -> Any:
 def job_checkpoints(request: Request, _body: None) -> Any:
     c = ctx(request)
     job = _job(c, request)
-    return {"data": [checkpoint_json(cp) for cp in c.store.checkpoints(job["id"])]}
+    # bounded by the store's retention; ?limit=N keeps only the newest N
+    limit = pagination(request)[0] if request.query_params.get("limit") else None
+    return {"data": [checkpoint_json(cp) for cp in c.store.checkpoints(job["id"], limit)]}
 
 
 @endpoint()
@@ -46,7 +48,7 @@ def checkpoint_details(request: Request, _body: None) -> Any:
     raw = request.path_params["epoch"]
     try:
         epoch = int(raw)
-        if epoch < 0:
+        if not 0 <= epoch <= MAX_U32:
             raise ValueError
     except ValueError:
         raise PlainError(f"Invalid URL: Cannot parse `{raw}` to a `u32`") from None

@@ -1,6 +1,6 @@
 """Running the embedded server: in a background thread (``start``) or in the foreground
-(``arroyo-jupyter serve``). Both bind 127.0.0.1 unless told otherwise, and refuse to bind
-beyond loopback without an API key.
+(``arroyo-jupyter serve``). Both bind 127.0.0.1 unless told otherwise, refuse to bind
+beyond loopback without an API key, and serve only their own hostnames and origins.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -63,12 +64,12 @@ class LocalServer:
             known = ", ".join(f for f in ServerConfig.__dataclass_fields__ if f != "api_key")
             raise ValueError(f"unknown server setting(s) {', '.join(unknown)}; known settings: {known}")
         self.config = ServerConfig(api_key=api_key, **settings)
-        self.store = Store(self.state_dir)
+        self.store = Store(self.state_dir, self.config)
         self.controller = Controller(self.store, self.state_dir, self.config)
         self._context = Context(self.store, self.controller, self.config, self.state_dir)
         self._server = uvicorn.Server(
             uvicorn.Config(
-                create_app(self._context),
+                create_app(self._context, host),
                 host=host,
                 port=port,
                 log_level="warning",
@@ -140,8 +141,14 @@ class LocalServer:
         return f"<LocalServer {self.url or 'not started'} state_dir={str(self.state_dir)!r}>"
 
 
-def serve_forever(host: str, port: int, state_dir: str | None, api_key: str | None) -> int:
-    """``arroyo-jupyter serve``: run until Ctrl-C; returns the exit code."""
+def serve_forever(
+    host: str,
+    port: int,
+    state_dir: str | None,
+    api_key: str | None,
+    settings: dict[str, Any] | None = None,
+) -> int:
+    """``arroyo-jupyter serve``: run until Ctrl-C or SIGTERM; returns the exit code."""
     try:
         check_exposure(host, api_key)
     except ValueError as e:
@@ -149,16 +156,32 @@ def serve_forever(host: str, port: int, state_dir: str | None, api_key: str | No
         return 2
     directory = Path(state_dir) if state_dir else default_state_dir()
     try:
-        server = LocalServer(host=host, port=port, state_dir=directory, api_key=api_key).start()
+        server = LocalServer(
+            host=host, port=port, state_dir=directory, api_key=api_key, **(settings or {})
+        ).start()
+    except ValueError as e:
+        print(f"arroyo-jupyter serve: {e}", file=sys.stderr)
+        return 2
     except (OSError, RuntimeError) as e:
         print(f"arroyo-jupyter serve: cannot listen on {host}:{port}: {e}", file=sys.stderr)
         return 1
     print(f"Arroyo API on {server.api_url} (state in {directory}); Ctrl-C stops", flush=True)
+    if not api_key:
+        print(
+            "No API key: any program on this machine can use this server. To require one, "
+            "put it in an environment variable and pass --api-key-env VAR.",
+            flush=True,
+        )
+    stop = threading.Event()
+    # SIGTERM (systemd, docker, kill) shuts down as cleanly as Ctrl-C
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while server._thread is not None and server._thread.is_alive():
-            server._thread.join(0.5)
+        while server._thread is not None and server._thread.is_alive() and not stop.is_set():
+            stop.wait(0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.stop()
+    print("Arroyo API stopped", flush=True)
     return 0

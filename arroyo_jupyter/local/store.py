@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .config import ServerConfig
 from .ids import new_id, now_micros
 
 _SCHEMA = """
@@ -152,7 +153,8 @@ _JSON_FIELDS = {
 class Store:
     """The server's tables; every method is one short transaction."""
 
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, config: ServerConfig | None = None):
+        self.config = config or ServerConfig()  # the limits planning and retention use
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "arroyo.sqlite"
         self._lock = threading.RLock()
@@ -318,13 +320,26 @@ class Store:
         enc = _encode({"job_id": job_id, **record})
         cols = ", ".join(enc)
         marks = ", ".join("?" for _ in enc)
+        keep = max(1, self.config.checkpoints_to_keep)
         with self._lock:
             self._db.execute(
                 f"INSERT OR REPLACE INTO checkpoints ({cols}) VALUES ({marks})", tuple(enc.values())
             )
+            # retention: only the newest rows (Arroyo keeps a bounded history too)
+            self._db.execute(
+                "DELETE FROM checkpoints WHERE job_id = ? AND epoch <= "
+                "(SELECT epoch FROM checkpoints WHERE job_id = ? ORDER BY epoch DESC LIMIT 1 OFFSET ?)",
+                (job_id, job_id, keep),
+            )
 
-    def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY epoch", (job_id,))
+    def checkpoints(self, job_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Oldest first; with ``limit``, only the newest ``limit`` of them."""
+        if limit is None:
+            return self._all("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY epoch", (job_id,))
+        rows = self._all(
+            "SELECT * FROM checkpoints WHERE job_id = ? ORDER BY epoch DESC LIMIT ?", (job_id, limit)
+        )
+        return rows[::-1]
 
     def checkpoint(self, job_id: str, epoch: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM checkpoints WHERE job_id = ? AND epoch = ?", (job_id, epoch))

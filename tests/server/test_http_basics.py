@@ -157,7 +157,9 @@ def test_global_python_udfs(fresh_api):
 
 
 def test_bearer_key_is_enforced_on_every_route(tmp_path):
-    with start(port=0, state_dir=tmp_path, api_key="s3cret-key") as server:
+    with start(
+        port=0, state_dir=tmp_path, api_key="s3cret-key", allowed_origins=["http://localhost:8000"]
+    ) as server:
         for path in [
             "/api/v1/ping",
             "/api/v1/pipelines",
@@ -179,7 +181,9 @@ def test_bearer_key_is_enforced_on_every_route(tmp_path):
             server.api_url + "/pipelines",
             headers={"Origin": "http://localhost:8000", "Access-Control-Request-Method": "GET"},
         )
-        assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "*"
+        # (from an allow-listed origin: CORS names it, never "*")
+        assert pre.status_code == 200
+        assert pre.headers["access-control-allow-origin"] == "http://localhost:8000"
 
 
 def test_binds_loopback_and_refuses_wider_binding_without_key(tmp_path):
