@@ -75,6 +75,8 @@ class TableDef:
     primary_keys: list[str] = field(default_factory=list)
     json_columns: set[str] = field(default_factory=set)
     statement: Statement | None = None
+    # column → key of ``col TYPE METADATA FROM 'key'``: the source fills these (not the payload)
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def format(self) -> str | None:
@@ -382,6 +384,7 @@ def table_from_create(stmt: Statement) -> TableDef:
         primary_keys=pks,
         json_columns=json_cols,
         statement=stmt,
+        metadata=dict(stmt.metadata),
     )
     return _finish(table, stmt)
 
