@@ -46,6 +46,11 @@ MEM = "CREATE TABLE mem (driver_id BIGINT, kind TEXT);\n"
             "hop(",
         ),
         (
+            IMPULSE + "SELECT counter FROM impulse WHERE tumble(interval '1 second') IS NOT NULL",
+            "time window function tumble is not allowed in this context",
+            "tumble(",
+        ),
+        (
             IMPULSE
             + "SELECT count(*) AS n FROM (SELECT tumble(interval '1 minute') AS window, count(*) AS c "
             "FROM impulse GROUP BY 1)",
