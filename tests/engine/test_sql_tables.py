@@ -105,13 +105,14 @@ def test_with_values_may_be_intervals_lists_and_bare_names():
 
 
 def test_create_table_as_select_is_a_table_defined_by_its_query(tmp_path):
-    _, job = run_sql(
+    rec, job = run_sql(
         "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000', message_count = '6', "
         "event_time_interval = '1000000');\n"
         "CREATE TABLE evens AS (SELECT counter FROM impulse WHERE counter % 2 = 0);\n"
         "SELECT counter * 10 AS c FROM evens"
     )
     assert job.outcome == "finished"
+    assert sorted(r["c"] for r in rec.rows) == [0, 20, 40]  # counters 0..5, the even ones, times 10
 
 
 def test_set_updating_ttl_is_accepted_and_kept_other_settings_are_not():

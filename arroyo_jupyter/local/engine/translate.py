@@ -406,10 +406,10 @@ def _check_window_context(call: exp.Expression) -> None:
     """A window function belongs in a GROUP BY, or names the window of a select's rows
     (``SELECT tumble(…) AS window, …`` without aggregates); not in an aggregate without GROUP BY."""
     select = call.find_ancestor(exp.Select)
-    misplaced, node = False, call  # in the WHERE / HAVING / ORDER BY / JOIN … ON of its own select
-    while node.parent is not None and node is not select:
+    misplaced, node = False, cast(exp.Expression | None, call)  # in WHERE / HAVING / ORDER BY / ON
+    while node is not None and node is not select:
         misplaced = misplaced or isinstance(node, (exp.Where, exp.Having, exp.Order)) or node.arg_key == "on"
-        node = node.parent
+        node = cast(exp.Expression | None, node.parent)
     if not misplaced and (select is None or select.args.get("group") or not _is_aggregate_select(select)):
         return
     name = call.name.lower().replace("session_window", "session")
