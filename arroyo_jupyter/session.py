@@ -559,37 +559,32 @@ class Preview:
 
 def _collect_output(pipeline: Any, rows: int, timeout: float) -> pd.DataFrame:
     """Read the live output until ``rows`` rows, the end of the stream, or the deadline."""
-    from .api import ArroyoError
+    from .api import ArroyoError, RunBoundary
 
-    deadline = time.monotonic() + timeout
-    try:
-        pipeline.wait_for([JobState.RUNNING.value, *[s.value for s in TERMINAL_STATES]], timeout=timeout)
-    except TimeoutError:
-        return _rows_frame([])
     events: list[Any] = []
     count = 0
-    remaining = deadline - time.monotonic()
-    job = pipeline.job()
-    if str(job.state) == JobState.FAILED.value:
-        raise SessionError(f"{pipeline.name} failed: {job.failure or 'no reason given'}")
-    if remaining <= 0 or str(job.state) != JobState.RUNNING.value:
-        return _rows_frame(events)
-    stream = pipeline.output()
-    # The stream blocks between events: a timer closes it at the deadline (close is thread-safe).
-    timer = threading.Timer(remaining, stream.close)
+    # One run, subscribed as early as the server allows (the embedded server replays a
+    # preview that ended before this; a cluster serves it once Running). The follower
+    # blocks between events: a timer closes it at the deadline (close is thread-safe).
+    follower = pipeline.follow_output(runs=1)
+    timer = threading.Timer(timeout, follower.close)
     timer.daemon = True
     timer.start()
     try:
-        for event in stream:
-            events.append(event)
-            count += len(event.rows)
+        for item in follower:
+            if isinstance(item, RunBoundary):
+                if item.reason == "failed" and not count:
+                    raise SessionError(f"{pipeline.name} failed: {item.failure or 'no reason given'}")
+                continue
+            events.append(item)
+            count += len(item.rows)
             if count >= rows:
                 break
     except ArroyoError:
         pass  # cut by the deadline or the end of the preview: keep what arrived
     finally:
         timer.cancel()
-        stream.close()
+        follower.close()
     return _rows_frame(events).head(rows)
 
 

@@ -23,6 +23,7 @@ from .errors import (
     SqlError,
     StreamError,
 )
+from .follow import OutputFollower, RunBoundary
 from .handles import AsyncJob, AsyncPipeline, Job, Pipeline
 from .models import QueryValidationResult
 from .sse import OutputEvent, SSEParser
@@ -44,11 +45,13 @@ __all__ = [
     "Job",
     "NotFoundError",
     "OutputEvent",
+    "OutputFollower",
     "OutputStream",
     "Page",
     "Pipeline",
     "QueryValidationResult",
     "Retries",
+    "RunBoundary",
     "SSEParser",
     "ServerError",
     "SqlDiagnostic",

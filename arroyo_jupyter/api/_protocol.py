@@ -19,6 +19,7 @@ from . import models as m
 from .errors import (
     ArroyoConnectionError,
     ArroyoError,
+    NotFoundError,
     SqlDiagnostic,
     SqlError,
     error_for_status,
@@ -130,6 +131,7 @@ _PIPELINE_PAGE = _page_parser(m.Pipeline)
 _JOBS = _list_parser(m.Job)
 _ERRORS_PAGE = _page_parser(m.JobLogMessage)
 _CHECKPOINTS = _list_parser(m.Checkpoint)
+_TRANSITIONS = _list_parser(m.StateTransition)
 _CHECKPOINT_GROUPS = _list_parser(m.OperatorCheckpointGroup)
 _METRIC_GROUPS = _list_parser(m.OperatorMetricGroup)
 _CONNECTORS = _list_parser(m.Connector)
@@ -320,6 +322,16 @@ def get_checkpoint_details(pipeline_id: str, job_id: str, epoch: int) -> Call[li
 
 def get_operator_metric_groups(pipeline_id: str, job_id: str) -> Call[list[m.OperatorMetricGroup]]:
     return Call("GET", _job_path(pipeline_id, job_id) + "/operator_metric_groups", _METRIC_GROUPS)
+
+
+def get_job_state_transitions(pipeline_id: str, job_id: str) -> Call[list[m.StateTransition]]:
+    """The embedded server's additive endpoint (Arroyo has none): 404 Route not found there."""
+    return Call("GET", _job_path(pipeline_id, job_id) + "/state_transitions", _TRANSITIONS)
+
+
+def no_such_route(exc: NotFoundError) -> bool:
+    """A 404 for the route itself (an Arroyo cluster without an additive endpoint)."""
+    return "Route not found" in exc.message
 
 
 def output_path(pipeline_id: str, job_id: str) -> str:

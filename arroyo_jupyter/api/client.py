@@ -18,6 +18,7 @@ from . import models as m
 from ._config import Retries, as_retries, redact_url, resolve_api_key, resolve_api_root
 from ._protocol import Call, Page
 from .errors import ArroyoConnectionError, ArroyoError, NotFoundError
+from .follow import OutputFollower
 from .handles import AsyncJob, AsyncPipeline, Job, Pipeline
 from .stream import AsyncOutputStream, OutputStream
 
@@ -245,6 +246,16 @@ class Client(_BaseClient):
     def get_checkpoints(self, pipeline_id: str, job_id: str) -> list[m.Checkpoint]:
         return self._send(ops.get_checkpoints(pipeline_id, job_id))
 
+    def get_job_state_transitions(self, pipeline_id: str, job_id: str) -> list[m.StateTransition] | None:
+        """Every state the job entered, with server times (oldest first); None when the
+        server has no such endpoint (an Arroyo cluster: poll ``get_pipeline_jobs`` instead)."""
+        try:
+            return self._send(ops.get_job_state_transitions(pipeline_id, job_id))
+        except NotFoundError as exc:
+            if ops.no_such_route(exc):
+                return None
+            raise
+
     def get_checkpoint_details(self, pipeline_id: str, job_id: str, epoch: int) -> list[m.OperatorCheckpointGroup]:
         return self._send(ops.get_checkpoint_details(pipeline_id, job_id, epoch))
 
@@ -279,6 +290,15 @@ class Client(_BaseClient):
             if delay is None:
                 raise ops.stream_refused(call, response.status_code, response.headers, content, self._shown_root)
             time.sleep(delay)
+
+    def follow_output(self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5) -> OutputFollower:
+        """The pipeline's output over every run: OutputEvents with a RunBoundary at each
+        run's start and end; reconnects after Stop → Start, Restart and Rescale.
+
+        Ends when the job has Finished, a preview ended, the pipeline was deleted, or
+        ``runs`` runs were read; ``close()`` (any thread) stops it. See OutputFollower.
+        """
+        return OutputFollower(self, pipeline_id, runs=runs, poll_s=poll_s)
 
     # catalogue
 
@@ -518,6 +538,15 @@ class AsyncClient(_BaseClient):
 
     async def get_checkpoints(self, pipeline_id: str, job_id: str) -> list[m.Checkpoint]:
         return await self._send(ops.get_checkpoints(pipeline_id, job_id))
+
+    async def get_job_state_transitions(self, pipeline_id: str, job_id: str) -> list[m.StateTransition] | None:
+        """See Client.get_job_state_transitions."""
+        try:
+            return await self._send(ops.get_job_state_transitions(pipeline_id, job_id))
+        except NotFoundError as exc:
+            if ops.no_such_route(exc):
+                return None
+            raise
 
     async def get_checkpoint_details(
         self, pipeline_id: str, job_id: str, epoch: int

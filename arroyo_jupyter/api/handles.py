@@ -20,6 +20,7 @@ from .errors import ArroyoError
 
 if TYPE_CHECKING:
     from .client import AsyncClient, Client
+    from .follow import OutputFollower
     from .stream import AsyncOutputStream, OutputStream
 
 __all__ = ["AsyncJob", "AsyncPipeline", "Job", "Pipeline"]
@@ -208,6 +209,10 @@ class _SyncActions:
 
     def output(self) -> OutputStream:
         return self._client.stream_output(self._pid(), self._jid())
+
+    def follow_output(self, runs: int | None = None, poll_s: float = 0.5) -> OutputFollower:
+        """The output across runs, with RunBoundary markers (see Client.follow_output)."""
+        return self._client.follow_output(self._pid(), runs=runs, poll_s=poll_s)
 
     def _fetch_job(self) -> Job:
         raise NotImplementedError

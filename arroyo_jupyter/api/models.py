@@ -243,6 +243,38 @@ class OutputData(msgspec.Struct):
     batch: str
 
 
+class StateTransition(msgspec.Struct):
+    """One state a job entered, at server time ``time`` (µs), with the job's ``run_id``
+    then. Served by the embedded server's additive ``…/jobs/{job}/state_transitions``."""
+
+    state: str
+    time: int
+    run_id: int = 0
+
+    time_dt = datetime_of("time")
+
+
+class RunEnd(msgspec.Struct):
+    """The embedded server's ``event: run_end``: the run's sinks closed, and why.
+
+    ``state`` is the job state that ended the run: Stopping / CheckpointStopping
+    (stopped), Restarting / Rescaling / Recovering (a new run follows), Finishing
+    (finished), Failing (failed), or a terminal state. Arroyo itself only ends the body.
+    """
+
+    run_id: int | None = None
+    state: str | None = None
+
+
+class ReplayDropped(msgspec.Struct):
+    """The embedded server's ``event: replay_dropped``: a preview's replay buffer had
+    dropped its oldest ``dropped_rows`` rows before this stream connected."""
+
+    dropped_rows: int
+    max_rows: int | None = None
+    max_bytes: int | None = None
+
+
 class ConnectionProfile(msgspec.Struct):
     id: str
     name: str

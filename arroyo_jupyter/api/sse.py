@@ -237,12 +237,16 @@ _decode_outputs = msgspec.json.Decoder(list[OutputData]).decode
 _decode_row_lists = msgspec.json.Decoder(list[list[Any]]).decode
 
 
-def decode_output_region(parser: SSEParser, complete: bytes | None, gaps: GapTracker) -> list[OutputEvent]:
+def decode_output_region(
+    parser: SSEParser, complete: bytes | None, gaps: GapTracker, named: list[SSEEvent] | None = None
+) -> list[OutputEvent]:
     """The hot path: a region of whole SSE events → OutputEvents, decoded in bulk.
 
     Arroyo's events ("data: <json>\nid: <n>") take a fast path; anything else goes
     through the general parser. All payloads of the region are decoded with one msgspec
-    call, and all their ``batch`` strings with another.
+    call, and all their ``batch`` strings with another. Named events (not ``message``)
+    are appended to ``named`` when given (the embedded server's ``run_end`` and
+    ``replay_dropped``), and skipped otherwise.
     """
     if complete is None:
         return []
@@ -266,6 +270,8 @@ def decode_output_region(parser: SSEParser, complete: bytes | None, gaps: GapTra
             if ev.event is None or ev.event == "message":
                 datas.append(ev.data)
                 ids.append(ev.id)
+            elif named is not None:
+                named.append(ev)
     if not datas:
         return []
     wires, row_lists = _decode_bulk(datas, ids)

@@ -22,10 +22,12 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import msgspec
 
 from ._config import STREAM_READ_TIMEOUT
 from .errors import StreamError
-from .sse import GapTracker, OutputEvent, SSEParser, decode_output_region
+from .models import ReplayDropped, RunEnd
+from .sse import GapTracker, OutputEvent, SSEEvent, SSEParser, decode_output_region
 
 __all__ = ["AsyncOutputStream", "OutputStream"]
 
@@ -47,6 +49,11 @@ class _StreamState:
         self._lock = threading.Lock()
         self.rows_received = 0
         self.events_received = 0
+        # the embedded server's named events (Arroyo sends none): why the run ended, and
+        # how many of a preview's oldest rows its replay buffer no longer had
+        self.run_end: RunEnd | None = None
+        self.replay_dropped_rows = 0
+        self._named: list[SSEEvent] = []
 
     @property
     def gaps(self) -> list[tuple[int, int]]:
@@ -55,26 +62,41 @@ class _StreamState:
 
     @property
     def missing_rows(self) -> int:
-        """Rows lost in all gaps so far."""
-        return self._gap_tracker.missing_rows
+        """Rows lost so far: in gaps of ``start_id``, and before the stream connected
+        (a preview's oldest rows the server no longer kept)."""
+        return self._gap_tracker.missing_rows + self.replay_dropped_rows
 
     @property
     def closed(self) -> bool:
         return self._closed or self._ended
 
     def _take(self, chunk: bytes) -> None:
-        events = decode_output_region(self._parser, self._parser.take(chunk), self._gap_tracker)
+        events = decode_output_region(self._parser, self._parser.take(chunk), self._gap_tracker, self._named)
+        if self._named:
+            self._read_named()
         if events:
             self.rows_received += sum(map(len, [ev.rows for ev in events]))
             self.events_received += len(events)
             self._pending.extend(events)
 
+    def _read_named(self) -> None:
+        for ev in self._named:
+            try:
+                if ev.event == "run_end":
+                    self.run_end = msgspec.json.decode(ev.data, type=RunEnd)
+                elif ev.event == "replay_dropped":
+                    self.replay_dropped_rows += msgspec.json.decode(ev.data, type=ReplayDropped).dropped_rows
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                pass  # an event this client does not understand is ignored, as SSE says
+        self._named.clear()
+
     def _check_end(self) -> None:
         """At the end of the body: a half-received event means the stream was cut."""
         self._ended = True
         self._pending.extend(
-            decode_output_region(self._parser, self._parser.finish_region(), self._gap_tracker)
+            decode_output_region(self._parser, self._parser.finish_region(), self._gap_tracker, self._named)
         )
+        self._read_named()
         if self._parser.pending:
             raise StreamError(f"output stream of {self._label} was cut in the middle of an event")
 

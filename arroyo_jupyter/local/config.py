@@ -25,6 +25,10 @@ class ServerConfig:
     stop_timeout_s: float = 60.0  # graceful/immediate/checkpoint stops fall back to force after this
     output_queue_events: int = 256  # per SSE subscriber; beyond it events are dropped for that client
     sse_keepalive_s: float = 15.0
+    # a preview's output is kept from its first row for late subscribers, up to these bounds
+    # (the oldest rows go first, and the stream says how many with a `replay_dropped` event)
+    preview_replay_rows: int = 100_000
+    preview_replay_bytes: int = 32 * 1024 * 1024
     batch_size: int | None = None  # rows per source batch, passed to the engine
     # -- safety (issue 16) ---------------------------------------------------------------
     # Origins (scheme://host:port) besides the server's own that browsers may call it from.

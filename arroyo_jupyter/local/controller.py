@@ -29,6 +29,22 @@ log = logging.getLogger(__name__)
 S = JobState
 POLL_S = 0.5
 PREVIEW_CHECKPOINT_INTERVAL_MICROS = 86_400_000_000
+# States that end a run: named by the output stream's ``run_end`` event.
+ENDING_STATES = frozenset(
+    {
+        S.STOPPING,
+        S.CHECKPOINT_STOPPING,
+        S.RESTARTING,
+        S.RESCALING,
+        S.FINISHING,
+        S.FAILING,
+        S.RECOVERING,
+        S.STOPPED,
+        S.FINISHED,
+        S.FAILED,
+    }
+)
+_OUTCOME_STATE = {"finished": S.FINISHING, "failed": S.FAILING, "stopped": S.STOPPING}
 # Controller-restart recovery (StateMachine::start): where a job resumes after a restart.
 RECOVERY = {
     S.COMPILING: S.COMPILING,
@@ -61,8 +77,10 @@ class RunListener:
             self._m.hub.publish(operator_id, subtask_idx, rows, timestamps, start_id)
 
     def on_sink_closed(self, operator_id: str, subtask_idx: int) -> None:
-        if self._current():
-            self._m.hub.close_all()
+        # While Running the engine's outcome (finished / stopped / failed) follows and says
+        # why the run ended; otherwise the controller asked for it and knows why.
+        if self._current() and self._m.state in ENDING_STATES:
+            self._m.close_output()
 
     def on_checkpoint(self, report: Any) -> None:
         self._m.store.upsert_checkpoint(
@@ -107,7 +125,7 @@ class RunListener:
         if self._current():
             self._m.outcome = outcome
             self._m.failure = reason
-            self._m.hub.close_all()
+            self._m.close_output(outcome)
             self._m.wake()
 
 
@@ -119,7 +137,16 @@ class JobMachine:
         self.store = controller.store
         self.config = controller.config
         self.job_id = job_id
-        self.hub = OutputHub(self._report_drops, max_events=self.config.output_queue_events)
+        job = self.store.get_job(job_id)
+        preview = job is not None and job["ttl_micros"] is not None
+        self.state: JobState | None = JobState(job["state"]) if job is not None else None
+        self.hub = OutputHub(
+            self._report_drops,
+            max_events=self.config.output_queue_events,
+            # a preview keeps its output from the first row, for subscribers that come late
+            replay=(self.config.preview_replay_rows, self.config.preview_replay_bytes) if preview else None,
+            on_replay_drops=self._report_replay_drops,
+        )
         self.metrics = MetricsWindow()
         self.applied_nonce = applied_nonce
         self.run_id = -1
@@ -181,7 +208,17 @@ class JobMachine:
     # -- helpers -------------------------------------------------------------------------
     def _set(self, state: JobState, **fields: Any) -> None:
         self.store.update_job(self.job_id, state=state.value, **fields)
+        self.state = state
         log.debug("job %s -> %s", self.job_id, state.value)
+        if state in (S.STOPPED, S.FINISHED, S.FAILED):
+            self.close_output()  # also ends subscribers that waited for a run that never came
+
+    def close_output(self, outcome: str | None = None) -> None:
+        """End every output stream of this run, naming the state that ended it."""
+        state = self.state
+        if state not in ENDING_STATES:
+            state = _OUTCOME_STATE.get(outcome or "", state)
+        self.hub.close_all(state.value if state is not None else None)
 
     def _parallelism(self, job: dict, pipeline: dict) -> int:
         if pipeline["preview"]:
@@ -208,7 +245,7 @@ class JobMachine:
                 runner.join(5)
         except Exception:
             log.exception("stopping runner of %s", self.job_id)
-        self.hub.close_all()
+        self.close_output()
 
     def _runner_done(self) -> bool:
         if self.runner is None:
@@ -223,6 +260,21 @@ class JobMachine:
             level="warn",
             message="output dropped for a slow client",
             details=f"{rows} rows were not sent to an output subscriber whose queue was full",
+            error_domain="external",
+        )
+
+    def _report_replay_drops(self, rows: int) -> None:
+        self.store.add_log_message(
+            self.job_id,
+            operator_id=None,
+            task_index=None,
+            level="warn",
+            message="preview output not kept in full",
+            details=(
+                f"{rows} of the oldest rows were dropped from the preview's replay buffer "
+                f"(at most {self.config.preview_replay_rows} rows / {self.config.preview_replay_bytes} bytes "
+                "are kept); subscribers that connected late did not get them"
+            ),
             error_domain="external",
         )
 
@@ -300,6 +352,7 @@ class JobMachine:
         self.outcome, self.failure, self.last_error_retryable = None, None, True
         self.run_id = run_id
         self.metrics = MetricsWindow()  # a new set per scheduling, as in Arroyo
+        self.hub.open(run_id)  # before the engine starts: its first batch may come at once
         try:
             self.runner = start_job(
                 self.program,
@@ -316,7 +369,6 @@ class JobMachine:
             self.failure = f"could not start the job: {e}"
             self._set(S.RECOVERING)
             return 0.0
-        self.hub.open()
         now = time.monotonic()
         self.running_since = now
         self.next_checkpoint = now + self._interval_s(job, pipeline)
@@ -351,7 +403,9 @@ class JobMachine:
             self.runner.stop(stop)
             return POLL_S
         if pipeline["preview"] and now - self.running_since >= self.config.preview_ttl_s:
-            self._set(S.STOPPING)  # TTL expiry: an immediate stop; `stop` stays none
+            # TTL expiry: an immediate stop that is also the desired state, so the job reads
+            # Stopped / running_desired false / action Start (not a "Starting" spinner)
+            self._set(S.STOPPING, stop="immediate")
             self.phase_deadline = now + self.config.stop_timeout_s
             self.runner.stop("immediate")
             return POLL_S
@@ -404,7 +458,7 @@ class JobMachine:
             return self._runtime_failure(pipeline, self.failure or "the job failed")
         if self._runner_done():
             self.runner = None
-            self.hub.close_all()
+            self.close_output()
             if then in (S.STOPPED, S.FINISHED):
                 self._set(then, finish_time=now_micros())
                 return 0.0
@@ -450,7 +504,7 @@ class JobMachine:
         if self.runner is not None and not self.runner.join(0.5):
             return POLL_S
         self.runner = None
-        self.hub.close_all()
+        self.close_output()
         self._set(S.FINISHED, finish_time=now_micros())
         return 0.0
 
@@ -527,10 +581,11 @@ class Controller:
             state = JobState(job["state"])
             target = RECOVERY.get(state)
             pipeline = self.store.get_pipeline(job["pipeline_id"])
+            fields: dict[str, Any] = {}
             if target is S.COMPILING and pipeline and pipeline["preview"]:
-                target = S.STOPPED  # a preview does not outlive its server
+                target = S.STOPPED  # a preview does not outlive its server: a desired stop
+                fields["stop"] = "immediate"
             if target is not None and target is not state:
-                fields: dict[str, Any] = {}
                 if target in (S.STOPPED, S.FINISHED, S.FAILED):
                     fields["finish_time"] = now_micros()
                 self.store.update_job(job["id"], state=target.value, **fields)

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from .context import Context, ctx
 from .http import MAX_U32, ApiError, PlainError, endpoint, not_found, page, pagination
-from .views import checkpoint_groups_json, checkpoint_json, log_json
+from .views import checkpoint_groups_json, checkpoint_json, log_json, transition_json
 
 
 def _job(c: Context, request: Request) -> dict[str, Any]:
@@ -59,14 +59,32 @@ def checkpoint_details(request: Request, _body: None) -> Any:
 
 
 @endpoint()
+def job_transitions(request: Request, _body: None) -> Any:
+    """Not in Arroyo's API (additive): every state the job entered, with server times."""
+    c = ctx(request)
+    job = _job(c, request)
+    return {"data": [transition_json(t) for t in c.store.state_transitions(job["id"])]}
+
+
+@endpoint()
 def metric_groups(request: Request, _body: None) -> Any:
     c = ctx(request)
     job = _job(c, request)
     return {"data": c.controller.metrics(job["id"])}
 
 
-def _open_output(c: Context, request: Request) -> Any:
-    """Preconditions of Arroyo's output endpoint, then a subscription to the job's sinks."""
+# A preview subscribed to in these states waits for its run (and gets it from the first row).
+_BEFORE_RUN = {"Created", "Compiling", "Scheduling"}
+
+
+def _open_output(c: Context, request: Request) -> tuple[Any, bool]:
+    """Preconditions of Arroyo's output endpoint; returns the job's hub and whether the
+    subscriber may wait for the run to start.
+
+    A preview is more lenient than Arroyo (its replay buffer makes that useful): it can be
+    subscribed to before it runs, and after its run ended for as long as the server keeps
+    its output. Anything else must be Running, as in Arroyo.
+    """
     pipeline = c.store.get_pipeline(request.path_params["pipeline_id"])
     job = c.store.get_job(request.path_params["job_id"])
     if pipeline is None:
@@ -75,18 +93,23 @@ def _open_output(c: Context, request: Request) -> Any:
         raise not_found("Job")
     if not any("preview" in n["operator"] for n in pipeline["graph"]["nodes"]):
         raise ApiError(400, "Job does not have a preview sink")
-    if job["state"] != "Running":
-        raise ApiError(400, "Job must be running to read output")
-    return c.controller.machine(job["id"]).hub
+    hub = c.controller.machine(job["id"]).hub
+    if job["state"] == "Running":
+        return hub, False
+    if pipeline["preview"] and job["state"] in _BEFORE_RUN and job["stop"] == "none":
+        return hub, True
+    if pipeline["preview"] and hub.has_replay:
+        return hub, False
+    raise ApiError(400, "Job must be running to read output")
 
 
 async def job_output(request: Request) -> Response:
     c = ctx(request)
     try:
-        hub = await run_in_threadpool(_open_output, c, request)
+        hub, wait = await run_in_threadpool(_open_output, c, request)
     except ApiError as e:
         return e.response()
-    sub = hub.subscribe(asyncio.get_running_loop())
+    sub = hub.subscribe(asyncio.get_running_loop(), wait_for_run=wait)
     keepalive = c.config.sse_keepalive_s
 
     async def stream() -> AsyncIterator[bytes]:
@@ -109,5 +132,6 @@ ROUTES = [
     Route(_J + "/checkpoints", job_checkpoints, methods=["GET"]),
     Route(_J + "/checkpoints/{epoch}/operator_checkpoint_groups", checkpoint_details, methods=["GET"]),
     Route(_J + "/operator_metric_groups", metric_groups, methods=["GET"]),
+    Route(_J + "/state_transitions", job_transitions, methods=["GET"]),
     Route(_J + "/output", job_output, methods=["GET"]),
 ]

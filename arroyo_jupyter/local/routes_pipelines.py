@@ -15,7 +15,7 @@ from . import bodies
 from .config import MAX_CHECKPOINT_INTERVAL_MICROS, MIN_CHECKPOINT_INTERVAL_MICROS
 from .context import Context, ctx
 from .controller import PREVIEW_CHECKPOINT_INTERVAL_MICROS
-from .http import bad_request, empty_ok, endpoint, not_found, page, pagination
+from .http import ApiError, bad_request, empty_ok, endpoint, not_found, page, pagination
 from .ids import new_id, now_micros
 from .planning import plan, used_tables
 from .store import DuplicateError
@@ -225,6 +225,21 @@ def get_pipeline(request: Request, _body: None) -> Any:
     return _pipeline_out(c, _get(c, request.path_params["id"]))
 
 
+def _conflict(message: str) -> ApiError:
+    """409, as Arroyo answers a lifecycle call the job's state does not allow."""
+    return ApiError(409, message)
+
+
+def _check_preview_start(p: dict[str, Any], job: dict[str, Any]) -> None:
+    """Previews never run again once stopped or ended (Arroyo's controller ignores the
+    start, leaving a "Starting" spinner forever): say so instead."""
+    if p["preview"] and (job["stop"] != "none" or JobState(job["state"]) in TERMINAL_STATES):
+        raise _conflict(
+            f"this preview has ended ({job['state']}) and previews do not run again; "
+            "start a new preview (re-run the preview cell)"
+        )
+
+
 @endpoint(bodies.PipelinePatch)
 def patch_pipeline(request: Request, body: bodies.PipelinePatch) -> Any:
     c = ctx(request)
@@ -233,21 +248,35 @@ def patch_pipeline(request: Request, body: bodies.PipelinePatch) -> Any:
     if not jobs:
         raise not_found("Job for pipeline")
     job = jobs[0]
+    if body.stop == "none":
+        _check_preview_start(p, job)
+        if job["state"] == JobState.FINISHED.value and job["stop"] != "none":
+            raise _conflict("cannot start a Finished job: its sources have ended; create the pipeline again")
+    if body.parallelism is not None and p["preview"]:
+        raise bad_request("previews run at parallelism 1; create a pipeline to choose its parallelism")
     _check_interval(body.checkpoint_interval_micros, "checkpoint_interval_micros")
     if body.parallelism is not None:
         _check_parallelism(c, body.parallelism)
     fields: dict[str, Any] = {}
     if body.stop is not None:
         fields["stop"] = body.stop
+    if body.stop == "none" and job["state"] == JobState.FAILED.value and job["stop"] != "none":
+        # "Start" on a Failed job that was not desired running (the action table offers it):
+        # Arroyo's controller leaves Failed only on a restart, so this start is one
+        fields["restart_nonce"] = job["restart_nonce"] + 1
     if body.parallelism is not None and not p["preview"]:
         fields["parallelism_override"] = body.parallelism
     if body.env_vars is not None:
         fields["env_vars"] = body.env_vars
     if body.scheduler_config is not msgspec.UNSET:
         fields["scheduler_config"] = body.scheduler_config if body.scheduler_config is not None else {}
+    updates: dict[str, Any] = {}
+    if "parallelism_override" in fields:
+        # the graph shows the new parallelism at once (Arroyo applies its overrides to every
+        # node it returns), planned exactly as the next run will be
+        updates["graph"] = _plan_or_400(c, p["query"], parallelism=body.parallelism, udfs=p["udfs"]).graph
     if fields:
         c.store.update_job(job["id"], **fields)
-    updates: dict[str, Any] = {}
     if body.checkpoint_interval_micros is not None and not p["preview"]:
         updates["checkpoint_interval_micros"] = body.checkpoint_interval_micros
     c.store.update_pipeline(p["id"], **updates)
@@ -263,17 +292,58 @@ def restart_pipeline(request: Request, body: bodies.PipelineRestart) -> Any:
     if not jobs:
         raise bad_request("No jobs for pipeline")
     job = jobs[0]
+    state = JobState(job["state"])
+    _check_restart(c.store.get_pipeline(pipeline_id) or {"preview": 0}, job, state)
     ignore_before = None
     if body.ignore_state:
         ignore_before = (c.store.max_epoch(job["id"]) or 0) + 1
-    c.store.update_job(
-        job["id"],
-        restart_nonce=job["restart_nonce"] + 1,
-        restart_mode="force" if body.force else "safe",
-        ignore_state_before_epoch=ignore_before,
-    )
+    fields: dict[str, Any] = {
+        "restart_nonce": job["restart_nonce"] + 1,
+        "restart_mode": "force" if body.force else "safe",
+        "ignore_state_before_epoch": ignore_before,
+    }
+    if state in (JobState.STOPPED, JobState.FAILED):
+        # A restart of a job that is not running starts it (the console's "Start without
+        # state" sends exactly this on a Stopped job); Arroyo's controller would leave a
+        # Stopped job as it is and answer 200.
+        fields["stop"] = "none"
+    c.store.update_job(job["id"], **fields)
     c.controller.notify(job["id"])
     return _pipeline_out(c, _get(c, pipeline_id))
+
+
+# Restart is honoured in these states (Running → Restarting; Stopped / Failed → a new
+# run; on the way to Running the restart happens once it runs) ...
+_RESTARTABLE = frozenset(
+    {
+        JobState.RUNNING,
+        JobState.STOPPED,
+        JobState.FAILED,
+        JobState.CREATED,
+        JobState.COMPILING,
+        JobState.SCHEDULING,
+        JobState.RESCALING,
+        JobState.RESTARTING,
+        JobState.RECOVERING,
+    }
+)
+
+
+def _check_restart(p: dict[str, Any], job: dict[str, Any], state: JobState) -> None:
+    """... and refused with a reason where it would do nothing."""
+    if state is JobState.FAILED and p["preview"]:
+        return  # a failed preview may be restarted (Failed → Compiling), as in Arroyo
+    if p["preview"] and (state is JobState.STOPPED or state is JobState.FINISHED):
+        _check_preview_start(p, job)
+    if state is JobState.FINISHED:
+        raise _conflict(
+            "cannot restart a Finished job: its sources have ended; create the pipeline again to rerun it"
+        )
+    if state not in _RESTARTABLE or (state not in TERMINAL_STATES and job["stop"] != "none"):
+        raise _conflict(
+            f"cannot restart the job while it is {state.value} (on its way to stopping); "
+            "wait until it is Stopped, then start or restart it"
+        )
 
 
 @endpoint()

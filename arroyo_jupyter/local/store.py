@@ -164,6 +164,13 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Columns added after a state directory may have been created (additive only)."""
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(job_state_log)").fetchall()}
+        if "run_id" not in cols:
+            self._db.execute("ALTER TABLE job_state_log ADD COLUMN run_id INTEGER")
 
     def close(self) -> None:
         with self._lock:
@@ -220,9 +227,7 @@ class Store:
             try:
                 self._insert("pipelines", pipeline)
                 self._insert("jobs", job)
-                self._db.execute(
-                    "INSERT INTO job_state_log VALUES (?, ?, ?)", (job["id"], job["state"], now_micros())
-                )
+                self._log_state(job["id"], job["state"])
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -264,9 +269,21 @@ class Store:
         with self._lock:
             self._update("jobs", job_id, fields)
             if "state" in fields:
-                self._db.execute(
-                    "INSERT INTO job_state_log VALUES (?, ?, ?)", (job_id, fields["state"], now_micros())
-                )
+                self._log_state(job_id, fields["state"])
+
+    def _log_state(self, job_id: str, state: str) -> None:
+        """Record a transition with the job's run id after it (caller holds the lock)."""
+        self._db.execute(
+            "INSERT INTO job_state_log (job_id, state, at, run_id) SELECT ?, ?, ?, run_id FROM jobs WHERE id = ?",
+            (job_id, state, now_micros(), job_id),
+        )
+
+    def state_transitions(self, job_id: str) -> list[dict[str, Any]]:
+        """Every state the job entered, oldest first, with the server time (µs) it entered
+        it and the run id it had then."""
+        return self._all(
+            "SELECT state, at, run_id FROM job_state_log WHERE job_id = ? ORDER BY rowid", (job_id,)
+        )
 
     def state_history(self, job_id: str) -> list[str]:
         """Every state the job entered, in order (Arroyo keeps this in its controller log)."""

@@ -51,6 +51,11 @@ def job_json(j: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def transition_json(t: dict[str, Any]) -> dict[str, Any]:
+    """One entry of ``…/jobs/{job}/state_transitions`` (additive; not in Arroyo's API)."""
+    return {"state": t["state"], "time": t["at"], "run_id": t["run_id"] if t["run_id"] is not None else 0}
+
+
 def log_json(m: dict[str, Any]) -> dict[str, Any]:
     return {
         k: m[k]

@@ -49,7 +49,8 @@ def wait_until(predicate, timeout: float = 30, what: str = "condition"):
 
 
 def events(response: httpx.Response):
-    """Parse SSE from raw bytes (either line ending); yields ('event', id, data) or ('comment', text)."""
+    """Parse SSE from raw bytes (either line ending); yields ('event', id, data) for
+    messages, (name, None, data) for named events, or ('comment', text)."""
     buf = b""
     for chunk in response.iter_raw():
         buf += chunk.replace(b"\r\n", b"\n")
@@ -62,8 +63,10 @@ def events(response: httpx.Response):
                 elif line:
                     key, _, value = line.partition(b":")
                     fields[key.decode()] = value[1:] if value.startswith(b" ") else value
-            if "data" in fields:
-                assert "event" not in fields  # default `message` events
+            if "data" in fields and "event" in fields:  # our additive named events, no id
+                assert "id" not in fields
+                yield (fields["event"].decode(), None, orjson.loads(fields["data"]))
+            elif "data" in fields:  # Arroyo's default `message` events
                 yield ("event", int(fields["id"]), orjson.loads(fields["data"]))
 
 

@@ -48,8 +48,9 @@ def test_million_rows_arrive_in_order_with_continuous_ids(api):
 
 
 def test_reconnecting_client_gets_live_data_again(api):
+    # a normal pipeline, as in Arroyo: live data only (previews replay, see test_preview_replay)
     query = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000');\nSELECT counter FROM impulse;"
-    p = api.post("/pipelines/preview", json={"query": query}).json()
+    p = api.post("/pipelines", json={"name": "reconnecting", "query": query, "parallelism": 1}).json()
     job = wait_for_state(api, p["id"], "Running")
 
     def read_events(n: int) -> list[tuple[int, dict]]:
@@ -114,7 +115,9 @@ def test_output_requires_a_running_job(api, state_query):
     query = (
         "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT counter FROM impulse;"
     )
-    p = api.post("/pipelines/preview", json={"query": query}).json()
+    p = api.post(
+        "/pipelines", json={"name": f"needs-running-{state_query}", "query": query, "parallelism": 1}
+    ).json()
     job = wait_for_state(api, p["id"], "Running")
     api.patch(f"/pipelines/{p['id']}", json={"stop": "immediate"})
     wait_for_state(api, p["id"], "Stopped")

@@ -91,7 +91,9 @@ def test_restart_applies_arroyo_recovery_rules(tmp_path):
     with start(port=0, state_dir=state) as server:
         api = httpx.Client(base_url=server.api_url, timeout=30)
         assert wait_for_state(api, kept["id"], "Stopped")["running_desired"] is False
-        assert wait_for_state(api, preview["id"], "Stopped")
+        ended = wait_for_state(api, preview["id"], "Stopped")
+        assert ended["running_desired"] is False  # stopped as desired: action Start, no spinner
+        assert api.get(f"/pipelines/{preview['id']}").json()["action_text"] == "Start"
         assert [t["id"] for t in api.get("/connection_tables").json()["data"]] == [table["id"]]
         assert [u["id"] for u in api.get("/udfs").json()["data"]] == [udf["id"]]
         api.close()

@@ -42,12 +42,12 @@ def test_preview_lifecycle_ttl_hidden_and_cleanup(short_ttl):
     assert api.get(f"/pipelines/{pid}").status_code == 200
     assert api.get(f"/pipelines/{pid}/jobs/{job['id']}/errors").json() == {"data": [], "hasMore": False}
 
-    # the TTL stops it (immediately); `stop` stays none and it does not start again
+    # the TTL stops it (immediately), as its desired state: Stopped, and it does not start again
     job = wait_for_state(api, pid, "Stopped", timeout=20)
     assert server.store.state_history(job["id"])[-2:] == ["Stopping", "Stopped"]
-    assert job["running_desired"] is True
-    r = api.get(f"/pipelines/{pid}/jobs/{job['id']}/output")
-    assert r.status_code == 400 and r.json() == {"error": "Job must be running to read output"}
+    assert job["running_desired"] is False
+    with api.stream("GET", f"/pipelines/{pid}/jobs/{job['id']}/output") as r:  # replayed after the end
+        assert r.status_code == 200 and b"event: run_end" in r.read()
 
     # ended previews are deleted a while after ending, not at once
     assert api.get(f"/pipelines/{pid}").status_code == 200
