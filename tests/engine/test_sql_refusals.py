@@ -99,3 +99,19 @@ def test_window_functions_over_a_windowed_memory_table_are_not_refused():
         "SELECT c, row_number() OVER (PARTITION BY window ORDER BY c) AS rn FROM counts"
     )
     assert len(program.queries) == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT _timestam FROM impulse",
+        "SELECT counte FROM impulse",
+        "SELECT windw FROM (SELECT tumble(interval '1 second') AS window, count(*) AS c FROM impulse GROUP BY 1)",
+    ],
+)
+def test_messages_and_suggestions_never_name_internal_columns(query):
+    with pytest.raises(PlanError) as info:
+        plan_query(IMPULSE + query)
+    message = info.value.diagnostics[0].message
+    assert "No field named" in message
+    assert "_timestamp" not in message and "__window" not in message and "__ts" not in message

@@ -119,7 +119,7 @@ class Statement:
 def user_words(message: str) -> str:
     """A planning message without the engine's internal names or positions in rewritten SQL."""
     message = re.sub(r"\s*at Line: \d+, Column: \d+", "", message)
-    message = re.sub(r"\.?\s*Did you mean '[\w.]*(?:__window|_timestamp|__ts)'\?", "", message)
+    message = re.sub(r"(\.?)\s*Did you mean '[\w.]*(?:__window|_timestamp|__ts)'\?", r"\1", message)
     hidden = r'(?:[\w"]+\.)*"?(?:_timestamp|__ts|__window)"?'
     message = re.sub(rf",\s*{hidden}(?=[,\s.]|$)", "", message)  # from "Valid fields are …" lists
     message = re.sub(rf"(?<=are ){hidden},\s*", "", message)
