@@ -76,7 +76,7 @@ MEM = "CREATE TABLE mem (driver_id BIGINT, kind TEXT);\n"
         ),
         (
             "CREATE TEMPORARY TABLE t (x BIGINT) WITH (connector = 'impulse', event_rate = '1'); SELECT * FROM t",
-            "CREATE TEMPORARY TABLE cannot have a connector",
+            "CREATE TEMPORARY TABLE declares a lookup table",
             "TEMPORARY",
         ),
     ],

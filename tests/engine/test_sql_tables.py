@@ -87,7 +87,10 @@ def test_temporary_table_with_a_connector_is_refused_not_made_a_memory_table():
     diag = _plan_error(
         "CREATE TEMPORARY TABLE t (x BIGINT) WITH (connector = 'impulse', event_rate = '1'); SELECT * FROM t"
     )
-    assert "CREATE TEMPORARY TABLE cannot have a connector ('impulse')" in diag.message
+    assert (
+        "CREATE TEMPORARY TABLE declares a lookup table, and connector 'impulse' has no lookups"
+        in diag.message
+    )
     assert diag.start.column == len("CREATE ") + 1
 
 

@@ -248,6 +248,8 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
     return table
 
 
+LOOKUP_CONNECTORS = {"redis"}  # connectors that serve lookup joins (CREATE TEMPORARY TABLE …)
+
 # Metadata a connector offers to ``col TYPE METADATA FROM 'key'`` (Arroyo's metadata_defs)
 METADATA_FIELDS: dict[str, dict[str, pa.DataType]] = {
     "kafka": {
@@ -290,12 +292,14 @@ def _check_arroyo_table_rules(
 
     connector = opts.get("connector")
     temporary = any(isinstance(p, exp.TemporaryProperty) for p in stmt.ast.find_all(exp.TemporaryProperty))
-    if temporary and connector is not None:
-        raise stmt.error_at(
-            f"CREATE TEMPORARY TABLE cannot have a connector ('{connector}'): drop TEMPORARY for a "
-            "connector table, or the WITH clause for an in-memory table",
-            "TEMPORARY",
-        )
+    if temporary and connector is not None:  # Arroyo's lookup tables (joined with JOIN … ON)
+        if connector not in LOOKUP_CONNECTORS:
+            raise stmt.error_at(
+                f"CREATE TEMPORARY TABLE declares a lookup table, and connector '{connector}' has no lookups "
+                f"(only {', '.join(sorted(LOOKUP_CONNECTORS))}); drop TEMPORARY for a {connector} table",
+                "TEMPORARY",
+            )
+        opts.setdefault("type", "lookup")
     if generated and opts.get("format") == "debezium_json":
         raise failed("can't use virtual fields with debezium format", next(iter(generated.values())))
     types = {f.name: f.type for f in fields}
