@@ -134,3 +134,18 @@ def test_set_updating_ttl_is_accepted_and_kept_other_settings_are_not():
         "SELECT * FROM i"
     )
     assert "updating_ttl must be an interval" in diag.message
+
+
+def test_redis_lookup_tables_need_their_key_from_metadata():
+    sql = (
+        "CREATE TABLE lookup (\n    key TEXT PRIMARY KEY,\n    value TEXT\n) WITH (connector = 'redis', "
+        "format = 'json', address = 'redis://localhost:6379', type = 'lookup');\nSELECT 1"
+    )
+    diag = _plan_error(sql)
+    assert diag.message == (
+        "Redis lookup tables must have a PRIMARY KEY field defined as `field_name TEXT METADATA FROM 'key'`"
+    )
+    assert (diag.start.line, diag.start.column) == (2, 5)  # under the key column
+    # with the key from metadata the table itself is fine (what stops it is the connector, not the key)
+    diag = _plan_error(sql.replace("key TEXT PRIMARY KEY", "key TEXT PRIMARY KEY METADATA FROM 'key'"))
+    assert "Redis lookup tables" not in diag.message

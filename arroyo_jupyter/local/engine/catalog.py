@@ -260,6 +260,7 @@ METADATA_FIELDS: dict[str, dict[str, pa.DataType]] = {
         "key": pa.binary(),
     },
     "mqtt": {"topic": pa.string()},
+    "redis": {"key": pa.string()},  # lookup tables: the looked-up key
 }
 _SQL_NAMES = {
     pa.string(): "TEXT",
@@ -283,6 +284,7 @@ def _check_arroyo_table_rules(
     opts: dict[str, str],
     fields: list[pa.Field],
     generated: dict[str, exp.Expression],
+    pks: list[str],
 ) -> None:
     """CREATE TABLE rules of Arroyo's planner that do not depend on our connectors being there:
     TEMPORARY tables, metadata columns and generated columns (checked by planning them)."""
@@ -302,6 +304,14 @@ def _check_arroyo_table_rules(
         opts.setdefault("type", "lookup")
     if generated and opts.get("format") == "debezium_json":
         raise failed("can't use virtual fields with debezium format", next(iter(generated.values())))
+    if connector in LOOKUP_CONNECTORS and opts.get("type") == "lookup":
+        keyed = [c for c, k in stmt.metadata.items() if k == "key" and c in pks]
+        if not keyed:
+            raise stmt.error_at(
+                "Redis lookup tables must have a PRIMARY KEY field defined as "
+                "`field_name TEXT METADATA FROM 'key'`",
+                pks[0] if pks else name,
+            )
     types = {f.name: f.type for f in fields}
     for column, key in stmt.metadata.items():
         offered = METADATA_FIELDS.get(connector or "")
@@ -378,7 +388,7 @@ def table_from_create(stmt: Statement) -> TableDef:
             continue
         fields.append(pa.field(col.name, typ, not not_null))
     opts = dict(stmt.options or {})
-    _check_arroyo_table_rules(stmt, name, opts, fields, generated)
+    _check_arroyo_table_rules(stmt, name, opts, fields, generated, pks)
     table = TableDef(
         name=name,
         schema=pa.schema(fields) if fields else None,
