@@ -13,12 +13,13 @@ requests, 20 ms apart) and reads the server's CPU time from ``/proc``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 
-from ._harness import ROOT, Figure, free_port, judge, median, wait_until
+from ._harness import ROOT, Figure, judge, median, wait_until
 
 JOBS = {"tiny": 5, "full": 30}
 REQUESTS = {"tiny": 40, "full": 200}
@@ -55,17 +56,24 @@ def _measure(size: str, rate: int) -> dict:
     import httpx
 
     n = JOBS[size]
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="arroyo-bench-idle-") as state:
-        cmd = [sys.executable, "-m", "arroyo_jupyter.cli", "serve", "--port", str(port), "--state-dir", state,
-               "--max-running-jobs", str(n + 5)]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cmd = [sys.executable, "-m", "arroyo_jupyter.cli", "serve", "--port", "0", "--state-dir", state,
+               "--max-running-jobs", str(n + 5)]  # fmt: skip
+        log = open(os.path.join(state, "server.log"), "w+")  # a pipe nobody reads could fill and stall it
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
         try:
-            client = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=60)
-            wait_until(lambda: _ping(client), 60, "the server")
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # "Arroyo API on http://127.0.0.1:PORT/api/v1 ..."
+            match = re.search(r"(http://127\.0\.0\.1:\d+/api/v1)", line)
+            if not match:
+                log.seek(0)
+                raise RuntimeError(f"the server did not start: {line}{log.read()[-2000:]}")
+            client = httpx.Client(base_url=match.group(1), timeout=60)
             ids = []
             for i in range(n):
-                r = client.post("/pipelines", json={"name": f"idle_{i}", "query": _sql(rate), "parallelism": 1})
+                r = client.post(
+                    "/pipelines", json={"name": f"idle_{i}", "query": _sql(rate), "parallelism": 1}
+                )
                 r.raise_for_status()
                 ids.append(r.json()["id"])
             wait_until(lambda: _states(client).count("Running") == n, 120, f"{n} jobs Running")
@@ -80,15 +88,9 @@ def _measure(size: str, rate: int) -> dict:
             client.close()
         finally:
             proc.terminate()
-            proc.wait(30)
+            proc.communicate(timeout=60)
+            log.close()
     return {"busy_p50": busy_p50, "quiet_p50": quiet_p50, "cpu": cpu, "n": n, "busy": busy, "quiet": quiet}
-
-
-def _ping(client) -> bool:
-    try:
-        return client.get("/ping").status_code == 200
-    except Exception:
-        return False
 
 
 def run(size: str, runs: int) -> list[Figure]:
@@ -98,11 +100,19 @@ def run(size: str, runs: int) -> list[Figure]:
         n = got[0]["n"]
         busy, quiet = [g["busy_p50"] for g in got], [g["quiet_p50"] for g in got]
         cpu = median([g["cpu"] for g in got])
-        f = Figure(f"server.{label}_jobs.list_pipelines_p50", median(busy), "ms", median(quiet), "ms",
-                   f"the same GET /pipelines with the {n} pipelines stopped",
-                   target="< 20 ms" if label == "idle" else "", samples=busy, baseline_samples=quiet,
-                   note=f"{n} jobs at {rate} ev/s running; server CPU {cpu * 100:.0f} % of a core "
-                        f"({cpu * 100 / n:.1f} % per job)")
+        f = Figure(
+            f"server.{label}_jobs.list_pipelines_p50",
+            median(busy),
+            "ms",
+            median(quiet),
+            "ms",
+            f"the same GET /pipelines with the {n} pipelines stopped",
+            target="< 20 ms" if label == "idle" else "",
+            samples=busy,
+            baseline_samples=quiet,
+            note=f"{n} jobs at {rate} ev/s running; server CPU {cpu * 100:.0f} % of a core "
+            f"({cpu * 100 / n:.1f} % per job)",
+        )
         if label == "idle":
             f.met = judge(f.value, 20, False)
         figures.append(f)

@@ -96,12 +96,18 @@ def deadline(seconds: float, cancel: threading.Event | None = None) -> Iterator[
         while not finished.wait(min(0.2, max(0.0, end - time.monotonic()))):
             if time.monotonic() >= end or (cancel is not None and cancel.is_set()):
                 break
-        with lock:
-            if not state["done"]:
+        # Again and again until the block ends: an exception that lands in a finalizer or
+        # a gc callback is swallowed there, and the plan would run on.
+        while True:
+            with lock:
+                if state["done"]:
+                    return
                 state["fired"] = True
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(tid), ctypes.py_object(_Interrupted)
                 )
+            if finished.wait(0.1):
+                return
 
     threading.Thread(target=watch, name="arroyo-plan-deadline", daemon=True).start()
     try:

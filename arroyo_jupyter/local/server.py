@@ -173,15 +173,17 @@ def serve_forever(
             flush=True,
         )
     stop = threading.Event()
-    # SIGTERM (systemd, docker, kill) shuts down as cleanly as Ctrl-C
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM (systemd, docker, kill) shuts down as cleanly as Ctrl-C; both handled here
+    # (a SIGINT ignored by the parent, e.g. a background job, would otherwise be ignored)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while server._thread is not None and server._thread.is_alive() and not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.stop()
     print("Arroyo API stopped", flush=True)
     return 0

@@ -42,6 +42,7 @@ EXPECTED = {
         "server.preview.first_row_latency_cold",
         "server.preview.first_row_latency_warm",
     ],
+    "idle_jobs": ["server.idle_jobs.list_pipelines_p50", "server.slow_jobs.list_pipelines_p50"],
     "live_table": [
         f"live_table.{r}.{m}"
         for r in ("10k", "50k")
@@ -76,7 +77,7 @@ def _check(name: str, tmp_path: Path, timeout: float = 240) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("name", ["stream_decode", "charts", "engine", "server"])
+@pytest.mark.parametrize("name", ["stream_decode", "charts", "engine", "server", "idle_jobs"])
 def test_benchmark_runs_tiny_and_prints_its_lines(name, tmp_path):
     _check(name, tmp_path)
 

@@ -37,6 +37,7 @@ from .sources import DEFAULT_BATCH, OP_COL, SourceError, open_source
 from .translate import TIME_COL
 
 FLUSH_SECONDS = 0.25  # how often updating queries emit their changes at most
+LINGER_S = 0.1  # a source batch waits this long for more rows (Arroyo's source-batch-linger)
 ONE_SECOND = 1_000_000_000
 
 
@@ -498,7 +499,7 @@ class Job:
                     s.close()
 
     def _loop(self) -> str:
-        last_ckpt = time.monotonic()
+        last_ckpt = last_batch = time.monotonic()
         batches = 0
         while True:
             if self._stop_mode is not None:
@@ -540,11 +541,16 @@ class Job:
                     return "stopped"
             if done:
                 return "finished"
-            if not produced:
-                wait = min((s.next_due() for subs in self.sources.values() for s in subs if not s.finished),
-                           default=time.monotonic()) - time.monotonic()
+            if produced:
+                last_batch = time.monotonic()
+            else:
+                due = min((s.next_due() for subs in self.sources.values() for s in subs if not s.finished),
+                          default=time.monotonic())
+                # Arroyo's source batch linger: a slow source's rows wait up to 100 ms for company,
+                # so idle and slow jobs wake a few times a second, not per row (requests set _wake)
+                wait = max(due, last_batch + LINGER_S) - time.monotonic()
                 if wait > 0:
-                    self._wake.wait(min(wait, 0.05))
+                    self._wake.wait(min(wait, FLUSH_SECONDS / 2))
                     self._wake.clear()
 
 
