@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NPMSTAMP := node_modules/.installed
 
-.PHONY: demo test lab bench lint golden clean install
+.PHONY: demo test lab bench lint golden planner clean install
 
 install: $(STAMP) $(NPMSTAMP)
 
@@ -29,6 +29,10 @@ test: $(STAMP) $(NPMSTAMP)
 
 golden: $(STAMP)
 	$(BIN)/python ../shared/arroyo/sql-golden/check.py --engine '$(BIN)/arroyo-jupyter' ../shared/arroyo/sql-golden
+
+# Arroyo's planner queries vs the embedded server (also in `make test`: tests/engine/test_arroyo_planner.py)
+planner: $(STAMP)
+	$(BIN)/pytest -q tests/engine/test_arroyo_planner.py -W always
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/quickstart.ipynb

@@ -10,6 +10,7 @@ from sqlglot import exp
 
 from .dialect import Statement
 from .interface import Diagnostic, PlanError
+from .jsonio import GENERATED, TIMESTAMP_FORMATS
 
 TS = pa.timestamp("ns")
 
@@ -74,6 +75,8 @@ class TableDef:
     primary_keys: list[str] = field(default_factory=list)
     json_columns: set[str] = field(default_factory=set)
     statement: Statement | None = None
+    # column → key of ``col TYPE METADATA FROM 'key'``: the source fills these (not the payload)
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def format(self) -> str | None:
@@ -85,25 +88,59 @@ class TableDef:
         return self.kind == "source" and self.format == "debezium_json"
 
 
-IMPULSE_SCHEMA = pa.schema([pa.field("counter", pa.int64(), False), pa.field("subtask_index", pa.int64(), False)])
+IMPULSE_SCHEMA = pa.schema(
+    [pa.field("counter", pa.int64(), False), pa.field("subtask_index", pa.int64(), False)]
+)
 
 _PERSON = pa.struct(
-    [pa.field(n, t, False) for n, t in [
-        ("id", pa.int64()), ("name", pa.string()), ("email_address", pa.string()), ("credit_card", pa.string()),
-        ("city", pa.string()), ("state", pa.string()), ("datetime", TS), ("extra", pa.string())]]
+    [
+        pa.field(n, t, False)
+        for n, t in [
+            ("id", pa.int64()),
+            ("name", pa.string()),
+            ("email_address", pa.string()),
+            ("credit_card", pa.string()),
+            ("city", pa.string()),
+            ("state", pa.string()),
+            ("datetime", TS),
+            ("extra", pa.string()),
+        ]
+    ]
 )
 _AUCTION = pa.struct(
-    [pa.field(n, t, False) for n, t in [
-        ("id", pa.int64()), ("description", pa.string()), ("item_name", pa.string()), ("initial_bid", pa.int64()),
-        ("reserve", pa.int64()), ("datetime", TS), ("expires", TS), ("seller", pa.int64()),
-        ("category", pa.int64()), ("extra", pa.string())]]
+    [
+        pa.field(n, t, False)
+        for n, t in [
+            ("id", pa.int64()),
+            ("description", pa.string()),
+            ("item_name", pa.string()),
+            ("initial_bid", pa.int64()),
+            ("reserve", pa.int64()),
+            ("datetime", TS),
+            ("expires", TS),
+            ("seller", pa.int64()),
+            ("category", pa.int64()),
+            ("extra", pa.string()),
+        ]
+    ]
 )
 _BID = pa.struct(
-    [pa.field(n, t, False) for n, t in [
-        ("auction", pa.int64()), ("bidder", pa.int64()), ("price", pa.int64()), ("channel", pa.string()),
-        ("url", pa.string()), ("datetime", TS), ("extra", pa.string())]]
+    [
+        pa.field(n, t, False)
+        for n, t in [
+            ("auction", pa.int64()),
+            ("bidder", pa.int64()),
+            ("price", pa.int64()),
+            ("channel", pa.string()),
+            ("url", pa.string()),
+            ("datetime", TS),
+            ("extra", pa.string()),
+        ]
+    ]
 )
-NEXMARK_SCHEMA = pa.schema([pa.field("person", _PERSON), pa.field("auction", _AUCTION), pa.field("bid", _BID)])
+NEXMARK_SCHEMA = pa.schema(
+    [pa.field("person", _PERSON), pa.field("auction", _AUCTION), pa.field("bid", _BID)]
+)
 
 SOURCE_CONNECTORS = {"impulse", "nexmark", "single_file"}
 SINK_CONNECTORS = {"single_file", "blackhole", "stdout", "preview"}
@@ -148,7 +185,13 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
         raise fail(f"unknown connector '{connector}'; available: {', '.join(sorted(KNOWN_CONNECTORS))}")
     kind = opts.get("type")
     if kind is None:
-        kind = "source" if connector in ("impulse", "nexmark") else "sink" if connector in SINK_CONNECTORS - {"single_file"} else None
+        kind = (
+            "source"
+            if connector in ("impulse", "nexmark")
+            else "sink"
+            if connector in SINK_CONNECTORS - {"single_file"}
+            else None
+        )
     if kind not in ("source", "sink"):
         raise fail(f"table '{table.name}' needs type = 'source' or 'sink'")
     table.kind = kind
@@ -158,6 +201,9 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
         raise fail(f"connector '{connector}' can only be used as a source")
     if table.format is not None and table.format not in FORMATS:
         raise fail(f"unsupported format '{table.format}'; use one of {', '.join(sorted(FORMATS))}")
+    ts_format = opts.get("json.timestamp_format")
+    if ts_format is not None and ts_format not in TIMESTAMP_FORMATS:
+        raise fail(f"invalid json.timestamp_format '{ts_format}'; use one of {', '.join(TIMESTAMP_FORMATS)}")
     if connector == "stdout" and table.format is None:
         raise fail("stdout sink requires a format, e.g. format = 'json'")
     if connector == "single_file":
@@ -202,12 +248,111 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
     return table
 
 
+LOOKUP_CONNECTORS = {"redis"}  # connectors that serve lookup joins (CREATE TEMPORARY TABLE …)
+
+# Metadata a connector offers to ``col TYPE METADATA FROM 'key'`` (Arroyo's metadata_defs)
+METADATA_FIELDS: dict[str, dict[str, pa.DataType]] = {
+    "kafka": {
+        "offset_id": pa.int64(),
+        "partition": pa.int32(),
+        "topic": pa.string(),
+        "timestamp": pa.int64(),
+        "key": pa.binary(),
+    },
+    "mqtt": {"topic": pa.string()},
+    "redis": {"key": pa.string()},  # lookup tables: the looked-up key
+}
+_SQL_NAMES = {
+    pa.string(): "TEXT",
+    pa.int32(): "INT",
+    pa.int64(): "BIGINT",
+    pa.binary(): "BYTEA",
+    pa.float64(): "DOUBLE",
+    pa.float32(): "FLOAT",
+    pa.bool_(): "BOOLEAN",
+    TS: "TIMESTAMP",
+}
+
+
+def _sql_name(t: pa.DataType) -> str:
+    return _SQL_NAMES.get(t, str(t).upper())
+
+
+def _check_arroyo_table_rules(
+    stmt: Statement,
+    name: str,
+    opts: dict[str, str],
+    fields: list[pa.Field],
+    generated: dict[str, exp.Expression],
+    pks: list[str],
+) -> None:
+    """CREATE TABLE rules of Arroyo's planner that do not depend on our connectors being there:
+    TEMPORARY tables, metadata columns and generated columns (checked by planning them)."""
+
+    def failed(message: str, at: exp.Expression | str | None) -> PlanError:
+        return stmt.error_at(f"Failed to create table {name} caused by Error during planning: {message}", at)
+
+    connector = opts.get("connector")
+    temporary = any(isinstance(p, exp.TemporaryProperty) for p in stmt.ast.find_all(exp.TemporaryProperty))
+    if temporary and connector is not None:  # Arroyo's lookup tables (joined with JOIN … ON)
+        if connector not in LOOKUP_CONNECTORS:
+            raise stmt.error_at(
+                f"CREATE TEMPORARY TABLE declares a lookup table, and connector '{connector}' has no lookups "
+                f"(only {', '.join(sorted(LOOKUP_CONNECTORS))}); drop TEMPORARY for a {connector} table",
+                "TEMPORARY",
+            )
+        opts.setdefault("type", "lookup")
+    if generated and opts.get("format") == "debezium_json":
+        raise failed("can't use virtual fields with debezium format", next(iter(generated.values())))
+    if connector in LOOKUP_CONNECTORS and opts.get("type") == "lookup":
+        keyed = [c for c, k in stmt.metadata.items() if k == "key" and c in pks]
+        if not keyed:
+            raise stmt.error_at(
+                "Redis lookup tables must have a PRIMARY KEY field defined as "
+                "`field_name TEXT METADATA FROM 'key'`",
+                pks[0] if pks else name,
+            )
+    types = {f.name: f.type for f in fields}
+    for column, key in stmt.metadata.items():
+        offered = METADATA_FIELDS.get(connector or "")
+        if offered is None:
+            raise stmt.error_at(
+                f"METADATA FROM is not supported for connector '{connector or 'memory'}'", column
+            )
+        if key not in offered:
+            raise failed(
+                f"unknown metadata field '{key}' for connector '{connector}'; it offers "
+                + ", ".join(sorted(offered)),
+                column,
+            )
+        if column in types and types[column] != offered[key]:
+            raise failed(
+                f"incorrect data type for metadata field '{column}'; expected {_sql_name(offered[key])}, "
+                f"but found {_sql_name(types[column])}",
+                column,
+            )
+    if generated:
+        from .jsonio import compute_generated, is_generated
+
+        schema = pa.schema(fields)
+        empty = [None if is_generated(f) else pa.array([], f.type) for f in schema]
+        try:
+            compute_generated(empty, schema, 0)
+        except ValueError as err:
+            first = next(iter(generated.values()))
+            reason = str(err).removeprefix("Error during planning: ")
+            raise failed(f"generated column: {reason}", first) from None
+
+
 def table_from_create(stmt: Statement) -> TableDef:
     ast = stmt.ast
     schema_node = ast.this
     name = schema_node.this.name if isinstance(schema_node, exp.Schema) else schema_node.name
     columns = schema_node.expressions if isinstance(schema_node, exp.Schema) else []
-    fields, pks, json_cols = [], [], set()
+    fields: list[pa.Field] = []
+    pks: list[str] = []
+    json_cols: set[str] = set()
+    generated: dict[str, exp.Expression] = {}
     for col in columns:
         if isinstance(col, exp.PrimaryKey):
             pks.extend(c.name for c in col.expressions)
@@ -222,13 +367,28 @@ def table_from_create(stmt: Statement) -> TableDef:
         except ValueError as err:
             raise stmt.error(f"column '{col.name}': {err}") from None
         constraints = [c.args.get("kind") for c in col.args.get("constraints") or []]
-        not_null = any(isinstance(c, exp.NotNullColumnConstraint) and not c.args.get("allow_null") for c in constraints)
+        not_null = any(
+            isinstance(c, exp.NotNullColumnConstraint) and not c.args.get("allow_null") for c in constraints
+        )
         if any(isinstance(c, exp.PrimaryKeyColumnConstraint) for c in constraints):
             pks.append(col.name)
         if kind.this == exp.DataType.Type.JSON:
             json_cols.add(col.name)
+        computed = next((c for c in constraints if isinstance(c, exp.ComputedColumnConstraint)), None)
+        expr = computed.this if computed is not None else None
+        for c in constraints:  # without STORED sqlglot reads GENERATED ALWAYS AS (expr) as an identity
+            if (
+                isinstance(c, exp.GeneratedAsIdentityColumnConstraint)
+                and c.args.get("expression") is not None
+            ):
+                expr = c.args["expression"]
+        if expr is not None:  # GENERATED ALWAYS AS (expr): computed from the row's other columns
+            generated[col.name] = expr
+            fields.append(pa.field(col.name, typ, True, {GENERATED: expr.sql(dialect="postgres")}))
+            continue
         fields.append(pa.field(col.name, typ, not not_null))
     opts = dict(stmt.options or {})
+    _check_arroyo_table_rules(stmt, name, opts, fields, generated, pks)
     table = TableDef(
         name=name,
         schema=pa.schema(fields) if fields else None,
@@ -238,13 +398,17 @@ def table_from_create(stmt: Statement) -> TableDef:
         primary_keys=pks,
         json_columns=json_cols,
         statement=stmt,
+        metadata=dict(stmt.metadata),
     )
     return _finish(table, stmt)
 
 
 def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
     """A connection table from the server: ``{connector, config, schema?}``."""
-    config = {str(k).lower(): str(v).lower() if isinstance(v, bool) else str(v) for k, v in (spec.get("config") or {}).items()}
+    config = {
+        str(k).lower(): str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in (spec.get("config") or {}).items()
+    }
     schema = None
     raw = spec.get("schema") or {}
     fmt = raw.get("format") if isinstance(raw, dict) else None
@@ -253,7 +417,9 @@ def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
         kind = fmt.get("type") or next(iter(fmt), None)
         body = fmt if "type" in fmt else fmt.get(kind) or {}
         if kind:
-            config["format"] = "debezium_json" if isinstance(body, dict) and body.get("debezium") else str(kind)
+            config["format"] = (
+                "debezium_json" if isinstance(body, dict) and body.get("debezium") else str(kind)
+            )
             if isinstance(body, dict) and body.get("unstructured"):
                 config["json.unstructured"] = "true"
     bad = raw.get("bad_data") if isinstance(raw, dict) else None
@@ -261,7 +427,9 @@ def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
         config["bad_data"] = str(bad.get("behavior") or next(iter(bad), "fail"))
     fields = raw.get("fields") if isinstance(raw, dict) else None
     if fields:
-        schema = pa.schema([pa.field(f["name"], _field_type(f), not f.get("required", False)) for f in fields])
+        schema = pa.schema(
+            [pa.field(f["name"], _field_type(f), not f.get("required", False)) for f in fields]
+        )
     table = TableDef(name=name, schema=schema, connector=spec.get("connector"), options=config)
     if "type" not in config and spec.get("table_type") in ("source", "sink"):
         table.options["type"] = spec["table_type"]
@@ -271,10 +439,21 @@ def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
 
 
 _FIELD_TYPES = {
-    "int32": pa.int32(), "int64": pa.int64(), "uint32": pa.uint32(), "uint64": pa.uint64(),
-    "float32": pa.float32(), "f32": pa.float32(), "float64": pa.float64(), "f64": pa.float64(),
-    "bool": pa.bool_(), "string": pa.string(), "utf8": pa.string(), "bytes": pa.binary(),
-    "binary": pa.binary(), "timestamp": TS, "json": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "uint32": pa.uint32(),
+    "uint64": pa.uint64(),
+    "float32": pa.float32(),
+    "f32": pa.float32(),
+    "float64": pa.float64(),
+    "f64": pa.float64(),
+    "bool": pa.bool_(),
+    "string": pa.string(),
+    "utf8": pa.string(),
+    "bytes": pa.binary(),
+    "binary": pa.binary(),
+    "timestamp": TS,
+    "json": pa.string(),
 }
 
 
@@ -283,7 +462,9 @@ def _field_type(f: dict[str, Any]) -> pa.DataType:
     if isinstance(typ, dict):  # older shape: {"type": {"primitive": "Int64"}}
         typ = str(typ.get("primitive", "string")).lower()
     if typ == "struct":
-        return pa.struct([pa.field(x["name"], _field_type(x), not x.get("required", False)) for x in f.get("fields", [])])
+        return pa.struct(
+            [pa.field(x["name"], _field_type(x), not x.get("required", False)) for x in f.get("fields", [])]
+        )
     if typ == "list":
         return pa.list_(_field_type(f.get("items", {"type": "string"})))
     if typ == "decimal128":

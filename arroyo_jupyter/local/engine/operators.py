@@ -402,6 +402,10 @@ def _changelog(plan: Any, keys: list[int] | None, removed: pa.Table, added: pa.T
     a_keys = _row_hashes(added, keys) if keys is not None else None
     if keys is not None and len(np.unique(r_keys)) == nr and len(np.unique(a_keys)) == added.num_rows:
         common, r_idx, a_idx = np.intersect1d(r_keys, a_keys, assume_unique=True, return_indices=True)
+        if len(common) and keys:  # pair only rows whose key values are equal, not just their hashes
+            same = _rows_equal(removed.select(keys).take(pa.array(r_idx)),
+                               added.cast(removed.schema).select(keys).take(pa.array(a_idx)))
+            r_idx, a_idx, common = r_idx[same], a_idx[same], common[same]
         deletes = np.setdiff1d(np.arange(nr), r_idx)
         creates = np.setdiff1d(np.arange(added.num_rows), a_idx)
         pairs = np.empty(2 * len(common), dtype=np.int64)
@@ -438,7 +442,8 @@ def _grouped(plan: Any) -> bool:
 
 
 def _except_all(ctx: Any, left: pa.Table, right: pa.Table, source: pa.Table | None = None) -> pa.Table:
-    """Multiset difference ``left − right`` (rows compared on all columns, by 64-bit row hash).
+    """Multiset difference ``left − right`` (rows compared on all columns by value; the 64-bit
+    row hash only picks the candidates, so a collision cannot drop or invent a change).
 
     With ``source`` (``left`` plus extra columns, same row order) the surviving rows of
     ``source`` are returned, so hidden columns such as ``_timestamp`` survive.
@@ -449,16 +454,55 @@ def _except_all(ctx: Any, left: pa.Table, right: pa.Table, source: pa.Table | No
     right = pa.Table.from_arrays([c.cast(left.column(i).type) for i, c in enumerate(right.columns)],
                                  names=left.schema.names)
     lh, rh = _row_hashes(left), _row_hashes(right)
-    values, counts = np.unique(rh, return_counts=True)
-    order = np.argsort(lh, kind="stable")
-    sorted_h = lh[order]
-    first = np.searchsorted(sorted_h, sorted_h, side="left")
-    occurrence = np.arange(len(sorted_h)) - first  # 0 for the first copy of a row, 1 for the second, …
-    pos = np.searchsorted(values, sorted_h)
-    found = (pos < len(values)) & (values[np.minimum(pos, len(values) - 1)] == sorted_h)
-    removed_copies = np.where(found, counts[np.minimum(pos, len(values) - 1)], 0)
-    keep = np.sort(order[occurrence >= removed_copies])
+    # pair the k-th copy of a hash on the left with the k-th copy on the right, then check values
+    order_l, order_r = np.argsort(lh, kind="stable"), np.argsort(rh, kind="stable")
+    sl, sr = lh[order_l], rh[order_r]
+    occurrence = np.arange(len(sl)) - np.searchsorted(sl, sl, side="left")
+    start, stop = np.searchsorted(sr, sl, side="left"), np.searchsorted(sr, sl, side="right")
+    paired = occurrence < stop - start
+    li = order_l[paired]
+    rj = order_r[(start + occurrence)[paired]]
+    equal = _rows_equal(left.take(pa.array(li)), right.take(pa.array(rj)))
+    drop = set(li[equal].tolist())
+    if not equal.all():  # a hash collision: match the rest by value
+        used = set(rj[equal].tolist())
+        pool: dict[str, int] = {}
+        rest_r = [j for j in range(right.num_rows) if j not in used]
+        for key in _value_keys(right.take(pa.array(rest_r, pa.int64()))):
+            pool[key] = pool.get(key, 0) + 1
+        rest_l = [i for i in range(left.num_rows) if i not in drop]
+        for i, key in zip(rest_l, _value_keys(left.take(pa.array(rest_l, pa.int64()))), strict=True):
+            if pool.get(key, 0) > 0:
+                pool[key] -= 1
+                drop.add(i)
+    keep = np.setdiff1d(np.arange(left.num_rows), np.fromiter(drop, np.int64, len(drop)))
     return base.take(pa.array(keep))
+
+
+def _rows_equal(a: pa.Table, b: pa.Table) -> np.ndarray:
+    """Row-wise equality of two tables of one schema (NULL equals NULL, NaN equals NaN)."""
+    same = np.ones(a.num_rows, dtype=bool)
+    for x, y in zip(a.columns, b.columns, strict=True):
+        x, y = x.combine_chunks(), y.combine_chunks()
+        try:
+            eq = pc.fill_null(pc.equal(x, y), False)
+            eq = pc.or_(eq, pc.and_(pc.is_null(x), pc.is_null(y)))
+            if pa.types.is_floating(x.type):
+                eq = pc.or_(eq, pc.fill_null(pc.and_(pc.is_nan(x), pc.is_nan(y)), False))
+            same &= eq.to_numpy(zero_copy_only=False)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # structs, lists: by value text
+            keys_x, keys_y = _value_keys(pa.table([x], ["c"])), _value_keys(pa.table([y], ["c"]))
+            same &= np.array([p == q for p, q in zip(keys_x, keys_y, strict=True)], dtype=bool)
+    return same
+
+
+def _value_keys(table: pa.Table) -> list[str]:
+    """Each row's values as text that is equal exactly when the values are (NULL ≠ '', 1 ≠ 1.5)."""
+    import json
+
+    columns = [c.to_pylist() for c in table.columns]
+    return [json.dumps(list(row), default=repr, sort_keys=True) for row in zip(*columns, strict=True)] if columns else [
+        "" for _ in range(table.num_rows)]
 
 
 class KeyRouter:

@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+from . import validate
 from .catalog import TS, TableDef, table_from_connection, table_from_create
 from .dialect import Statement, split_statements
 from .interface import Diagnostic, PlanError
@@ -66,6 +67,7 @@ class Program:
     preview: bool
     source_nodes: dict[str, tuple[int, int]] = field(default_factory=dict)  # table → (source, watermark) ids
     op_ids: dict[int, str] = field(default_factory=dict)  # node_id → operator id ("source_impulse_1", …)
+    settings: dict[str, str] = field(default_factory=dict)  # SET name = value (updating_ttl)
 
     @property
     def has_preview_sink(self) -> bool:
@@ -145,6 +147,7 @@ def plan_query(
             raise
     views: dict[str, exp.Expression] = {}
     pending: list[tuple[Statement, str | None, exp.Expression]] = []
+    settings: dict[str, str] = {}
     for stmt in statements:
         ast = stmt.ast
         if isinstance(ast, exp.Command):  # sqlglot gave up on the statement's grammar
@@ -172,11 +175,14 @@ def plan_query(
             pending.append((stmt, target, ast.expression))
         elif isinstance(ast, (exp.Select, exp.Union, exp.Subquery)) or isinstance(ast, exp.Query):
             pending.append((stmt, None, ast))
+        elif isinstance(ast, exp.Set):
+            settings.update(validate.read_set(stmt))
         else:
             raise stmt.error(f"unsupported statement '{stmt.text.split()[0]}': use CREATE TABLE, CREATE VIEW, INSERT INTO or SELECT")
     if not pending:
         raise PlanError([Diagnostic("The provided SQL does not contain a query", statements[-1].start, statements[-1].end)])
 
+    validate.check_program(pending, catalog, views)  # Arroyo's refusals (validate.py)
     for table in catalog.values():
         _check_watermark(table, udf_defs)
     queries: list[QueryPlan] = []
@@ -196,6 +202,7 @@ def plan_query(
             raise stmt.error(f"table '{err.args[0]}' not found") from None
         except _WindowError as err:
             raise stmt.error(str(err)) from None
+        validate.check_query(stmt, query, shape, catalog)
         for name in shape.inputs:
             if catalog[name].kind == "sink":
                 raise stmt.error(f"table '{name}' is a sink; it cannot be read from")
@@ -220,7 +227,7 @@ def plan_query(
                 )
     from .graph import build_graph
 
-    program = Program(sql, parallelism, catalog, queries, [], {}, udf_defs, preview)
+    program = Program(sql, parallelism, catalog, queries, [], {}, udf_defs, preview, settings=settings)
     build_graph(program, preview=preview, enable_sinks=enable_sinks, updating_tables=updating_tables)
     return program
 

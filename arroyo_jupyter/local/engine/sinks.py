@@ -110,7 +110,7 @@ class FileSink(Sink):
 
     def write(self, batch):
         visible, _, ops = _split(batch, self.plan.schema)
-        rows = batch_rows(visible)
+        rows = batch_rows(visible, self.plan.options.get("json.timestamp_format", "rfc3339"))
         if self.debezium:
             rows = debezium_rows(rows, ops)
         if rows:
@@ -135,7 +135,7 @@ class FileSink(Sink):
 class StdoutSink(Sink):
     def write(self, batch):
         visible, _, ops = _split(batch, self.plan.schema)
-        rows = batch_rows(visible)
+        rows = batch_rows(visible, self.plan.options.get("json.timestamp_format", "rfc3339"))
         if self.plan.updating:
             rows = debezium_rows(rows, ops)
         for r in rows:

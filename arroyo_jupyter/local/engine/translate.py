@@ -8,7 +8,9 @@ The analysis (:class:`QueryShape`) tells the planner which operator the query ne
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlglot import exp
 
@@ -17,13 +19,21 @@ TIME_COL = "_timestamp"
 HIDDEN = {WINDOW_COL, TIME_COL}
 
 _UNITS_NS = {
-    "NANOSECOND": 1, "MICROSECOND": 1_000, "MILLISECOND": 1_000_000, "SECOND": 1_000_000_000,
-    "MINUTE": 60_000_000_000, "HOUR": 3_600_000_000_000, "DAY": 86_400_000_000_000, "WEEK": 604_800_000_000_000,
+    "NANOSECOND": 1,
+    "MICROSECOND": 1_000,
+    "MILLISECOND": 1_000_000,
+    "SECOND": 1_000_000_000,
+    "MINUTE": 60_000_000_000,
+    "HOUR": 3_600_000_000_000,
+    "DAY": 86_400_000_000_000,
+    "WEEK": 604_800_000_000_000,
 }
 
 
 def interval_ns(node: exp.Expression) -> int:
-    """``INTERVAL '1' HOUR`` / ``INTERVAL '10 seconds'`` in nanoseconds."""
+    """``INTERVAL '1' HOUR`` / ``INTERVAL '10 seconds'`` / ``'10 seconds'`` in nanoseconds."""
+    if isinstance(node, exp.Literal) and node.is_string:  # Arroyo casts strings to intervals
+        node = exp.Interval(this=node)
     if not isinstance(node, exp.Interval):
         raise ValueError(f"expected an interval, got '{node.sql()}'")
     text = str(node.this.this if isinstance(node.this, exp.Literal) else node.this.sql()).strip()
@@ -32,12 +42,21 @@ def interval_ns(node: exp.Expression) -> int:
     if unit is not None:
         parts = [text, unit.name]
     if len(parts) % 2:
-        raise ValueError(f"cannot read interval '{node.sql()}'")
+        raise ValueError(f"cannot read interval '{text}'; write e.g. '10 seconds' or INTERVAL '1' MINUTE")
     total = 0.0
     for amount, name in zip(parts[::2], parts[1::2], strict=False):
         key = name.upper().rstrip("S")
-        key = {"SEC": "SECOND", "MIN": "MINUTE", "MS": "MILLISECOND", "US": "MICROSECOND", "NS": "NANOSECOND",
-               "MILLI": "MILLISECOND", "MICRO": "MICROSECOND", "H": "HOUR", "D": "DAY"}.get(key, key)
+        key = {
+            "SEC": "SECOND",
+            "MIN": "MINUTE",
+            "MS": "MILLISECOND",
+            "US": "MICROSECOND",
+            "NS": "NANOSECOND",
+            "MILLI": "MILLISECOND",
+            "MICRO": "MICROSECOND",
+            "H": "HOUR",
+            "D": "DAY",
+        }.get(key, key)
         if key not in _UNITS_NS:
             raise ValueError(f"unknown interval unit '{name}'")
         total += float(amount) * _UNITS_NS[key]
@@ -85,7 +104,10 @@ def _window_of(call: exp.Expression) -> WindowSpec | None:
         if name == "hop" and len(args) == 2:
             slide, width = interval_ns(args[0]), interval_ns(args[1])
             if width % slide:
-                raise ValueError("hop width must be a multiple of its slide")
+                raise ValueError(
+                    f"Error during planning: hop() width {_seconds(width)} currently must be "
+                    f"a multiple of slide {_seconds(slide)}"
+                )
             return WindowSpec("tumble" if slide == width else "hop", width, slide)
         if name == "session" and len(args) == 1:
             g = interval_ns(args[0])
@@ -93,6 +115,11 @@ def _window_of(call: exp.Expression) -> WindowSpec | None:
     except ValueError as err:
         raise _WindowError(str(err)) from None
     raise _WindowError(f"wrong number of arguments for {name}()")
+
+
+def _seconds(ns: int) -> str:
+    """A width as Arroyo's messages print it (``600s``, ``1.5s``)."""
+    return f"{ns // 1_000_000_000}s" if ns % 1_000_000_000 == 0 else f"{ns / 1e9:g}s"
 
 
 class _WindowError(Exception):
@@ -113,19 +140,85 @@ def _is_aggregate_select(select: exp.Select) -> bool:
 
 def _render_types(tree: exp.Expression) -> None:
     """DataFusion spells unsigned types 'BIGINT UNSIGNED'; sqlglot says 'UBIGINT'."""
-    names = {"UBIGINT": "BIGINT UNSIGNED", "UINT": "INT UNSIGNED", "USMALLINT": "SMALLINT UNSIGNED",
-             "UTINYINT": "TINYINT UNSIGNED"}
+    names = {
+        "UBIGINT": "BIGINT UNSIGNED",
+        "UINT": "INT UNSIGNED",
+        "USMALLINT": "SMALLINT UNSIGNED",
+        "UTINYINT": "TINYINT UNSIGNED",
+    }
     for dt in list(tree.find_all(exp.DataType)):
         name = dt.this.name if hasattr(dt.this, "name") else str(dt.this)
         if name in names:
             dt.replace(exp.Var(this=names[name]))
 
 
-def _json_path_text(path: exp.Expression) -> str:
+def _json_keys(path: exp.Expression) -> list[object] | None:
+    """The keys of ``->`` / ``->>``: names and array indexes."""
     if isinstance(path, exp.JSONPath):
-        keys = [p.this for p in path.expressions if isinstance(p, (exp.JSONPathKey, exp.JSONPathSubscript))]
-        return ".".join(str(k) for k in keys)
-    return path.name
+        keys: list[object] = []
+        for p in path.expressions:
+            if isinstance(p, exp.JSONPathKey):
+                keys.append(str(p.this))
+            elif isinstance(p, exp.JSONPathSubscript):
+                keys.append(int(p.this) if str(p.this).lstrip("-").isdigit() else str(p.this))
+        return keys
+    if isinstance(path, exp.Literal):
+        return [int(path.this)] if not path.is_string else [str(path.this)]
+    return None
+
+
+def _json_call(
+    name: str, value: exp.Expression, keys: list[object], written: exp.Expression
+) -> exp.Expression:
+    call = exp.Anonymous(this=f"__{name}", expressions=[value, exp.Literal.string(json.dumps(keys))])
+    if isinstance(written.parent, exp.Select) and written.arg_key == "expressions":
+        name_as_written = written.sql(dialect="postgres", normalize_functions="lower")
+        return exp.Alias(this=call, alias=exp.to_identifier(name_as_written, quoted=True))
+    return call
+
+
+class JsonArgumentError(_WindowError):  # reported like the window errors: at the statement
+    pass
+
+
+def _rewrite_json(tree: exp.Expression) -> None:
+    """``->`` / ``->>`` / ``?`` and ``json_get*(json, key, …)`` as the engine's (json, keys) functions."""
+    for has_key in list(tree.find_all(exp.JSONBContainsTopKey)):  # json ? 'key'
+        key = _json_keys(has_key.expression) or [has_key.expression.name]
+        has_key.replace(_json_call("json_contains", has_key.this, key, has_key))
+    for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
+        keys = _json_keys(node.expression)
+        fn = "json_as_text" if isinstance(node, exp.JSONExtractScalar) else "json_get"
+        if keys is None:
+            raise JsonArgumentError(
+                f"the right side of '{'->>' if fn == 'json_as_text' else '->'}' must be a key or an index"
+            )
+        node.replace(_json_call(fn, node.this, keys, cast(exp.Expression, node)))
+    for call in list(tree.find_all(exp.Anonymous)):
+        name = call.name.lower()
+        if name in _JSON_FUNCTION_NAMES and call.expressions:
+            value, *rest = call.expressions
+            keys = []
+            for k in rest:
+                if not isinstance(k, exp.Literal):
+                    raise JsonArgumentError(
+                        f"the keys of '{name}' must be literal names or indexes, e.g. {name}(doc, 'key', 0)"
+                    )
+                keys.append(str(k.this) if k.is_string else int(k.this))
+            call.replace(_json_call(name, value, keys, call))
+
+
+_JSON_FUNCTION_NAMES = {
+    "json_get",
+    "json_as_text",
+    "json_get_str",
+    "json_get_int",
+    "json_get_float",
+    "json_get_bool",
+    "json_get_json",
+    "json_contains",
+    "json_length",
+}
 
 
 def translate(
@@ -166,36 +259,37 @@ def translate(
         spec = _window_of(call)
         if spec is not None:
             windows.append(spec)
+            _check_window_context(call)
             call.replace(exp.column(WINDOW_COL))
     if len(set(windows)) > 1:
         raise _WindowError("window in group by does not match input window")
     window = windows[0] if windows else None
+    if window is not None:
+        _carry_window(tree)
 
     # row_time(), JSON operators
     for call in list(tree.find_all(exp.Anonymous)):
         if call.name.lower() == "row_time" and not call.expressions:
             as_item = isinstance(call.parent, exp.Select)  # a bare select item keeps a visible name
             call.replace(exp.alias_(exp.column(TIME_COL), "row_time") if as_item else exp.column(TIME_COL))
-    for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
-        fn = "__json_get_str" if isinstance(node, exp.JSONExtractScalar) else "__json_get"
-        node.replace(exp.Anonymous(this=fn, expressions=[node.this, exp.Literal.string(_json_path_text(node.expression))]))
+    _rewrite_json(tree)
 
     selects = list(tree.find_all(exp.Select))
     agg_selects = [s for s in selects if _is_aggregate_select(s)]
     if window is not None:
-        _check_windowed_aggregates(agg_selects)
+        _check_windowed_aggregates(agg_selects, selects)
     joins = list(tree.find_all(exp.Join))
     non_inner = any((j.side or "").upper() in ("LEFT", "RIGHT", "FULL") for j in joins)
     updating_side = None
     if window is None:
         for j in joins:
-            right = j.this
-            if any(_is_aggregate_select(s) for s in right.find_all(exp.Select)):
-                updating_side = "right"
+            # Arroyo looks at the left side first: both updating → "updating left side"
             parent = j.parent
             left = parent.args.get("from_") or parent.args.get("from") if parent is not None else None
             if left is not None and any(_is_aggregate_select(s) for s in left.find_all(exp.Select)):
                 updating_side = updating_side or "left"
+            if any(_is_aggregate_select(s) for s in j.this.find_all(exp.Select)):
+                updating_side = updating_side or "right"
     shape = QueryShape(
         sql="",
         inputs=inputs,
@@ -224,7 +318,9 @@ def _with_event_time(tree: exp.Expression) -> str | None:
     top = tree.expression if isinstance(tree, exp.Insert) else tree
     branches = [top]
     while any(isinstance(b, exp.Union) for b in branches):
-        branches = [x for b in branches for x in ((b.this, b.expression) if isinstance(b, exp.Union) else (b,))]
+        branches = [
+            x for b in branches for x in ((b.this, b.expression) if isinstance(b, exp.Union) else (b,))
+        ]
     for b in branches:
         if not isinstance(b, exp.Select) or _is_aggregate_select(b) or b.args.get("distinct"):
             return None
@@ -234,11 +330,106 @@ def _with_event_time(tree: exp.Expression) -> str | None:
     return tree.sql(dialect="postgres")
 
 
-def _check_windowed_aggregates(agg_selects: list[exp.Select]) -> None:
+def _top_selects(tree: exp.Expression) -> list[exp.Expression]:
+    top = tree.expression if isinstance(tree, exp.Insert) else tree
+    branches = [top]
+    while any(isinstance(b, exp.Union) for b in branches):
+        branches = [
+            x for b in branches for x in ((b.this, b.expression) if isinstance(b, exp.Union) else (b,))
+        ]
+    return branches
+
+
+def _carry_window(tree: exp.Expression) -> None:
+    """Let a window reach the query that uses it: inner selects (subqueries, CTEs, views) pass
+    the rows' window along, and ``GROUP BY window`` naming a select alias of the window means it.
+
+    The window operator assigns each input row its window; a window named in an outer
+    ``GROUP BY`` (``SELECT … FROM (SELECT …) GROUP BY tumble(…)``) or re-used further out
+    (``window.start``) needs it in every select in between, as Arroyo's planner threads it.
+    """
+    window_sql = exp.column(WINDOW_COL).sql()
+    top = {id(s) for s in _top_selects(tree)}
+    ctes = {c.alias_or_name: c.this for c in tree.find_all(exp.CTE)}
+    done: dict[int, bool] = {}
+
+    def provides(node: exp.Expression) -> bool:
+        """Whether the rows of ``node`` (a select, union, subquery or table) carry ``__window``."""
+        if isinstance(node, exp.Subquery):
+            return provides(node.this)
+        if isinstance(node, exp.Union):
+            return provides(node.this) and provides(node.expression)
+        if isinstance(node, exp.Table):
+            return provides(ctes[node.name]) if node.name in ctes else True  # inputs get a window column
+        if not isinstance(node, exp.Select):
+            return False
+        if id(node) not in done:
+            done[id(node)] = False  # (a guard against cycles)
+            done[id(node)] = carry(node)
+        return done[id(node)]
+
+    def carry(select: exp.Select) -> bool:
+        aliases = {
+            e.alias for e in select.expressions if isinstance(e, exp.Alias) and e.this.sql() == window_sql
+        }
+        group = select.args.get("group")
+        items = [e.unalias() for e in select.expressions]
+        grouped = False
+        for g in list(group.expressions) if group else []:
+            if isinstance(g, exp.Column) and not g.table and g.name in aliases:
+                g = g.replace(exp.column(WINDOW_COL))
+            if isinstance(g, exp.Literal) and not g.is_string and 0 < int(g.this) <= len(items):
+                g = items[int(g.this) - 1]
+            grouped = grouped or g.sql() == window_sql
+        source = select.args.get("from_") or select.args.get("from")
+        sources = [source.this] if source is not None else []
+        sources += [j.this for j in select.args.get("joins") or []]
+        carriers = [s for s in sources if provides(s)]
+        outputs = {e.sql() for e in select.expressions}
+        if window_sql in outputs or (carriers and any(isinstance(e, exp.Star) for e in select.expressions)):
+            return True
+        if id(select) in top or not carriers or (_is_aggregate_select(select) and not grouped):
+            return False  # the top's own columns are the user's; an aggregate without the window drops it
+        if len(sources) > 1:  # a join (of windows): take the window of the first side that has one
+            qualifier = carriers[0].alias_or_name
+            select.select(exp.column(WINDOW_COL, table=qualifier), copy=False)
+            select.expressions[-1].replace(exp.alias_(exp.column(WINDOW_COL, table=qualifier), WINDOW_COL))
+        else:
+            select.select(exp.column(WINDOW_COL), copy=False)
+        return True
+
+    for s in _top_selects(tree):
+        provides(s)
+
+
+def _check_window_context(call: exp.Expression) -> None:
+    """A window function belongs in a GROUP BY, or names the window of a select's rows
+    (``SELECT tumble(…) AS window, …`` without aggregates); not in an aggregate without GROUP BY."""
+    select = call.find_ancestor(exp.Select)
+    misplaced, node = False, cast(exp.Expression | None, call)  # in WHERE / HAVING / ORDER BY / ON
+    while node is not None and node is not select:
+        misplaced = misplaced or isinstance(node, (exp.Where, exp.Having, exp.Order)) or node.arg_key == "on"
+        node = cast(exp.Expression | None, node.parent)
+    if not misplaced and (select is None or select.args.get("group") or not _is_aggregate_select(select)):
+        return
+    name = call.name.lower().replace("session_window", "session")
+    raise _WindowError(
+        f"Error during planning: time window function {name} is not allowed in this context. "
+        "Are you missing a GROUP BY clause?"
+    )
+
+
+_MISSING_WINDOW = (
+    "must have window in aggregate. Make sure you are calling one of the windowing functions "
+    "(hop, tumble, session) or using the window field of the input"
+)
+
+
+def _check_windowed_aggregates(agg_selects: list[exp.Select], selects: list[exp.Select]) -> None:
     """In a windowed query every aggregate must group by the window (its own or an inner one's):
     an aggregate over windowed results without a window would be an updating query."""
     window_names = {WINDOW_COL}
-    for s in agg_selects:
+    for s in selects:  # a window named in any (inner) select may be grouped by further out
         for e in s.expressions:
             if isinstance(e, exp.Alias) and e.unalias().sql() == exp.column(WINDOW_COL).sql():
                 window_names.add(e.alias)
@@ -252,9 +443,7 @@ def _check_windowed_aggregates(agg_selects: list[exp.Select]) -> None:
             if isinstance(g, exp.Column) and g.name in window_names:
                 grouped = True
         if not grouped:
-            raise _WindowError(
-                "an aggregate over the output of a window must also group by that window "
-                "(e.g. GROUP BY window); aggregating across windows is not supported")
+            raise _WindowError(f"Error during planning: {_MISSING_WINDOW}")
 
 
 class _UnknownTable(Exception):
@@ -274,7 +463,11 @@ def _find_keys(tree: exp.Expression, shape: QueryShape, agg_selects: list[exp.Se
             else:
                 group_sqls.append(g.sql())
         for pos, e in enumerate(top.expressions):
-            if isinstance(e, exp.Alias) and e.alias in [g for g in group_sqls] or e.unalias().sql() in group_sqls:
+            if (
+                isinstance(e, exp.Alias)
+                and e.alias in [g for g in group_sqls]
+                or e.unalias().sql() in group_sqls
+            ):
                 if e.unalias().sql() != exp.column(WINDOW_COL).sql():
                     shape.output_keys.append(pos)
     if isinstance(top, exp.Select):
