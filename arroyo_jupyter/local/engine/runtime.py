@@ -29,7 +29,7 @@ from .operators import (
     StatelessOp,
     UpdatingOp,
     WindowedOp,
-    _ts_ns,
+    _max_ts,
 )
 from .planner import Program, _input_schema
 from .sinks import SINKS
@@ -274,7 +274,7 @@ class Job:
         c = self.counters[node_id].get(subtask)
         if c is None:
             return
-        rows, size = data.num_rows, data.nbytes
+        rows, size = data.num_rows, data.get_total_buffer_size()
         if recv:
             c.messages_recv += rows
             c.bytes_recv += size
@@ -347,8 +347,10 @@ class Job:
                                    f"cannot evaluate watermark expression: {err}", expr, False) from None
                 v = value.cast(pa.timestamp("ns")).cast(pa.int64())[0].as_py()
                 return NEG_INF if v is None else int(v)
-            return int(_ts_ns(batch.column(TIME_COL)).max())
-        return int(_ts_ns(batch.column(TIME_COL)).max()) - ONE_SECOND
+            latest = _max_ts(batch.column(TIME_COL))
+            return NEG_INF if latest is None else latest
+        latest = _max_ts(batch.column(TIME_COL))
+        return NEG_INF if latest is None else latest - ONE_SECOND
 
     def _propagate(self, force_flush: bool) -> None:
         for name, subs in self.sources.items():
