@@ -243,15 +243,14 @@ class KafkaSource(SourceSubtask):
         self._check_health()
         good = []
         for m in messages:
-            err = m.error()
-            if err is None:
+            problem = m.error()
+            if problem is None:
                 good.append(m)
-            elif err.code() != KafkaError._PARTITION_EOF:
-                if err.fatal() or err.code() in (
-                    KafkaError.UNKNOWN_TOPIC_OR_PART,
-                    KafkaError.TOPIC_AUTHORIZATION_FAILED,
-                ):
-                    raise SourceError(f"Kafka topic '{self.topic}' at {self.servers}: {err.str()}")
+            elif problem.fatal() or problem.code() in (
+                KafkaError.UNKNOWN_TOPIC_OR_PART,
+                KafkaError.TOPIC_AUTHORIZATION_FAILED,
+            ):
+                raise SourceError(f"Kafka topic '{self.topic}' at {self.servers}: {problem.str()}")
         if not good:
             self._idle_until = time.monotonic() + 0.05  # librdkafka fetches in the background
             return None
