@@ -32,7 +32,7 @@ from .operators import (
     _max_ts,
 )
 from .planner import Program, _input_schema
-from .sinks import SINKS
+from .sinks import sink_class
 from .sources import DEFAULT_BATCH, OP_COL, SourceError, open_source
 from .translate import TIME_COL
 
@@ -179,7 +179,8 @@ class Job:
             for i in range(self.n):
                 on_error = self._bad_data_reporter(self._op_id(src_id), i)
                 try:
-                    subtasks.append(open_source(table, i, self.n, self.batch_size, states.get(i, {}), on_error))
+                    subtasks.append(open_source(table, i, self.n, self.batch_size, states.get(i, {}), on_error,
+                                                list(states.values()) if restored else None))
                 except SourceError as err:
                     raise _Failure(self._op_id(src_id), i, str(err), "", False) from None
             self.sources[name] = subtasks
@@ -232,7 +233,7 @@ class Job:
         for plan in p.sinks:
             node = next(nd for nd in p.graph["nodes"] if nd["node_id"] == plan.node_id)
             states = {i: s for i, s, _ in old(plan.operator_id)}
-            cls = SINKS[plan.connector]
+            cls = sink_class(plan.connector)
             instances = []
             for i in range(node["parallelism"]):
                 try:
@@ -473,6 +474,14 @@ class Job:
         try:
             self._setup()
             outcome = self._loop()
+            if outcome == "finished":  # every row reached the sinks: make it durable (transactions commit)
+                for plans in self.sinks.values():
+                    for plan, instances in plans:
+                        for i, s in enumerate(instances):
+                            try:
+                                s.commit()
+                            except OSError as err:
+                                raise _Failure(plan.operator_id, i, f"sink cannot commit: {err}", "", True) from None
         except _Failure as f:
             self._fail(f)
             return
@@ -495,6 +504,10 @@ class Job:
             self.listener.on_failed(f.message)
 
     def _close(self) -> None:
+        for subs in getattr(self, "sources", {}).values():
+            for src in subs:  # connector sources hold clients (sockets, threads)
+                if hasattr(src, "close"):
+                    src.close()
         for plans in getattr(self, "sinks", {}).values():
             for _, instances in plans:
                 for s in instances:
