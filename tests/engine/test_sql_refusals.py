@@ -75,6 +75,17 @@ MEM = "CREATE TABLE mem (driver_id BIGINT, kind TEXT);\n"
             None,
         ),
         (
+            CARS + "SELECT max(n) FROM (SELECT driver_id, count(*) AS n FROM cars GROUP BY driver_id)",
+            "Error during planning: can't currently nest updating aggregates",
+            None,
+        ),
+        (
+            CARS + "CREATE VIEW counts AS SELECT kind, count(*) AS n FROM cars GROUP BY kind;\n"
+            "SELECT sum(n) FROM counts",
+            "can't currently nest updating aggregates",
+            None,
+        ),
+        (
             "CREATE TEMPORARY TABLE t (x BIGINT) WITH (connector = 'impulse', event_rate = '1'); SELECT * FROM t",
             "CREATE TEMPORARY TABLE declares a lookup table",
             "TEMPORARY",
@@ -115,3 +126,23 @@ def test_messages_and_suggestions_never_name_internal_columns(query):
     message = info.value.diagnostics[0].message
     assert "No field named" in message
     assert "_timestamp" not in message and "__window" not in message and "__ts" not in message
+
+
+DEBEZIUM = (
+    "CREATE TABLE debezium_input (id INT PRIMARY KEY, count INT) WITH (connector = 'single_file', "
+    "path = 'd.json', type = 'source', format = 'debezium_json');\n"
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT count(*) FROM debezium_input",  # Arroyo's error_no_aggregate_over_debezium: it plans
+        "SELECT id % 2 AS k, sum(count) AS total FROM debezium_input GROUP BY 1",
+        # an aggregate over a subquery that is not itself an aggregate is not nested
+        "SELECT count(*) FROM (SELECT id FROM debezium_input WHERE count > 1)",
+    ],
+)
+def test_aggregates_over_debezium_sources_plan_as_updating_queries(query):
+    program = plan_query(DEBEZIUM + query)
+    assert [q.kind for q in program.queries] == ["updating"]

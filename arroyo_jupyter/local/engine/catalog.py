@@ -377,10 +377,13 @@ def table_from_create(stmt: Statement) -> TableDef:
         computed = next((c for c in constraints if isinstance(c, exp.ComputedColumnConstraint)), None)
         expr = computed.this if computed is not None else None
         for c in constraints:  # without STORED sqlglot reads GENERATED ALWAYS AS (expr) as an identity
-            if (
-                isinstance(c, exp.GeneratedAsIdentityColumnConstraint)
-                and c.args.get("expression") is not None
-            ):
+            if isinstance(c, exp.GeneratedAsIdentityColumnConstraint):
+                if c.args.get("expression") is None:  # IDENTITY, or the expression left out
+                    raise stmt.error_at(
+                        f"column '{col.name}': GENERATED ALWAYS AS needs an expression in parentheses, "
+                        "e.g. GENERATED ALWAYS AS (price * 2); identity columns are not supported",
+                        col.name,
+                    )
                 expr = c.args["expression"]
         if expr is not None:  # GENERATED ALWAYS AS (expr): computed from the row's other columns
             generated[col.name] = expr

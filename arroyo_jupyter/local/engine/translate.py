@@ -184,7 +184,9 @@ class JsonArgumentError(_WindowError):  # reported like the window errors: at th
 def _rewrite_json(tree: exp.Expression) -> None:
     """``->`` / ``->>`` / ``?`` and ``json_get*(json, key, …)`` as the engine's (json, keys) functions."""
     for has_key in list(tree.find_all(exp.JSONBContainsTopKey)):  # json ? 'key'
-        key = _json_keys(has_key.expression) or [has_key.expression.name]
+        key = _json_keys(has_key.expression)
+        if key is None:  # the engine's JSON functions take literal keys only
+            raise JsonArgumentError("the right side of '?' must be a literal key, e.g. doc ? 'name'")
         has_key.replace(_json_call("json_contains", has_key.this, key, has_key))
     for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
         keys = _json_keys(node.expression)
@@ -279,6 +281,8 @@ def translate(
     if window is not None:
         _check_windowed_aggregates(agg_selects, selects)
     joins = list(tree.find_all(exp.Join))
+    if window is None and not joins:  # (with a join, Arroyo's join checks come first)
+        _check_not_nested_updating(agg_selects)
     non_inner = any((j.side or "").upper() in ("LEFT", "RIGHT", "FULL") for j in joins)
     updating_side = None
     if window is None:
@@ -444,6 +448,15 @@ def _check_windowed_aggregates(agg_selects: list[exp.Select], selects: list[exp.
                 grouped = True
         if not grouped:
             raise _WindowError(f"Error during planning: {_MISSING_WINDOW}")
+
+
+def _check_not_nested_updating(agg_selects: list[exp.Select]) -> None:
+    """An aggregate without a window over another one: Arroyo cannot aggregate an updating
+    aggregate's changes again (an aggregate over a Debezium source is fine)."""
+    for s in agg_selects:
+        source = s.args.get("from_") or s.args.get("from")
+        if source is not None and any(_is_aggregate_select(inner) for inner in source.find_all(exp.Select)):
+            raise _WindowError("Error during planning: can't currently nest updating aggregates")
 
 
 class _UnknownTable(Exception):
