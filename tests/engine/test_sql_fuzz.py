@@ -82,6 +82,11 @@ IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');
             'column "t.doc" must appear in the GROUP BY clause',
             "doc, count",
         ),
+        (
+            T + "SELECT doc FROM t WHERE doc -> 'a' -> 0",
+            "non-boolean predicate 'json_get(json_get(t.doc, 'a'), 0)' returning Utf8",
+            "a' -> 0",
+        ),
         ("EXPLAIN SELECT 1", "unsupported statement 'EXPLAIN'", "EXPLAIN"),
         (IMPULSE + "SHOW TABLES", "unsupported statement 'SHOW'", "SHOW"),
         (

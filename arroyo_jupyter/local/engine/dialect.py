@@ -9,6 +9,7 @@ sqlglot AST. Every error is a :class:`PlanError` whose diagnostic carries a line
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -133,7 +134,29 @@ def user_words(message: str) -> str:
     message = re.sub(
         r"'__(json_\w+)'", r"'\1'", message
     )  # the engine's JSON functions, as the user calls them
-    return message.strip()
+    return _json_calls_as_written(message).strip()
+
+
+# DataFusion's rendering of the engine's JSON calls: __json_get(t.doc, Utf8("["a",0]"))
+_JSON_CALL = re.compile(r'__(json_\w+)\(((?:[^()]|\([^()]*\))*?), Utf8\("(\[[^\]]*\])"\)\)')
+
+
+def _json_calls_as_written(message: str) -> str:
+    """``__json_get(t.doc, Utf8("["a",0]"))`` in a message as ``json_get(t.doc, 'a', 0)``."""
+
+    def call(m: re.Match[str]) -> str:
+        try:
+            keys = json.loads(m.group(3))
+        except ValueError:
+            return m.group(0)
+        args = [m.group(2)] + [f"'{k}'" if isinstance(k, str) else str(k) for k in keys]
+        return f"{m.group(1)}({', '.join(args)})"
+
+    for _ in range(8):  # nested calls, innermost first
+        message, n = _JSON_CALL.subn(call, message)
+        if not n:
+            break
+    return message
 
 
 # Names DataFusion's and our planning errors are about: 'quoted', "No field named x",

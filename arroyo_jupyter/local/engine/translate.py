@@ -281,8 +281,6 @@ def translate(
     if window is not None:
         _check_windowed_aggregates(agg_selects, selects)
     joins = list(tree.find_all(exp.Join))
-    if window is None and not joins:  # (with a join, Arroyo's join checks come first)
-        _check_not_nested_updating(agg_selects)
     non_inner = any((j.side or "").upper() in ("LEFT", "RIGHT", "FULL") for j in joins)
     updating_side = None
     if window is None:
@@ -448,15 +446,6 @@ def _check_windowed_aggregates(agg_selects: list[exp.Select], selects: list[exp.
                 grouped = True
         if not grouped:
             raise _WindowError(f"Error during planning: {_MISSING_WINDOW}")
-
-
-def _check_not_nested_updating(agg_selects: list[exp.Select]) -> None:
-    """An aggregate without a window over another one: Arroyo cannot aggregate an updating
-    aggregate's changes again (an aggregate over a Debezium source is fine)."""
-    for s in agg_selects:
-        source = s.args.get("from_") or s.args.get("from")
-        if source is not None and any(_is_aggregate_select(inner) for inner in source.find_all(exp.Select)):
-            raise _WindowError("Error during planning: can't currently nest updating aggregates")
 
 
 class _UnknownTable(Exception):
