@@ -100,3 +100,8 @@ class Source:
 
     def output(self) -> Any:
         return self.pipeline.output()
+
+    def follow_output(self) -> Any | None:
+        """The output across runs (``OutputFollower``), or None if the handle cannot follow."""
+        follow = getattr(self.pipeline, "follow_output", None)
+        return follow() if callable(follow) else None
