@@ -108,7 +108,9 @@ class JobStateWidget(ArroyoWidget):
     job = t.Dict().tag(sync=True)
     buttons: t.List[dict] = t.List().tag(sync=True)
     stop_modes = t.List(t.Unicode(), default_value=[m.value for m in STOP_MODES]).tag(sync=True)
-    timeline: t.List[dict] = t.List().tag(sync=True)  # [{"state", "time": ms since epoch, "run_id", "sampled"?}]
+    timeline: t.List[dict] = t.List().tag(
+        sync=True
+    )  # [{"state", "time": ms since epoch, "run_id", "sampled"?}]
     timeline_source = t.Unicode("server").tag(sync=True)  # "server" | "polls" (a cluster without transitions)
     busy = t.Unicode("").tag(sync=True)  # the label of the call in progress
     confirm_stop = t.Bool(True).tag(sync=True)  # ask before Stop and before dropping state
@@ -238,7 +240,9 @@ class JobStateWidget(ArroyoWidget):
         method, mode = content.get("method"), content.get("mode")
         ignore_state = bool(content.get("ignore_state"))
         if self.confirm_stop and not content.get("confirmed") and (method == "stop" or ignore_state):
-            what = "Stopping a running pipeline" if method == "stop" else f"{str(method).title()} without state"
+            what = (
+                "Stopping a running pipeline" if method == "stop" else f"{str(method).title()} without state"
+            )
             self.error = f"{what} needs confirmation: click the button, then Confirm."
             return
         # Run on a thread: the comm handler must not block the kernel on HTTP.

@@ -152,7 +152,11 @@ def test_job_state_failed_offers_restart_without_state_and_shows_the_reason(page
         page,
         "job_state",
         job_state(
-            "Failed", False, job={"failure": XSS, "failure_domain": "user"}, pipeline_name=XSS, confirm_stop=False
+            "Failed",
+            False,
+            job={"failure": XSS, "failure_domain": "user"},
+            pipeline_name=XSS,
+            confirm_stop=False,
         ),
     )
     w = page.locator("#w")
@@ -192,7 +196,13 @@ def test_job_state_uptime_uses_one_format():
     """The kernel's snapshot and the browser format durations alike (common.js fmtUptime)."""
     from arroyo_jupyter.widgets.job_state import format_uptime
 
-    cases = {85_000: "0.1 s", 9_050_000: "9.1 s", 14_000_000: "14 s", 221_000_000: "3 m 41 s", 7_500_000_000: "2 h 05 m"}
+    cases = {
+        85_000: "0.1 s",
+        9_050_000: "9.1 s",
+        14_000_000: "14 s",
+        221_000_000: "3 m 41 s",
+        7_500_000_000: "2 h 05 m",
+    }
     assert {us: format_uptime(us) for us in cases} == cases
 
 

@@ -9,6 +9,7 @@ import pytest
 from test_charts import make_checkpoint, make_groups, metric_groups
 from widget_fakes import T0, FakePipeline, ServerError, wait_for
 
+from arroyo_jupyter.api import watch
 from arroyo_jupyter.widgets import (
     CheckpointsWidget,
     Dashboard,
@@ -17,7 +18,6 @@ from arroyo_jupyter.widgets import (
     JobStateWidget,
     MetricsWidget,
 )
-from arroyo_jupyter.api import watch
 
 pytestmark = pytest.mark.usefixtures("recording_comm", "no_thread_leaks")
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
