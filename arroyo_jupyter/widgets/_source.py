@@ -128,3 +128,8 @@ class Source:
     def output(self) -> Any:
         get = self._client_call("stream_output")
         return get(self.id, self.job().id) if get is not None else self.pipeline.output()
+
+    def follow_output(self) -> Any | None:
+        """The output across runs (``OutputFollower``), or None if the handle cannot follow."""
+        follow = getattr(self.pipeline, "follow_output", None)
+        return follow() if callable(follow) else None

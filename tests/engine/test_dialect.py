@@ -67,7 +67,7 @@ def test_program_tables_views_and_queries():
         (IMPULSE + "SELECT nope FROM impulse", "No field named nope", 2),
         (IMPULSE + "SELECT * FROM missing", "table 'missing' not found", 2),
         (IMPULSE + "INSERT INTO impulse SELECT * FROM impulse", "attempted to insert into table 'impulse', but it is a source", 2),
-        ("CREATE TABLE t (a INT) WITH (connector = 'kafka');", "unknown connector 'kafka'", 1),
+        ("CREATE TABLE t (a INT) WITH (connector = 'kafkaa');", "unknown connector 'kafkaa'", 1),
         ("CREATE TABLE t (a INT) WITH (connector = );", "expected a value", 1),
         ("CREATE TABLE t (a INT) WITH (connector 'impulse');", "expected 'key = value'", 1),
         ("CREATE TABLE t (a whatever) WITH (connector = 'impulse');", "unsupported type", 1),

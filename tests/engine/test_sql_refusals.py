@@ -115,3 +115,24 @@ def test_messages_and_suggestions_never_name_internal_columns(query):
     message = info.value.diagnostics[0].message
     assert "No field named" in message
     assert "_timestamp" not in message and "__window" not in message and "__ts" not in message
+
+
+DEBEZIUM = (
+    "CREATE TABLE debezium_input (id INT PRIMARY KEY, count INT) WITH (connector = 'single_file', "
+    "path = 'd.json', type = 'source', format = 'debezium_json');\n"
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT count(*) FROM debezium_input",  # Arroyo's error_no_aggregate_over_debezium: it plans
+        "SELECT id % 2 AS k, sum(count) AS total FROM debezium_input GROUP BY 1",
+        "SELECT count(*) FROM (SELECT id FROM debezium_input WHERE count > 1)",
+        # nested updating aggregates plan in Arroyo (its golden test active_drivers has one)
+        "SELECT count(*) FROM (SELECT id % 3 AS k, count(*) AS n FROM debezium_input GROUP BY 1)",
+    ],
+)
+def test_aggregates_over_debezium_sources_plan_as_updating_queries(query):
+    program = plan_query(DEBEZIUM + query)
+    assert [q.kind for q in program.queries] == ["updating"]

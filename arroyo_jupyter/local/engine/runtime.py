@@ -29,10 +29,10 @@ from .operators import (
     StatelessOp,
     UpdatingOp,
     WindowedOp,
-    _ts_ns,
+    _max_ts,
 )
 from .planner import Program, _input_schema
-from .sinks import SINKS
+from .sinks import sink_class
 from .sources import DEFAULT_BATCH, OP_COL, SourceError, open_source
 from .translate import TIME_COL
 
@@ -179,7 +179,8 @@ class Job:
             for i in range(self.n):
                 on_error = self._bad_data_reporter(self._op_id(src_id), i)
                 try:
-                    subtasks.append(open_source(table, i, self.n, self.batch_size, states.get(i, {}), on_error))
+                    subtasks.append(open_source(table, i, self.n, self.batch_size, states.get(i, {}), on_error,
+                                                list(states.values()) if restored else None))
                 except SourceError as err:
                     raise _Failure(self._op_id(src_id), i, str(err), "", False) from None
             self.sources[name] = subtasks
@@ -232,7 +233,7 @@ class Job:
         for plan in p.sinks:
             node = next(nd for nd in p.graph["nodes"] if nd["node_id"] == plan.node_id)
             states = {i: s for i, s, _ in old(plan.operator_id)}
-            cls = SINKS[plan.connector]
+            cls = sink_class(plan.connector)
             instances = []
             for i in range(node["parallelism"]):
                 try:
@@ -274,7 +275,7 @@ class Job:
         c = self.counters[node_id].get(subtask)
         if c is None:
             return
-        rows, size = data.num_rows, data.nbytes
+        rows, size = data.num_rows, data.get_total_buffer_size()
         if recv:
             c.messages_recv += rows
             c.bytes_recv += size
@@ -347,8 +348,10 @@ class Job:
                                    f"cannot evaluate watermark expression: {err}", expr, False) from None
                 v = value.cast(pa.timestamp("ns")).cast(pa.int64())[0].as_py()
                 return NEG_INF if v is None else int(v)
-            return int(_ts_ns(batch.column(TIME_COL)).max())
-        return int(_ts_ns(batch.column(TIME_COL)).max()) - ONE_SECOND
+            latest = _max_ts(batch.column(TIME_COL))
+            return NEG_INF if latest is None else latest
+        latest = _max_ts(batch.column(TIME_COL))
+        return NEG_INF if latest is None else latest - ONE_SECOND
 
     def _propagate(self, force_flush: bool) -> None:
         for name, subs in self.sources.items():
@@ -471,6 +474,14 @@ class Job:
         try:
             self._setup()
             outcome = self._loop()
+            if outcome == "finished":  # every row reached the sinks: make it durable (transactions commit)
+                for plans in self.sinks.values():
+                    for plan, instances in plans:
+                        for i, s in enumerate(instances):
+                            try:
+                                s.commit()
+                            except OSError as err:
+                                raise _Failure(plan.operator_id, i, f"sink cannot commit: {err}", "", True) from None
         except _Failure as f:
             self._fail(f)
             return
@@ -493,6 +504,10 @@ class Job:
             self.listener.on_failed(f.message)
 
     def _close(self) -> None:
+        for subs in getattr(self, "sources", {}).values():
+            for src in subs:  # connector sources hold clients (sockets, threads)
+                if hasattr(src, "close"):
+                    src.close()
         for plans in getattr(self, "sinks", {}).values():
             for _, instances in plans:
                 for s in instances:

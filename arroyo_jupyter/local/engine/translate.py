@@ -184,7 +184,9 @@ class JsonArgumentError(_WindowError):  # reported like the window errors: at th
 def _rewrite_json(tree: exp.Expression) -> None:
     """``->`` / ``->>`` / ``?`` and ``json_get*(json, key, …)`` as the engine's (json, keys) functions."""
     for has_key in list(tree.find_all(exp.JSONBContainsTopKey)):  # json ? 'key'
-        key = _json_keys(has_key.expression) or [has_key.expression.name]
+        key = _json_keys(has_key.expression)
+        if key is None:  # the engine's JSON functions take literal keys only
+            raise JsonArgumentError("the right side of '?' must be a literal key, e.g. doc ? 'name'")
         has_key.replace(_json_call("json_contains", has_key.this, key, has_key))
     for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
         keys = _json_keys(node.expression)
