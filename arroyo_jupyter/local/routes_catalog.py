@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from . import bodies
 from .connectors import CONNECTORS, check_config, check_profile_config, table_schema, table_type
-from .engine import connectors as engine_connectors
 from .context import Context, ctx
+from .engine import connectors as engine_connectors
 from .http import bad_request, empty_ok, endpoint, not_found, page, pagination
 from .ids import new_id, now_micros
 from .limits import LimitError, check_connector_options
