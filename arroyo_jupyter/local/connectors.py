@@ -233,6 +233,7 @@ CONNECTORS: dict[str, ConnectorInfo] = {
             hidden=True,
         ),
         _arroyo("kafka", "Kafka", "Confluent Cloud, Amazon MSK, or self-hosted", True, True),
+        _arroyo("filesystem", "FileSystem", "Read and write JSON or Parquet files in a local directory", True, True),
     ]
 }
 

@@ -13,12 +13,14 @@ from typing import Any
 # connector → "module:Class" of its SourceSubtask / Sink
 SOURCES: dict[str, str] = {
     "kafka": "kafka:KafkaSource",
+    "filesystem": "filesystem:FilesystemSource",
 }
 SINKS: dict[str, str] = {
     "kafka": "kafka:KafkaSink",
+    "filesystem": "filesystem:FilesystemSink",
 }
 # the serialization formats these connectors read and write (besides json and debezium_json)
-FORMATS = {"raw_string", "raw_bytes"}
+FORMATS = {"raw_string", "raw_bytes", "parquet"}
 
 
 def _load(ref: str) -> Any:

@@ -15,8 +15,8 @@ _ENUMS = {
         "bad_data": ("fail", "drop"),
     },
 }
-_REQUIRED = {"kafka": ("bootstrap_servers", "topic")}
-_NEEDS_FORMAT = {"kafka"}
+_REQUIRED = {"kafka": ("bootstrap_servers", "topic"), "filesystem": ("path",)}
+_NEEDS_FORMAT = {"kafka", "filesystem"}
 
 
 def check(
@@ -31,6 +31,12 @@ def check(
             return f"invalid value '{value}' for {name}; use one of {', '.join(allowed)}"
     if connector in _NEEDS_FORMAT and fmt is None:
         return f"{connector} table requires a format, e.g. format = 'json'"
+    if connector == "filesystem":
+        from .filesystem import check_options
+
+        return check_options(kind, fmt, opts)
+    if fmt == "parquet" and connector != "filesystem":
+        return f"format 'parquet' is for filesystem tables; {connector} takes json, debezium_json, raw_string or raw_bytes"
     if kind == "source" and fmt in ("raw_string", "raw_bytes"):
         import pyarrow as pa
 
