@@ -88,6 +88,14 @@ IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');
             "a' -> 0",
         ),
         ("EXPLAIN SELECT 1", "unsupported statement 'EXPLAIN'", "EXPLAIN"),
+        ("create tabl", "SQL error: Expected: an object type after CREATE, found: tabl", "tabl"),
+        (T + "SELECT SELECT * FROM t", "SQL error: Expected: an expression, found: SELECT", "SELECT *"),
+        (
+            "CREATE TABLE l (\n  key TEXT,\n  value\n) WITH (connector = 'single_file', path = 'x.json', "
+            "format = 'json', type = 'source'); SELECT * FROM l",
+            "column 'value' needs a type",
+            "value\n)",
+        ),
         (IMPULSE + "SHOW TABLES", "unsupported statement 'SHOW'", "SHOW"),
         (
             IMPULSE + "SELECT count(*) FROM impulse GROUP BY tumble('soon')",

@@ -361,11 +361,10 @@ def table_from_create(stmt: Statement) -> TableDef:
         if isinstance(col, exp.PrimaryKey):
             pks.extend(c.name for c in col.expressions)
             continue
-        if not isinstance(col, exp.ColumnDef):
-            raise stmt.error(f"unsupported column definition '{col.sql()}'")
-        kind = col.args.get("kind")
-        if kind is None:
-            raise stmt.error(f"column '{col.name}' needs a type")
+        if not isinstance(col, exp.ColumnDef) or col.args.get("kind") is None:
+            name = col.name or col.sql()
+            raise stmt.error_at(f"column '{name}' needs a type, e.g. {name} TEXT", name)
+        kind = col.args["kind"]
         try:
             typ = arrow_type(kind)
         except ValueError as err:

@@ -429,8 +429,14 @@ def _syntax_error(original: str, start: SqlLocation, end: SqlLocation, fallback:
     if (info.get("line") or 1) == 1:
         col += start.column - 1
     desc = info.get("description") or "syntax error"
+    found = (info.get("highlight") or "").strip()
+    expecting = re.match(r"Expecting (.+)", desc)
     if "Required keyword" in desc or "missing for" in desc:
         desc = "incomplete SQL: something is missing here"
+    elif expecting and found:  # sqlglot's words in sqlparser's form: what was expected, what was found
+        desc = f"Expected: {expecting.group(1)}, found: {found}"
+    elif "Unexpected token" in desc and found:
+        desc = f"Expected: an expression, found: {found}"
     return PlanError([Diagnostic(f"SQL error: {desc}", SqlLocation(line, col))])
 
 
@@ -491,6 +497,10 @@ def split_statements(script: str) -> list[Statement]:
         trees = [p for p in parsed if p is not None]
         if len(trees) != 1:
             raise PlanError([Diagnostic("expected one statement", start, end)])
+        if isinstance(trees[0], exp.Command):  # sqlglot gave up on the grammar: the parser's words
+            refusal = _syntax_error(blanked, start, end, {})
+            if "Expected:" in refusal.diagnostics[0].message:
+                raise refusal
         # unquoted names fold to lower case, as Arroyo's parser does
         ast = cast(exp.Expression, normalize_identifiers(trees[0], dialect=DIALECT))
         if (
