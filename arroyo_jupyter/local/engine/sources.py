@@ -48,6 +48,9 @@ class SourceSubtask:
     def snapshot(self) -> dict[str, Any]:
         return {}
 
+    def close(self) -> None:
+        """Release connections and files; called once when the subtask ends (optional)."""
+
 
 class _Rated(SourceSubtask):
     """Emits at ``rate`` rows/s (per subtask), up to ``limit`` rows."""
