@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .client import AsyncClient, Client
     from .follow import OutputFollower
     from .stream import AsyncOutputStream, OutputStream
+    from .watch import Subscription
 
 __all__ = ["AsyncJob", "AsyncPipeline", "Job", "Pipeline"]
 
@@ -258,6 +259,13 @@ class Pipeline(_PipelineView, _SyncActions):
 
     def jobs(self) -> list[Job]:
         return self._client.get_pipeline_jobs(self.model.id)
+
+    def watch(self, callback: Any = None, *, refresh_interval: float = 5.0) -> Subscription:
+        """Follow the job with the pipeline's one watcher (shared with every widget of it):
+        ``callback(event)`` per change, or iterate the subscription; ``close()`` it when done."""
+        from .watch import watch
+
+        return watch(self, callback, refresh_interval=refresh_interval)
 
 
 class Job(_JobView, _SyncActions):

@@ -76,6 +76,27 @@ IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');
             "json_get_str",
         ),
         (T + "SELECT doc -> ts FROM t", "the right side of '->' must be a key", "->"),
+        (T + "SELECT doc ? ts FROM t", "the right side of '?' must be a literal key", "?"),
+        (
+            T + "SELECT doc, count(*) FROM t",
+            'column "t.doc" must appear in the GROUP BY clause',
+            "doc, count",
+        ),
+        (
+            T + "SELECT doc FROM t WHERE doc -> 'a' -> 0",
+            "non-boolean predicate 'json_get(json_get(t.doc, 'a'), 0)' returning Utf8",
+            "a' -> 0",
+        ),
+        ("EXPLAIN SELECT 1", "unsupported statement 'EXPLAIN'", "EXPLAIN"),
+        ("create tabl", "SQL error: Expected: an object type after CREATE, found: tabl", "tabl"),
+        (T + "SELECT SELECT * FROM t", "SQL error: Expected: an expression, found: SELECT", "SELECT *"),
+        (
+            "CREATE TABLE l (\n  key TEXT,\n  value\n) WITH (connector = 'single_file', path = 'x.json', "
+            "format = 'json', type = 'source'); SELECT * FROM l",
+            "column 'value' needs a type",
+            "value\n)",
+        ),
+        (IMPULSE + "SHOW TABLES", "unsupported statement 'SHOW'", "SHOW"),
         (
             IMPULSE + "SELECT count(*) FROM impulse GROUP BY tumble('soon')",
             "cannot read interval 'soon'",

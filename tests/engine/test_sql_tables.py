@@ -72,6 +72,26 @@ def test_metadata_from_is_refused_by_name_where_the_connector_has_none():
     assert diag.start.column == sql.index("topic") + 1  # under the column
 
 
+@pytest.mark.parametrize("table", ["m", "m WITH (connector = 'impulse', event_rate = '1')"])
+def test_a_one_letter_metadata_column_is_marked_at_the_column_not_inside_a_keyword(table):
+    name, _, options = table.partition(" ")
+    sql = f"CREATE TABLE {name} (a TEXT METADATA FROM 'topic', b TEXT) {options}; SELECT * FROM {name}"
+    diag = _plan_error(sql)
+    assert diag.message.startswith("METADATA FROM is not supported for connector")
+    assert diag.start.column == sql.index("a TEXT") + 1  # not the `a` of CREATE or TABLE
+
+
+@pytest.mark.parametrize("generated", ["GENERATED ALWAYS AS", "GENERATED ALWAYS AS IDENTITY"])
+def test_a_generated_column_without_an_expression_is_refused_at_the_column(generated):
+    sql = (
+        f"CREATE TABLE t (x BIGINT, y BIGINT {generated}) WITH (connector = 'single_file', path = 'x.json', "
+        "format = 'json', type = 'source'); SELECT * FROM t"
+    )
+    diag = _plan_error(sql)
+    assert "GENERATED ALWAYS AS needs an expression" in diag.message
+    assert diag.start.column == sql.index("y BIGINT") + 1
+
+
 def test_metadata_types_are_checked_against_what_the_connector_offers():
     diag = _plan_error(
         "CREATE TABLE m (name TEXT, topic INT METADATA FROM 'topic') WITH (connector = 'mqtt', "

@@ -9,6 +9,7 @@ import pytest
 from test_charts import make_checkpoint, make_groups, metric_groups, plain
 from widget_fakes import T0, FakePipeline, ServerError, wait_for
 
+from arroyo_jupyter.api import watch
 from arroyo_jupyter.widgets import (
     CheckpointsWidget,
     Dashboard,
@@ -17,7 +18,6 @@ from arroyo_jupyter.widgets import (
     JobStateWidget,
     MetricsWidget,
 )
-from arroyo_jupyter.widgets import job_state as js
 
 pytestmark = pytest.mark.usefixtures("recording_comm", "no_thread_leaks")
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
@@ -33,7 +33,7 @@ XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
         ("Failed", False, ["Restart", "Restart without state"]),
         ("Stopped", False, ["Start", "Start without state"]),
         ("CheckpointStopping", True, ["Force Stop"]),
-        ("Finished", False, ["Finished"]),
+        ("Finished", False, []),  # the badge says Finished; no dead "Finished" button beside it
     ],
 )
 def test_buttons_come_from_the_shared_state_table(fake, state, desired, labels):
@@ -41,8 +41,7 @@ def test_buttons_come_from_the_shared_state_table(fake, state, desired, labels):
     w = JobStateWidget(fake)
     wait_for(lambda: w.job.get("state") == state)
     assert [b["label"] for b in w.buttons] == labels
-    if state == "Finished":
-        assert not w.buttons[0]["enabled"]
+    assert all(b["enabled"] for b in w.buttons)
     w.close()
 
 
@@ -58,8 +57,11 @@ def test_stop_needs_confirmation_then_calls_the_api_with_the_chosen_mode(fake):
     assert fake.calls == [("stop", "graceful")]
     assert [b["label"] for b in w.buttons] == ["Start", "Start without state"]
     assert [s["state"] for s in w.timeline] == ["Running", "Stopped"]
-    # Stopped is terminal: the poller parks until an action wakes it
+    assert w.timeline_source == "polls"  # the fake has no state_transitions
+    # Stopped is terminal: the watcher polls slowly until an action hurries it
     calls = fake.job_calls
+    comm.deliver({"type": "action", "method": "start", "ignore_state": True})
+    assert "Start without state needs confirmation" in w.error and fake.calls[-1] == ("stop", "graceful")
     w.act("start", ignore_state=True)
     wait_for(lambda: w.job.get("state") == "Running")
     assert fake.calls[-1] == ("start", True)
@@ -102,16 +104,20 @@ def test_failure_reason_and_snapshot_are_escaped(fake):
 
 
 def test_poll_interval_follows_the_state(fake):
-    w = JobStateWidget(fake)
+    w = JobStateWidget(fake, refresh_interval=3.0)
+    watcher = w._sub.watcher
+    wait_for(lambda: w.job.get("state") == "Running")
+    watcher._hurry_until = 0.0
     fake.state = "Scheduling"
-    assert w._poll_once() == js.FAST_POLL
+    assert watcher._poll_once() == watch.FAST_POLL
     fake.state = "Running"
-    assert w._poll_once() == js.STEADY_POLL
-    w.comm.deliver({"type": "visible", "visible": False})
-    assert w._poll_once() == js.HIDDEN_POLL
+    assert watcher._poll_once() == 3.0  # the widget's refresh_interval
     fake.state = "Finished"
-    assert w._poll_once() is None
+    assert watcher._poll_once() == watch.IDLE_POLL  # still polled: someone may start or delete it
+    w.comm.deliver({"type": "__visible__", "visible": False})
+    assert watcher._poll_once() == watch.HIDDEN_POLL
     w.close()
+    assert not watcher.alive
 
 
 # ---------------------------------------------------------------- errors

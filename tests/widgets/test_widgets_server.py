@@ -39,7 +39,7 @@ def test_a_previews_rows_appear_and_close_ends_the_stream(client):
     try:
         wait_for(lambda: len(w.to_pandas()) >= 20, timeout=60, message="preview rows")
         df = w.to_pandas()
-        assert {"id", "timestamp", "counter", "subtask_index"} <= set(df.columns)
+        assert {"arroyo.row_id", "arroyo.event_time", "counter", "subtask_index"} <= set(df.columns)
         assert df["counter"].is_monotonic_increasing
         wait_for(lambda: w.comm.customs("delta"), message="a delta to the browser")
         assert w.status == "streaming"
@@ -64,7 +64,7 @@ def test_an_updating_query_is_shown_as_a_changelog(client):
         assert next(iter(w.stats.values()))["mode"] == "changelog"
         final = w.to_pandas("final")
         assert sorted(final["k"].tolist()) == sorted(set(final["k"].tolist()))  # one row per key
-        assert set(w.to_pandas("changelog")["op"]) <= {"c", "u", "d"}
+        assert set(w.to_pandas("changelog")["arroyo.op"]) <= {"c", "u", "d"}
     finally:
         w.close()
         stop_quietly(p)
