@@ -112,6 +112,7 @@ IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');
             "value\n)",
         ),
         (IMPULSE + "SHOW TABLES", "unsupported statement 'SHOW'", "SHOW"),
+        (T + "SELECT 1;\n  update t SET doc = 'x'", "unsupported statement 'UPDATE'", "update"),
         (
             IMPULSE + "SELECT count(*) FROM impulse GROUP BY tumble('soon')",
             "cannot read interval 'soon'",

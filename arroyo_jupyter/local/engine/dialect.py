@@ -408,8 +408,12 @@ def _original_offset(offset: int, edits: list[tuple[int, int, int]]) -> int:
     return offset - shift
 
 
-_STATEMENT_WORDS = {"SELECT", "WITH", "INSERT", "CREATE", "SET", "VALUES", "EXPLAIN", "DROP", "SHOW"}
-_UNSUPPORTED_STATEMENTS = {"EXPLAIN", "DROP", "SHOW"}  # SQL statements a pipeline has no use for
+# SQL statements a pipeline has no use for: refused by name, not as a syntax error
+_UNSUPPORTED_STATEMENTS = {
+    "EXPLAIN", "DROP", "SHOW", "UPDATE", "DELETE", "ALTER", "TRUNCATE", "MERGE", "COPY", "DESCRIBE",
+    "USE", "BEGIN", "COMMIT", "ROLLBACK", "START", "GRANT", "REVOKE", "ANALYZE", "PREPARE", "EXECUTE",
+}  # fmt: skip
+_STATEMENT_WORDS = {"SELECT", "WITH", "INSERT", "CREATE", "SET", "VALUES"} | _UNSUPPORTED_STATEMENTS
 
 
 def _syntax_error(original: str, start: SqlLocation, end: SqlLocation, fallback: dict) -> PlanError:
