@@ -116,7 +116,8 @@ class Subscription:
     """One view's interest in a pipeline: ``close()`` it when the view goes away.
 
     With a callback, events are delivered on the watcher's thread. Without one, iterate
-    the subscription: it yields each new event and stops after ``close()`` or a deletion.
+    the subscription: it yields each new event and stops after ``close()`` or a deletion;
+    leaving the loop (``break``) closes the subscription.
     """
 
     def __init__(self, watcher: PipelineWatcher, callback: Callback | None, refresh_interval: float) -> None:
@@ -155,13 +156,16 @@ class Subscription:
     def __iter__(self) -> Iterator[WatchEvent]:
         if self._queue is None:
             raise TypeError("a subscription with a callback is not iterable; watch() without one to iterate")
-        while not self.closed:
-            event = self._queue.get()
-            if event is None:
-                return
-            yield event
-            if event.deleted:
-                return
+        try:
+            while not self.closed:
+                event = self._queue.get()
+                if event is None:
+                    return
+                yield event
+                if event.deleted:
+                    return
+        finally:  # the loop ended (or was left with break): so does the subscription
+            self.close()
 
     def close(self) -> None:
         """Stop receiving events; the last subscription to close ends the watcher's thread."""

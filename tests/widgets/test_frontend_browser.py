@@ -524,9 +524,9 @@ def test_errors_table_pagination_and_grouping(page):
     update(
         page,
         "groups",
-        [{"operator_id": XSS, "message": "task failed", "count": 7, "first_seen": "a", "last_seen": "b"}],
+        [{"operator_id": XSS, "pattern": "task failed", "count": 7, "first_seen": "a", "last_seen": "b"}],
     )
-    expect(page.locator("#w .arroyo-groups")).to_contain_text("Grouped")
+    expect(page.locator("#w .arroyo-groups")).to_contain_text("1 kind of error")
     expect(page.locator("#w .arroyo-groups td").first).to_contain_text(XSS)
     update(page, "has_more", False)
     expect(page.locator("#w .arroyo-next")).to_be_disabled()
@@ -565,7 +565,7 @@ def test_checkpoints_render_plotly_figures_and_select_epochs(page):
     mount(page, "checkpoints", state)
     page.wait_for_selector("#w .arroyo-plot-timeline .main-svg", timeout=20_000)
     ticks = page.locator("#w .arroyo-plot-timeline .ytick text").all_text_contents()
-    assert "op_2" in ticks and "[1]" in ticks
+    assert "■ op_2" in ticks and "[1]" in ticks  # operator rows carry their colour swatch
     assert "duration 1000 ms" in page.locator("#w .arroyo-summary").text_content()
     assert "50%" in page.locator("#w .arroyo-hint").text_content()
     page.select_option("#w .arroyo-epoch", "1")
@@ -595,7 +595,7 @@ def test_metrics_table_shows_backpressure_levels(page):
     mount(page, "metrics", state)
     assert page.locator("#w .arroyo-bp").all_text_contents() == ["LOW", "HIGH"]
     assert page.locator("#w .arroyo-bp-HIGH").count() == 1
-    assert page.locator("#w td").nth(1).text_content() == XSS
+    assert page.locator("#w td").nth(1).text_content() == "■ " + XSS
     assert "1,234.5" in page.locator("#w table").text_content()
     assert_no_xss(page)
 

@@ -174,10 +174,17 @@ def test_a_script_iterates_events_until_it_closes():
     fake.state = "Stopped"
     assert next(e for e in events if e.state == "Stopped").job.state == "Stopped"
     fake.deleted = True
+    sub.watcher.wake()  # Stopped is polled every IDLE_POLL s; no need to wait for it
     assert next(events).deleted  # and the iteration ends there
     assert list(events) == []
-    sub.close()
-    assert watch.watchers() == []
+    assert sub.closed and watch.watchers() == []
+    # leaving a loop with break ends the subscription and the watcher's thread
+    fake.deleted = False
+    again = watch.watch(fake, refresh_interval=0.05)
+    for ev in again:
+        if ev.state == "Stopped":
+            break
+    assert again.closed and watch.watchers() == []
 
 
 def test_a_broken_callback_does_not_stop_the_others():

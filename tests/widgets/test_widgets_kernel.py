@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_charts import make_checkpoint, make_groups, metric_groups
+from test_charts import make_checkpoint, make_groups, metric_groups, plain
 from widget_fakes import T0, FakePipeline, ServerError, wait_for
 
 from arroyo_jupyter.api import watch
@@ -202,7 +202,7 @@ def test_checkpoints_follow_the_latest_epoch_and_show_its_timeline(fake):
     wait_for(lambda: w.shown_epoch == 3, message="epoch 3 shown")
     assert [e["epoch"] for e in w.epochs] == [3, 2, 1]
     timeline = json.loads(w.timeline_json)
-    assert {"op_1", "op_2"} <= set(timeline["layout"]["yaxis"]["ticktext"])
+    assert {"op_1", "op_2"} <= {plain(x) for x in timeline["layout"]["yaxis"]["ticktext"]}
     assert w.summary["duration"] == "1000 ms"
     assert json.loads(w.history_json)["data"]
     w.select(1)

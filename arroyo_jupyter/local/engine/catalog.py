@@ -425,10 +425,12 @@ def table_from_create(stmt: Statement) -> TableDef:
 
 
 def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
-    """A connection table from the server: ``{connector, config, schema?}``."""
+    """A connection table from the server: ``{connector, config, schema?, profile?}``."""
+    raw_config = spec.get("config") or {}
+    flat = connector_registry.console_options(spec.get("connector") or "", raw_config, spec.get("profile"))
     config = {
         str(k).lower(): str(v).lower() if isinstance(v, bool) else str(v)
-        for k, v in (spec.get("config") or {}).items()
+        for k, v in (flat if flat is not None else raw_config).items()
     }
     schema = None
     raw = spec.get("schema") or {}
