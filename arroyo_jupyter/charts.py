@@ -378,9 +378,9 @@ def checkpoint_history(
 def checkpoint_spans(groups: Any, checkpoint: Any = None) -> pd.DataFrame:
     """``frames.checkpoint_spans_frame`` ready to draw (floats, µs relative to the start).
 
-    Adds ``kind`` ("global" | "metadata" | "subtask"); global rows get operator_id
-    "Global Events"; subtask -1 where there is none; a span still open is drawn up to the
-    latest time seen.
+    Adds ``kind`` ("global" | "metadata" | "subtask") and ``open``; global rows get
+    operator_id "Global Events"; subtask -1 where there is none; a span still open is drawn
+    up to the latest time seen (its hover says "in progress").
     """
     df = checkpoint_spans_frame(groups, checkpoint)
     kind = np.where(df["operator_id"].isna(), "global", np.where(df["subtask"].isna(), "metadata", "subtask"))
@@ -395,6 +395,7 @@ def checkpoint_spans(groups: Any, checkpoint: Any = None) -> pd.DataFrame:
             "kind": kind,
         }
     )
+    out["open"] = out["finish"].isna().to_numpy()
     if len(out):
         latest = float(np.nanmax(out[["start", "finish"]].to_numpy()))
         out["finish"] = out["finish"].fillna(latest)
@@ -466,7 +467,9 @@ def checkpoint_timeline(groups: Any, checkpoint: Any = None, *, title: str | Non
             [
                 part["operator_id"].map(_esc).to_numpy(),
                 np.where(part["subtask"] >= 0, part["subtask"].astype(str), "-"),
-                part["duration"].map(format_duration).to_numpy(),
+                np.where(
+                    part["open"], "in progress", part["duration"].map(format_duration)
+                ),  # an open span is drawn up to the latest time seen, not given a duration
                 part["bytes"].map(format_bytes).to_numpy(),
             ]
         )
