@@ -99,8 +99,13 @@ class Kafka(Process):
                 kwargs["key"] = keys[i]
             if partition is not None:
                 kwargs["partition"] = partition(i) if callable(partition) else partition
-            p.produce(topic, v, **kwargs)
-        assert p.flush(30) == 0
+            while True:
+                try:
+                    p.produce(topic, v, **kwargs)
+                    break
+                except BufferError:  # local queue full: let it send
+                    p.poll(0.05)
+        assert p.flush(60) == 0
 
     def read(self, topic: str, count: int, timeout: float = 60.0, committed: bool = False) -> list[Any]:
         """The first ``count`` messages of every partition of ``topic`` (waits for them)."""

@@ -31,6 +31,8 @@ def _source_description(table) -> str:
     if table.connector == "nexmark":
         rate = opts.get("event_rate")
         return f"{'BoundedNexmark' if 'runtime' in opts else 'Nexmark'}<{rate} eps>"
+    if table.connector == "kafka":
+        return f"KafkaSource<{opts.get('topic', '')}>"
     return f"FileSource<{opts.get('path', '')}>"
 
 

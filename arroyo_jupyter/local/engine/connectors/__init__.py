@@ -13,12 +13,14 @@ from typing import Any
 # connector → "module:Class" of its SourceSubtask / Sink
 SOURCES: dict[str, str] = {
     "kafka": "kafka:KafkaSource",
+    "filesystem": "filesystem:FilesystemSource",
 }
 SINKS: dict[str, str] = {
     "kafka": "kafka:KafkaSink",
+    "filesystem": "filesystem:FilesystemSink",
 }
 # the serialization formats these connectors read and write (besides json and debezium_json)
-FORMATS = {"raw_string", "raw_bytes"}
+FORMATS = {"raw_string", "raw_bytes", "parquet"}
 
 
 def _load(ref: str) -> Any:
@@ -45,3 +47,46 @@ def check_options(
     from .options import check
 
     return check(connector, kind, fmt, opts, schema, metadata)
+
+
+def console_options(
+    connector: str, config: dict[str, Any], profile: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """A connection table's config (nested, as the console sends it) and its profile as the
+    SQL options of ``CREATE TABLE … WITH (…)``; None for connectors not in this package."""
+    if connector not in SOURCES and connector not in SINKS:
+        return None
+    from .options import from_console
+
+    return from_console(connector, config, profile)
+
+
+class ConnectionFailed(Exception):
+    """A connection test that could not connect; the message says where and what to check."""
+
+
+def _module(connector: str) -> Any | None:
+    ref = SOURCES.get(connector) or SINKS.get(connector)
+    return importlib.import_module(f"{__name__}.{ref.partition(':')[0]}") if ref else None
+
+
+def test_connection(connector: str, options: dict[str, str]) -> list[str] | None:
+    """Really connect with these SQL options; the steps that worked (None: nothing to test).
+    Raises ConnectionFailed."""
+    module = _module(connector)
+    if module is None or not hasattr(module, "test_connection"):
+        return None
+    try:
+        return list(module.test_connection(options))
+    except (OSError, ValueError) as err:
+        raise ConnectionFailed(str(err)) from None
+
+
+def autocomplete(connector: str, options: dict[str, str]) -> dict[str, list[str]]:
+    module = _module(connector)
+    if module is None or not hasattr(module, "autocomplete"):
+        return {}
+    try:
+        return dict(module.autocomplete(options))
+    except (OSError, ValueError) as err:
+        raise ConnectionFailed(str(err)) from None

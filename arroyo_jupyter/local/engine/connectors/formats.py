@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.json as pa_json
 
 from ..catalog import TableDef
 from ..jsonio import batch_rows, dumps, rows_to_batch
@@ -20,6 +21,11 @@ from ..sinks import debezium_rows
 
 ErrorSink = Callable[[str, str], None]
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError, OverflowError)
+
+
+def _plain(t: pa.DataType) -> bool:
+    """Types JSON carries as is (the vectorized paths handle these; others go row by row)."""
+    return pa.types.is_integer(t) or pa.types.is_float64(t) or pa.types.is_string(t) or pa.types.is_boolean(t)
 
 
 class BadData(Exception):
@@ -51,6 +57,18 @@ class Decoder:
         self.drop_bad = table.options.get("bad_data", "fail").lower() == "drop"
         self.unstructured = table.options.get("json.unstructured", "false").lower() == "true"
         self._json = msgspec.json.Decoder()
+        # all-plain columns: Arrow's JSON reader decodes a whole batch in C++ (rows that do not
+        # fit fall back to the row-by-row path, which reports bad data)
+        self._fast = (
+            self.fmt == "json"
+            and not self.unstructured
+            and not table.json_columns
+            and all(_plain(f.type) and not f.metadata for f in self.schema)
+        )
+        self._read_opts = pa_json.ReadOptions(block_size=1 << 24, use_threads=False)
+        self._parse_opts = pa_json.ParseOptions(
+            explicit_schema=self.schema, unexpected_field_behavior="ignore", newlines_in_values=True
+        )
 
     def decode(
         self, payloads: list[bytes | None], where: Callable[[int], str]
@@ -58,6 +76,10 @@ class Decoder:
         """(batch, the payload index of each row, changelog ops for debezium_json)."""
         if self.fmt in ("raw_string", "raw_bytes") or self.unstructured:
             return self._raw(payloads, where)
+        if self._fast and payloads:
+            fast = self._vectorized(payloads)
+            if fast is not None:
+                return fast, list(range(len(payloads))), None
         rows: list[dict[str, Any]] = []
         origin: list[int] = []
         ops: list[str] | None = [] if self.fmt == "debezium_json" else None
@@ -75,6 +97,21 @@ class Decoder:
             except (ValueError, msgspec.DecodeError) as err:
                 self.bad(where(i), payload, str(err))
         return self._to_batch(rows, origin, ops, payloads, where)
+
+    def _vectorized(self, payloads: list[bytes | None]) -> pa.RecordBatch | None:
+        if any(not p or b"\n" in p for p in payloads):
+            return None
+        try:
+            table = pa_json.read_json(
+                pa.py_buffer(b"\n".join(payloads)),  # type: ignore[arg-type]
+                read_options=self._read_opts,
+                parse_options=self._parse_opts,
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+        if table.num_rows != len(payloads):
+            return None
+        return table.combine_chunks().to_batches()[0] if table.num_rows else None
 
     def _raw(self, payloads, where):
         keep, values = [], []
@@ -160,6 +197,10 @@ class Encoder:
             if self.fmt == "raw_string":
                 return [b"" if v is None else str(v).encode() for v in values], rows
             return [b"" if v is None else bytes(v) for v in values], rows
+        if not self.debezium and all(_plain(t) for t in visible.schema.types):
+            rows = visible.to_pylist()
+            encode = msgspec.json.encode
+            return [encode(r) for r in rows], rows
         rows = batch_rows(visible, self.ts_format)
         if self.debezium:
             changes = debezium_rows(rows, ops)

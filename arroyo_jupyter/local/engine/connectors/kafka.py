@@ -103,8 +103,8 @@ def topic_partitions(client: Any, topic: str, servers: str, timeout: float = CON
     return sorted(found.partitions)
 
 
-def list_topic_names(opts: dict[str, str], timeout: float = 5.0) -> list[str]:
-    """Topics of the cluster (for autocomplete and connection tests)."""
+def _cluster_topics(opts: dict[str, str], timeout: float = 5.0) -> dict[str, Any]:
+    """Every topic's metadata (asking for all topics never auto-creates one)."""
     from confluent_kafka.admin import AdminClient
 
     servers = opts["bootstrap_servers"]
@@ -115,7 +115,12 @@ def list_topic_names(opts: dict[str, str], timeout: float = 5.0) -> list[str]:
         raise KafkaUnavailable(
             f"cannot reach Kafka at {servers}: {err.args[0].str()}; {what_to_check(servers)}"
         ) from None
-    return sorted(t for t in meta.topics if not t.startswith("__"))
+    return {name: t for name, t in meta.topics.items() if not name.startswith("__")}
+
+
+def list_topic_names(opts: dict[str, str], timeout: float = 5.0) -> list[str]:
+    """Topics of the cluster (for autocomplete and connection tests)."""
+    return sorted(_cluster_topics(opts, timeout))
 
 
 class KafkaSource(SourceSubtask):
@@ -449,3 +454,25 @@ def _millis(value: Any) -> int | None:
         return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
     except ValueError:
         return None
+
+
+def test_connection(opts: dict[str, str]) -> list[str]:
+    """What a connection test found, step by step; KafkaUnavailable on the first failure."""
+    servers = opts.get("bootstrap_servers")
+    if not servers:
+        raise KafkaUnavailable("no bootstrap servers: set bootstrapServers in the connection profile")
+    topics = _cluster_topics(opts)
+    steps = [f"Connected to Kafka at {servers} ({len(topics)} topics)"]
+    topic = opts.get("topic")
+    if topic:
+        if topic not in topics:
+            raise KafkaUnavailable(
+                f"topic '{topic}' does not exist on the Kafka cluster at {servers}; create it or fix `topic`"
+            )
+        n = len(topics[topic].partitions)
+        steps.append(f"Topic '{topic}' has {n} partition{'s' if n != 1 else ''}")
+    return steps
+
+
+def autocomplete(opts: dict[str, str]) -> dict[str, list[str]]:
+    return {"topic": list_topic_names(opts)}
