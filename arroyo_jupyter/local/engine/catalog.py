@@ -348,6 +348,21 @@ def _check_arroyo_table_rules(
             raise failed(f"generated column: {reason}", first) from None
 
 
+def _generated_sql(stmt: Statement, table: str, expr: exp.Expression) -> str:
+    """A generated column's expression as DataFusion runs it: Arroyo's JSON operators and
+    functions (``value->>'name'``, ``json_get_str``) become the engine's, as in queries."""
+    from .translate import JsonArgumentError, rewrite_json
+
+    holder = exp.Paren(this=expr.copy())
+    try:
+        rewrite_json(holder)
+    except JsonArgumentError as err:
+        raise stmt.error_at(
+            f"Failed to create table {table} caused by Error during planning: generated column: {err}", expr
+        ) from None
+    return holder.this.sql(dialect="postgres")
+
+
 def table_from_create(stmt: Statement) -> TableDef:
     ast = stmt.ast
     schema_node = ast.this
@@ -390,7 +405,7 @@ def table_from_create(stmt: Statement) -> TableDef:
                 expr = c.args["expression"]
         if expr is not None:  # GENERATED ALWAYS AS (expr): computed from the row's other columns
             generated[col.name] = expr
-            fields.append(pa.field(col.name, typ, True, {GENERATED: expr.sql(dialect="postgres")}))
+            fields.append(pa.field(col.name, typ, True, {GENERATED: _generated_sql(stmt, name, expr)}))
             continue
         fields.append(pa.field(col.name, typ, not not_null))
     opts = dict(stmt.options or {})

@@ -63,6 +63,11 @@ class Statement:
         """An error spanning the statement, or just the name it is about when that is
         found in the statement (DataFusion's planning errors carry no position)."""
         message = user_words(message)
+        if message.startswith("SQL error: Expected:"):  # DataFusion's parser, on SQL the engine wrote
+            own = _syntax_error(self.original_text, self.start, self.end, {})
+            if "Expected:" in own.diagnostics[0].message:  # the same parser on the user's text
+                return own
+            message = "SQL error: cannot read this statement; check its syntax"  # (not the engine's SQL)
         span = self._span_of_name_in(message)
         start, end = span if span else (self.start, self.end)
         return PlanError([Diagnostic(message, start, end)])
@@ -167,6 +172,12 @@ _NAMED_IN_ERROR = re.compile(
 )
 
 
+def _blank(text: str, start: int, end: int) -> str:
+    """``text`` with ``[start, end)`` spaced out, keeping its line breaks (so that lines and
+    columns of what follows stay those of the user's text)."""
+    return text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
+
+
 def _tokenize(script: str, positions: Positions):
     try:
         return sqlglot.tokenize(script, read=DIALECT)
@@ -227,7 +238,7 @@ def _cut_watermark(
                 cut_from, cut_to = tok.start - base, tokens[j].end - base + 1
             else:
                 cut_from, cut_to = tok.start - base, tokens[j - 1].end - base + 1
-            text = text[:cut_from] + " " * (cut_to - cut_from) + text[cut_to:]
+            text = _blank(text, cut_from, cut_to)
             return text, (column, expr)
     return text, None
 
@@ -320,7 +331,7 @@ def _cut_options(
             if j >= len(tokens):
                 raise PlanError([Diagnostic("WITH (...) is not closed", positions.at(tok.start))])
             cut_from, cut_to = tok.start - base, tokens[j].end - base + 1
-            text = text[:cut_from] + " " * (cut_to - cut_from) + text[cut_to:]
+            text = _blank(text, cut_from, cut_to)
             return text, options
     return text, None
 
@@ -355,7 +366,7 @@ def _cut_metadata(text: str, tokens: list, base: int) -> tuple[str, dict[str, st
         ):
             found[column] = tokens[i + 2].text
             cut_from, cut_to = tok.start - base, tokens[i + 2].end - base + 1
-            text = text[:cut_from] + " " * (cut_to - cut_from) + text[cut_to:]
+            text = _blank(text, cut_from, cut_to)
     return text, found
 
 
@@ -397,8 +408,12 @@ def _original_offset(offset: int, edits: list[tuple[int, int, int]]) -> int:
     return offset - shift
 
 
-_STATEMENT_WORDS = {"SELECT", "WITH", "INSERT", "CREATE", "SET", "VALUES", "EXPLAIN", "DROP", "SHOW"}
-_UNSUPPORTED_STATEMENTS = {"EXPLAIN", "DROP", "SHOW"}  # SQL statements a pipeline has no use for
+# SQL statements a pipeline has no use for: refused by name, not as a syntax error
+_UNSUPPORTED_STATEMENTS = {
+    "EXPLAIN", "DROP", "SHOW", "UPDATE", "DELETE", "ALTER", "TRUNCATE", "MERGE", "COPY", "DESCRIBE",
+    "USE", "BEGIN", "COMMIT", "ROLLBACK", "START", "GRANT", "REVOKE", "ANALYZE", "PREPARE", "EXECUTE",
+}  # fmt: skip
+_STATEMENT_WORDS = {"SELECT", "WITH", "INSERT", "CREATE", "SET", "VALUES"} | _UNSUPPORTED_STATEMENTS
 
 
 def _syntax_error(original: str, start: SqlLocation, end: SqlLocation, fallback: dict) -> PlanError:

@@ -181,7 +181,7 @@ class JsonArgumentError(_WindowError):  # reported like the window errors: at th
     pass
 
 
-def _rewrite_json(tree: exp.Expression) -> None:
+def rewrite_json(tree: exp.Expression) -> None:
     """``->`` / ``->>`` / ``?`` and ``json_get*(json, key, …)`` as the engine's (json, keys) functions."""
     for has_key in list(tree.find_all(exp.JSONBContainsTopKey)):  # json ? 'key'
         key = _json_keys(has_key.expression)
@@ -276,7 +276,7 @@ def translate(
         if call.name.lower() == "row_time" and not call.expressions:
             as_item = isinstance(call.parent, exp.Select)  # a bare select item keeps a visible name
             call.replace(exp.alias_(exp.column(TIME_COL), "row_time") if as_item else exp.column(TIME_COL))
-    _rewrite_json(tree)
+    rewrite_json(tree)
 
     selects = list(tree.find_all(exp.Select))
     agg_selects = [s for s in selects if _is_aggregate_select(s)]
