@@ -37,7 +37,7 @@ from typing import Any
 
 from ..states import TERMINAL_STATES, TRANSITIONAL_STATES, JobState
 
-__all__ = ["PipelineWatcher", "Subscription", "WatchEvent", "watch", "watcher_for"]
+__all__ = ["PipelineWatcher", "Subscription", "WatchEvent", "nudge", "watch", "watcher_for"]
 
 log = logging.getLogger("arroyo_jupyter.watch")
 
@@ -396,6 +396,14 @@ def existing_watcher(handle: Any) -> PipelineWatcher | None:
     """The pipeline's watcher if one is running (never creates one)."""
     with _REGISTRY_LOCK:
         return _REGISTRY.get(_key(handle))
+
+
+def nudge(handle: Any) -> None:
+    """Something was done to the pipeline elsewhere (a magic, a script): if a watcher
+    follows it, poll fast for a while, starting now. A no-op otherwise."""
+    watcher = existing_watcher(handle)
+    if watcher is not None:
+        watcher.hurry()
 
 
 def watchers() -> list[PipelineWatcher]:
