@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
+
+import httpx
 
 from .errors import ArgumentError
 
@@ -38,15 +41,25 @@ def resolve_api_root(url: str | None = None, api_root: str | None = None) -> str
 
 def check_url(url: str) -> str:
     """The one URL check: an http(s) URL with a host, or an ArgumentError naming the fix."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ArgumentError(f"not an http(s) URL: {redact_url(url)!r}; expected e.g. {DEFAULT_URL}")
+    try:
+        parts = urlsplit(url)
+        problem = "" if parts.scheme in ("http", "https") and parts.hostname else "not an http(s) URL"
+        if not problem:
+            parts.port  # noqa: B018 - raises ValueError when out of range
+            httpx.URL(url)  # what will send it: IDNA host names
+    except (httpx.InvalidURL, ValueError) as exc:
+        problem = f"not a valid URL ({exc})"
+    if problem:
+        raise ArgumentError(f"{problem}: {redact_url(url)!r}; expected e.g. {DEFAULT_URL}")
     return url
 
 
 def redact_url(url: str) -> str:
     """The URL without any user:password part (never show credentials)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unparseable: drop whatever stands before an @
+        return re.sub(r"//[^/]*@", "//", url)
     if parts.username is None and parts.password is None:
         return url
     host = parts.hostname or ""

@@ -188,7 +188,9 @@ def _udfs(udfs: Any) -> list[dict[str, Any]] | None:
         elif isinstance(u, Mapping) and "definition" in u:
             out.append(dict(u))
         else:
-            raise ArgumentError(f"a UDF must be a definition string, a Udf or a dict with 'definition', not {u!r}")
+            raise ArgumentError(
+                f"a UDF must be a definition string, a Udf or a dict with 'definition', not {u!r}"
+            )
     return out
 
 
@@ -287,7 +289,9 @@ def patch_pipeline(
     return Call("PATCH", f"/pipelines/{_seg(pipeline_id, 'pipeline_id')}", _PIPELINE, body=body)
 
 
-def restart_pipeline(pipeline_id: str, *, force: bool = False, ignore_state: bool = False) -> Call[m.Pipeline]:
+def restart_pipeline(
+    pipeline_id: str, *, force: bool = False, ignore_state: bool = False
+) -> Call[m.Pipeline]:
     body: dict[str, Any] = {"force": bool(force)}
     if ignore_state:  # newer engines only; older ones ignore unknown fields
         body["ignore_state"] = True
@@ -318,7 +322,9 @@ def get_checkpoints(pipeline_id: str, job_id: str) -> Call[list[m.Checkpoint]]:
     return Call("GET", _job_path(pipeline_id, job_id) + "/checkpoints", _CHECKPOINTS)
 
 
-def get_checkpoint_details(pipeline_id: str, job_id: str, epoch: int) -> Call[list[m.OperatorCheckpointGroup]]:
+def get_checkpoint_details(
+    pipeline_id: str, job_id: str, epoch: int
+) -> Call[list[m.OperatorCheckpointGroup]]:
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise ArgumentError(f"epoch must be an int >= 0, got {epoch!r}")
     path = _job_path(pipeline_id, job_id) + f"/checkpoints/{epoch}/operator_checkpoint_groups"
@@ -364,7 +370,6 @@ def create_connection_profile(name: str, connector: str, config: Any = None) -> 
 def test_connection_profile(name: str, connector: str, config: Any = None) -> Call[m.TestSourceMessage]:
     body = _profile_body(name, connector, config)
     return Call("POST", "/connection_profiles/test", _TEST_MESSAGE, body=body)
-
 
 
 def delete_connection_profile(profile_id: str) -> Call[None]:
@@ -423,12 +428,10 @@ def test_connection_table(
     return Call("POST", "/connection_tables/test", parse_test_messages, body=body)
 
 
-
 def test_schema(schema: dict[str, Any]) -> Call[None]:
     if not isinstance(schema, Mapping):
         raise ArgumentError("schema must be a ConnectionSchema dict, e.g. {'format': {'type': 'json'}}")
     return Call("POST", "/connection_tables/schemas/test", _ignore, body=dict(schema))
-
 
 
 def delete_connection_table(table_id: str) -> Call[None]:
@@ -450,7 +453,9 @@ def create_udf(
 ) -> Call[m.GlobalUdf]:
     if not isinstance(definition, str) or not definition.strip():
         raise ArgumentError("a UDF needs its source code as `definition`")
-    body = _compact(prefix=prefix, definition=definition, language=_language(language), description=description)
+    body = _compact(
+        prefix=prefix, definition=definition, language=_language(language), description=description
+    )
     return Call("POST", "/udfs", _UDF, body=body)
 
 
@@ -581,7 +586,9 @@ def is_event_stream(status: int, headers: Mapping[str, str]) -> bool:
     return 200 <= status < 300 and (not ctype or "event-stream" in ctype)
 
 
-def stream_refused(call: Call[Any], status: int, headers: Mapping[str, str], content: bytes, api_root: str) -> ArroyoError:
+def stream_refused(
+    call: Call[Any], status: int, headers: Mapping[str, str], content: bytes, api_root: str
+) -> ArroyoError:
     """The error for an output request that did not open an event stream."""
     try:
         raise_for_error(call, status, headers, content)
@@ -590,7 +597,9 @@ def stream_refused(call: Call[Any], status: int, headers: Mapping[str, str], con
     if is_html(headers, content):
         return wrong_base_path(api_root)
     ctype = headers.get("content-type") or "no content type"
-    return ArroyoError(f"expected an event stream from GET {call.path} at {api_root}, got HTTP {status} ({ctype})")
+    return ArroyoError(
+        f"expected an event stream from GET {call.path} at {api_root}, got HTTP {status} ({ctype})"
+    )
 
 
 @dataclass
@@ -635,9 +644,13 @@ class Sender(Protocol):
 
     def send(self, call: Call[T]) -> T: ...
 
-    def stream_output(self, pipeline_id: str, job_id: str, read_timeout: float | None = None) -> OutputStream: ...
+    def stream_output(
+        self, pipeline_id: str, job_id: str, read_timeout: float | None = None
+    ) -> OutputStream: ...
 
-    def follow_output(self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5) -> OutputFollower: ...
+    def follow_output(
+        self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5
+    ) -> OutputFollower: ...
 
 
 class AsyncSender(Protocol):
@@ -660,7 +673,9 @@ def iter_pages(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
         if cursor is None:
             return
         if cursor == previous:  # a server that does not advance would loop forever
-            raise ArroyoError(f"pagination stuck: the server answered starting_after={cursor!r} with the same page")
+            raise ArroyoError(
+                f"pagination stuck: the server answered starting_after={cursor!r} with the same page"
+            )
 
 
 async def aiter_pages(fetch: Callable[[str | None], Awaitable[Page[T]]]) -> AsyncIterator[T]:
@@ -674,4 +689,6 @@ async def aiter_pages(fetch: Callable[[str | None], Awaitable[Page[T]]]) -> Asyn
         if cursor is None:
             return
         if cursor == previous:
-            raise ArroyoError(f"pagination stuck: the server answered starting_after={cursor!r} with the same page")
+            raise ArroyoError(
+                f"pagination stuck: the server answered starting_after={cursor!r} with the same page"
+            )

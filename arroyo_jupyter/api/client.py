@@ -65,7 +65,9 @@ class _BaseClient:
 
     def _stream_timeout(self) -> httpx.Timeout:
         # No keep-alives on Arroyo's output stream: a quiet job must not time out.
-        return httpx.Timeout(self._timeout.connect, read=None, write=self._timeout.write, pool=self._timeout.pool)
+        return httpx.Timeout(
+            self._timeout.connect, read=None, write=self._timeout.write, pool=self._timeout.pool
+        )
 
     def _unreachable(self, exc: Exception) -> ArroyoConnectionError:
         reason = str(exc) or type(exc).__name__
@@ -77,7 +79,9 @@ class _BaseClient:
         return ArroyoConnectionError(f"cannot reach the Arroyo API at {self._shown_root} ({reason}); {hint}")
 
     def _parse(self, call: Call[T], response: httpx.Response) -> T:
-        return ops.parse_response(call, response.status_code, response.headers, response.content, self._shown_root)
+        return ops.parse_response(
+            call, response.status_code, response.headers, response.content, self._shown_root
+        )
 
     def __repr__(self) -> str:
         auth = "api_key=***" if self._api_key else "no api_key"
@@ -108,7 +112,9 @@ class Client(_BaseClient):
         retries: int | Retries | None = 3,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        super().__init__(url, api_root=api_root, api_key=api_key, verify=verify, timeout=timeout, retries=retries)
+        super().__init__(
+            url, api_root=api_root, api_key=api_key, verify=verify, timeout=timeout, retries=retries
+        )
         self._http = httpx.Client(
             headers=self._headers(), verify=verify, timeout=self._timeout, transport=transport
         )
@@ -121,7 +127,11 @@ class Client(_BaseClient):
         while True:
             try:
                 response = self._http.request(
-                    call.method, self._url(call), params=call.params, content=call.content(), headers=call.headers()
+                    call.method,
+                    self._url(call),
+                    params=call.params,
+                    content=call.content(),
+                    headers=call.headers(),
                 )
             except httpx.TransportError as exc:
                 delay = retry.after_error(call, _sent(exc))
@@ -216,8 +226,12 @@ class Client(_BaseClient):
         )  # fmt: skip
         return self._pipeline(self.send(call))
 
-    def restart_pipeline(self, pipeline_id: str, *, force: bool = False, ignore_state: bool = False) -> Pipeline:
-        return self._pipeline(self.send(ops.restart_pipeline(pipeline_id, force=force, ignore_state=ignore_state)))
+    def restart_pipeline(
+        self, pipeline_id: str, *, force: bool = False, ignore_state: bool = False
+    ) -> Pipeline:
+        return self._pipeline(
+            self.send(ops.restart_pipeline(pipeline_id, force=force, ignore_state=ignore_state))
+        )
 
     def delete_pipeline(self, pipeline_id: str) -> None:
         self.send(ops.delete_pipeline(pipeline_id))
@@ -233,8 +247,12 @@ class Client(_BaseClient):
     ) -> Page[m.JobLogMessage]:
         return self.send(ops.get_job_errors(pipeline_id, job_id, limit=limit, starting_after=starting_after))
 
-    def iter_job_errors(self, pipeline_id: str, job_id: str, *, page_size: int = 100) -> Iterator[m.JobLogMessage]:
-        return self._pages(lambda after: self.get_job_errors(pipeline_id, job_id, limit=page_size, starting_after=after))
+    def iter_job_errors(
+        self, pipeline_id: str, job_id: str, *, page_size: int = 100
+    ) -> Iterator[m.JobLogMessage]:
+        return self._pages(
+            lambda after: self.get_job_errors(pipeline_id, job_id, limit=page_size, starting_after=after)
+        )
 
     def get_checkpoints(self, pipeline_id: str, job_id: str) -> list[m.Checkpoint]:
         return self.send(ops.get_checkpoints(pipeline_id, job_id))
@@ -249,7 +267,9 @@ class Client(_BaseClient):
                 return None
             raise
 
-    def get_checkpoint_details(self, pipeline_id: str, job_id: str, epoch: int) -> list[m.OperatorCheckpointGroup]:
+    def get_checkpoint_details(
+        self, pipeline_id: str, job_id: str, epoch: int
+    ) -> list[m.OperatorCheckpointGroup]:
         return self.send(ops.get_checkpoint_details(pipeline_id, job_id, epoch))
 
     def get_operator_metric_groups(self, pipeline_id: str, job_id: str) -> list[m.OperatorMetricGroup]:
@@ -281,10 +301,14 @@ class Client(_BaseClient):
             response.close()
             delay = retry.after_status(call, response.status_code, response.headers)
             if delay is None:
-                raise ops.stream_refused(call, response.status_code, response.headers, content, self._shown_root)
+                raise ops.stream_refused(
+                    call, response.status_code, response.headers, content, self._shown_root
+                )
             time.sleep(delay)
 
-    def follow_output(self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5) -> OutputFollower:
+    def follow_output(
+        self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5
+    ) -> OutputFollower:
         """The pipeline's output over every run: OutputEvents with a RunBoundary at each
         run's start and end; reconnects after Stop → Start, Restart and Rescale.
 
@@ -391,7 +415,9 @@ class AsyncClient(_BaseClient):
         retries: int | Retries | None = 3,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(url, api_root=api_root, api_key=api_key, verify=verify, timeout=timeout, retries=retries)
+        super().__init__(
+            url, api_root=api_root, api_key=api_key, verify=verify, timeout=timeout, retries=retries
+        )
         self._http = httpx.AsyncClient(
             headers=self._headers(), verify=verify, timeout=self._timeout, transport=transport
         )
@@ -402,7 +428,11 @@ class AsyncClient(_BaseClient):
         while True:
             try:
                 response = await self._http.request(
-                    call.method, self._url(call), params=call.params, content=call.content(), headers=call.headers()
+                    call.method,
+                    self._url(call),
+                    params=call.params,
+                    content=call.content(),
+                    headers=call.headers(),
                 )
             except httpx.TransportError as exc:
                 delay = retry.after_error(call, _sent(exc))
@@ -471,8 +501,12 @@ class AsyncClient(_BaseClient):
         )  # fmt: skip
         return self._pipeline(await self.send(call))
 
-    async def create_preview(self, query: str, *, udfs: Any = None, enable_sinks: bool = False) -> AsyncPipeline:
-        return self._pipeline(await self.send(ops.create_preview(query, udfs=udfs, enable_sinks=enable_sinks)))
+    async def create_preview(
+        self, query: str, *, udfs: Any = None, enable_sinks: bool = False
+    ) -> AsyncPipeline:
+        return self._pipeline(
+            await self.send(ops.create_preview(query, udfs=udfs, enable_sinks=enable_sinks))
+        )
 
     async def validate_query(self, query: str, *, udfs: Any = None) -> m.QueryValidationResult:
         return await self.send(ops.validate_query(query, udfs=udfs))
@@ -511,17 +545,23 @@ class AsyncClient(_BaseClient):
     async def get_job_errors(
         self, pipeline_id: str, job_id: str, *, limit: int | None = None, starting_after: str | None = None
     ) -> Page[m.JobLogMessage]:
-        return await self.send(ops.get_job_errors(pipeline_id, job_id, limit=limit, starting_after=starting_after))
+        return await self.send(
+            ops.get_job_errors(pipeline_id, job_id, limit=limit, starting_after=starting_after)
+        )
 
     def iter_job_errors(
         self, pipeline_id: str, job_id: str, *, page_size: int = 100
     ) -> AsyncIterator[m.JobLogMessage]:
-        return self._pages(lambda after: self.get_job_errors(pipeline_id, job_id, limit=page_size, starting_after=after))
+        return self._pages(
+            lambda after: self.get_job_errors(pipeline_id, job_id, limit=page_size, starting_after=after)
+        )
 
     async def get_checkpoints(self, pipeline_id: str, job_id: str) -> list[m.Checkpoint]:
         return await self.send(ops.get_checkpoints(pipeline_id, job_id))
 
-    async def get_job_state_transitions(self, pipeline_id: str, job_id: str) -> list[m.StateTransition] | None:
+    async def get_job_state_transitions(
+        self, pipeline_id: str, job_id: str
+    ) -> list[m.StateTransition] | None:
         """See Client.get_job_state_transitions."""
         try:
             return await self.send(ops.get_job_state_transitions(pipeline_id, job_id))
@@ -561,7 +601,9 @@ class AsyncClient(_BaseClient):
             await response.aclose()
             delay = retry.after_status(call, response.status_code, response.headers)
             if delay is None:
-                raise ops.stream_refused(call, response.status_code, response.headers, content, self._shown_root)
+                raise ops.stream_refused(
+                    call, response.status_code, response.headers, content, self._shown_root
+                )
             await asyncio.sleep(delay)
 
     async def list_connectors(self) -> list[m.Connector]:
@@ -570,10 +612,14 @@ class AsyncClient(_BaseClient):
     async def list_connection_profiles(self) -> list[m.ConnectionProfile]:
         return await self.send(ops.list_connection_profiles())
 
-    async def create_connection_profile(self, name: str, connector: str, config: Any = None) -> m.ConnectionProfile:
+    async def create_connection_profile(
+        self, name: str, connector: str, config: Any = None
+    ) -> m.ConnectionProfile:
         return await self.send(ops.create_connection_profile(name, connector, config))
 
-    async def test_connection_profile(self, name: str, connector: str, config: Any = None) -> m.TestSourceMessage:
+    async def test_connection_profile(
+        self, name: str, connector: str, config: Any = None
+    ) -> m.TestSourceMessage:
         return await self.send(ops.test_connection_profile(name, connector, config))
 
     async def delete_connection_profile(self, profile_id: str) -> None:

@@ -83,7 +83,9 @@ class _Waiter:
         left = self.deadline - time.monotonic()
         if left <= 0:
             extra = f" ({job.failure})" if job.failure else ""
-            raise WaitTimeout(f"{self.what} is still {state} after {self.timeout:g}s, not {self._names()}{extra}")
+            raise WaitTimeout(
+                f"{self.what} is still {state} after {self.timeout:g}s, not {self._names()}{extra}"
+            )
         delay = min(self.delay, left)
         self.delay = min(self.delay * 2, 1.0)
         return delay
@@ -193,7 +195,9 @@ class _SyncActions:
 
     def restart(self, force: bool = False, ignore_state: bool = False) -> Any:
         """Restart a running or failed job (a stopped one needs start())."""
-        self._patched(self._client.send(ops.restart_pipeline(self._pid(), force=force, ignore_state=ignore_state)))
+        self._patched(
+            self._client.send(ops.restart_pipeline(self._pid(), force=force, ignore_state=ignore_state))
+        )
         return self
 
     def rescale(self, parallelism: int) -> Any:
@@ -205,12 +209,16 @@ class _SyncActions:
         self._client.send(ops.delete_pipeline(self._pid()))
 
     def errors(self, limit: int | None = None, starting_after: str | None = None) -> Page[m.JobLogMessage]:
-        return self._client.send(ops.get_job_errors(self._pid(), self._jid(), limit=limit, starting_after=starting_after))
+        return self._client.send(
+            ops.get_job_errors(self._pid(), self._jid(), limit=limit, starting_after=starting_after)
+        )
 
     def iter_errors(self, page_size: int = 100) -> Iterator[m.JobLogMessage]:
         pid, jid = self._pid(), self._jid()
         return ops.iter_pages(
-            lambda after: self._client.send(ops.get_job_errors(pid, jid, limit=page_size, starting_after=after))
+            lambda after: self._client.send(
+                ops.get_job_errors(pid, jid, limit=page_size, starting_after=after)
+            )
         )
 
     def checkpoints(self) -> list[m.Checkpoint]:
