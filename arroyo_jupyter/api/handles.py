@@ -25,6 +25,7 @@ from .errors import ArgumentError, ArroyoError, JobFailedError, NotFoundError, W
 if TYPE_CHECKING:
     from .follow import OutputFollower
     from .stream import AsyncOutputStream, OutputStream
+    from .watch import Subscription
 
 __all__ = ["AsyncJob", "AsyncPipeline", "Job", "Pipeline"]
 
@@ -282,6 +283,13 @@ class Pipeline(_PipelineView, _SyncActions):
     def jobs(self) -> list[Job]:
         models = self._client.send(ops.get_pipeline_jobs(self.model.id))
         return [Job(self._client, j.pipeline_id or self.model.id, j) for j in models]
+
+    def watch(self, callback: Any = None, *, refresh_interval: float = 5.0) -> Subscription:
+        """Follow the job with the pipeline's one watcher (shared with every widget of it):
+        ``callback(event)`` per change, or iterate the subscription; ``close()`` it when done."""
+        from .watch import watch
+
+        return watch(self, callback, refresh_interval=refresh_interval)
 
 
 class Job(_JobView, _SyncActions):

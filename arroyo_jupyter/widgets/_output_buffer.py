@@ -24,6 +24,8 @@ from typing import Any
 import msgspec
 import pandas as pd
 
+from ..api.output_frame import columns_of, output_frame
+
 APPEND, CHANGELOG = "append", "changelog"
 MODES = ("auto", APPEND, CHANGELOG)
 _DEBEZIUM_FIELDS = {"before", "after", "op"}
@@ -127,9 +129,12 @@ class SinkState:
     skipped: int = 0  # rows never sent to the browser (coalesced away)
     lost: int = 0  # rows the server dropped (gaps in start_id)
     rate: float = 0.0
+    # rows the browser has been told about (sent, or counted as skipped) as of the last
+    # delta or reset: the view's "received" is this, so received = shown + skipped holds
+    accounted: int = 0
+    ops: dict[str, int] = field(default_factory=lambda: {"c": 0, "u": 0, "d": 0})
 
     def __post_init__(self) -> None:
-        self._colset: set[str] = set()
         self.kept = _Chunks(self.max_rows)  # append mode: the rows for to_pandas
         self.pending = _Chunks(self.max_pending)  # append mode: not yet sent
         self.changes = _Chunks(self.max_rows)  # changelog mode: raw c/u/d records
@@ -140,12 +145,9 @@ class SinkState:
         self.bytes_per_row = 100.0  # learnt from what was encoded; sizes deltas to a byte budget
 
     def _learn_columns(self, rows: Sequence[dict]) -> None:
-        # New keys usually appear in the first row; scan a few more to be safe cheaply.
-        for row in rows[:1] + rows[-1:]:
-            for k in row:
-                if k not in self._colset:
-                    self._colset.add(k)
-                    self.columns.append(k)
+        # Every row counts: a key first seen in the middle of a batch is a column too.
+        if len(self.columns) != len(learned := columns_of(rows, self.columns)):
+            self.columns[:] = learned
 
     def key_of(self, row: dict) -> str:
         if self.key:
@@ -163,8 +165,11 @@ class SinkState:
             self.skipped += self.pending.append(chunk)
             return
         self.changes.append(_Chunk(start_id, list(timestamps), rows))
+        ops = self.ops
         for i, rec in enumerate(rows):
             op, before, after = rec.get("op"), rec.get("before"), rec.get("after")
+            kind = "c" if op == "r" else str(op)
+            ops[kind] = ops.get(kind, 0) + 1
             ts = timestamps[i] if i < len(timestamps) else 0
             if before is not None and op in ("u", "d"):
                 k = self.key_of(before)
@@ -222,6 +227,7 @@ class SinkState:
         """Rows not yet sent, at most ``max_rows``: append mode keeps the latest and counts
         the rest as skipped; changelog mode leaves the rest pending (nothing is lost)."""
         if self.mode == APPEND and self.pending.n:
+            self.accounted = self.total
             chunks = self.pending.take()
             if max_rows is not None and sum(map(len, chunks)) > max_rows:
                 kept = _Chunks(max_rows)
@@ -239,8 +245,20 @@ class SinkState:
                 self.pending_upserts = {}
             payload = self._changelog_payload(upserts, self.pending_deletes)
             self.pending_deletes = set()
+            self.accounted = self.total
             return payload
         return None
+
+    def reset_view(self, n: int) -> dict | None:
+        """For a view that (re)starts: the latest ``n`` rows, and nothing pending (those
+        rows are in it already, or older than it and so skipped)."""
+        if self.mode == APPEND:
+            self.skipped += max(0, self.pending.n - n)
+            self.pending.take()
+        else:
+            self.pending_upserts, self.pending_deletes = {}, set()
+        self.accounted = self.total
+        return self.latest(n)
 
     def latest(self, n: int) -> dict | None:
         """The latest ``n`` rows (append) or up to ``n`` rows of the current result."""
@@ -252,14 +270,18 @@ class SinkState:
         return None
 
     def stats(self) -> dict:
-        return {
+        out: dict[str, Any] = {
             "total": self.total,
+            "accounted": self.accounted,
             "skipped": self.skipped,
             "lost": self.lost,
-            "rate": round(self.rate, 1),
+            "rate": round_rate(self.rate),
             "mode": self.mode,
             "rows": len(self.final) if self.mode == CHANGELOG else self.kept.n,
         }
+        if self.mode == CHANGELOG:
+            out["ops"] = dict(self.ops)
+        return out
 
 
 class OutputBuffer:
@@ -284,6 +306,9 @@ class OutputBuffer:
         self.lock = threading.Lock()
         self.sinks: dict[str, SinkState] = {}
         self.version = 0  # bumps on every change, so snapshots know when to refresh
+        # run boundaries (bounded): where each run started/ended, as rows received per sink
+        self.runs: deque[dict] = deque(maxlen=50)
+        self.runs_seen = 0
 
     def _sink(self, name: str) -> SinkState:
         sink = self.sinks.get(name)
@@ -306,6 +331,21 @@ class OutputBuffer:
                     list(getattr(event, "timestamps", None) or []),
                     rows,
                 )
+            self.version += 1
+
+    def mark_run(self, run_id: int | None, event: str) -> None:
+        """Note a run boundary (``event``: started, stopped, restarting, …) at the rows so far."""
+        with self.lock:
+            if event == "started":
+                self.runs_seen += 1
+            self.runs.append(
+                {
+                    "run": run_id,
+                    "event": event,
+                    "time_ms": int(time.time() * 1000),
+                    "rows": {name: s.total for name, s in self.sinks.items()},
+                }
+            )
             self.version += 1
 
     def take_delta(self, max_bytes: int | None = None) -> list[tuple[str, bytes]]:
@@ -340,6 +380,13 @@ class OutputBuffer:
         with self.lock:
             return [p for s in self.sinks.values() if (p := s.latest(n)) is not None]
 
+    def reset_view(self, n: int) -> tuple[list[dict], dict[str, dict]]:
+        """The latest ``n`` rows of every sink for a view that starts over, with the stats
+        that match them (taken under the same lock); pending rows are cleared."""
+        with self.lock:
+            payloads = [p for s in self.sinks.values() if (p := s.reset_view(n)) is not None]
+            return payloads, {name: s.stats() for name, s in self.sinks.items()}
+
     def stats(self, now: float | None = None) -> dict[str, dict]:
         now = time.monotonic() if now is None else now
         with self.lock:
@@ -349,50 +396,46 @@ class OutputBuffer:
 
     def frame(self, mode: str = "rows", sink: str | None = None, tail: int | None = None) -> pd.DataFrame:
         """The rows as a DataFrame: ``rows`` (as received, or the current result in
-        changelog mode), ``final`` (current result) or ``changelog`` (raw records)."""
+        changelog mode), ``final`` (current result) or ``changelog`` (raw records, with
+        ``arroyo.op``). Metadata columns are namespaced (see ``api.output_frame``)."""
         if mode not in ("rows", "final", "changelog"):
             raise ValueError(f'mode must be "rows", "final" or "changelog", got {mode!r}')
         with self.lock:
-            names = [sink] if sink else list(self.sinks)
             if sink and sink not in self.sinks:
                 raise ValueError(f"no sink {sink!r}; sinks: {', '.join(self.sinks) or 'none yet'}")
-            frames = [self._frame(self.sinks[n], mode, tail) for n in names]
-        if not frames:
-            return pd.DataFrame()
-        if len(frames) == 1:
-            return frames[0]
-        return pd.concat([f.assign(sink=n) for f, n in zip(frames, names, strict=True)], ignore_index=True)
+            names = [sink] if sink else list(self.sinks)
+            parts = [self._records(self.sinks[n], mode, tail) for n in names]
+            columns = columns_of((), [c for n in names for c in self.sinks[n].columns])
+        rows = [r for p in parts for r in p[2]]
+        return output_frame(
+            rows,
+            sink=[n for n, p in zip(names, parts, strict=True) for _ in p[2]],
+            row_ids=[i for p in parts for i in p[0]],
+            event_times_us=[t for p in parts for t in p[1]],
+            op=[o for p in parts for o in p[3]] if mode == "changelog" else None,
+            columns=columns,
+        )
 
     @staticmethod
-    def _frame(s: SinkState, mode: str, tail: int | None = None) -> pd.DataFrame:
-        def build(ids: list, ts: list, rows: list, extra: dict | None = None) -> pd.DataFrame:
-            df = (
-                pd.DataFrame.from_records(rows, columns=s.columns)
-                if rows
-                else pd.DataFrame(columns=s.columns)
-            )
-            df.insert(0, "timestamp", pd.to_datetime(pd.Series(ts, dtype="int64"), unit="us", utc=True))
-            df.insert(0, "id", pd.Series(ids, dtype="int64"))
-            for k, v in (extra or {}).items():
-                df.insert(2, k, v)
-            return df
-
+    def _records(s: SinkState, mode: str, tail: int | None = None) -> tuple[list, list, list, list]:
+        """(row ids, event times, rows, ops) of one sink, copied under the lock."""
         if s.mode == CHANGELOG and mode in ("rows", "final"):
             vals = list(s.final.values())[-tail:] if tail else list(s.final.values())
-            return build([v[0] for v in vals], [v[1] for v in vals], [v[2] for v in vals])
+            return [v[0] for v in vals], [v[1] for v in vals], [v[2] for v in vals], []
         if s.mode == CHANGELOG:  # raw records
             recs = list(s.changes.rows())
             rows = [
                 (r.get("after") if r.get("after") is not None else r.get("before")) or {} for _, _, r in recs
             ]
-            return build(
-                [i for i, _, _ in recs],
-                [t for _, t, _ in recs],
-                rows,
-                {"op": [r.get("op") for _, _, r in recs]},
-            )
+            return [i for i, _, _ in recs], [t for _, t, _ in recs], rows, [r.get("op") for _, _, r in recs]
         recs = list(_Chunks.rows_of(s.kept.latest(tail))) if tail else list(s.kept.rows())
-        return build([i for i, _, _ in recs], [t for _, t, _ in recs], [r for _, _, r in recs])
+        ops = [None] * len(recs) if mode == "changelog" else []
+        return [i for i, _, _ in recs], [t for _, t, _ in recs], [r for _, _, r in recs], ops
+
+
+def round_rate(rate: float) -> float:
+    """Rows a second at a precision people read: whole rows from 10/s up, 1 decimal below."""
+    return float(round(rate)) if rate >= 10 else round(rate, 1)
 
 
 def encode(payload: dict) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import traitlets as t
 
+from ..api.follow import RunBoundary
 from ..states import TERMINAL_STATES, parse_state
 from ._base import ArroyoWidget, esc
 from ._output_buffer import MODES, OutputBuffer, encode
@@ -46,6 +47,7 @@ class OutputTable(ArroyoWidget):
     newest_first = t.Bool(True).tag(sync=True)
     view_rows = t.Int(20_000).tag(sync=True)  # rows the browser keeps per sink
     snapshot = t.Bytes(b"").tag(sync=True)
+    runs = t.List(t.Dict()).tag(sync=True)  # run boundaries: {run, event, time_ms, rows: {sink: n}}
 
     ack_timeout = ACK_TIMEOUT  # per instance: tests stretch it to watch coalescing
 
@@ -107,6 +109,57 @@ class OutputTable(ArroyoWidget):
         return False
 
     def _read(self) -> None:
+        follower = self._source.follow_output()
+        if follower is None:  # a handle without follow_output: this run's stream only
+            self._read_one_run()
+            return
+        with self._stream_lock:
+            if self.closed:
+                _close_quietly(follower)
+                return
+            self._stream = follower
+        try:
+            for item in follower:
+                if self.closed:
+                    break
+                if isinstance(item, RunBoundary):
+                    self._boundary(item)
+                else:
+                    self._buffer.add(item)
+            if not self.closed and not self.status.startswith(("pipeline", "preview", "job")):
+                self.status = "stream ended"
+        except Exception as exc:
+            if not self.closed:
+                self.status = f"stream error: {short_error(exc)}"
+        finally:
+            _close_quietly(follower)
+            self._flusher.wake()
+
+    def _boundary(self, b: RunBoundary) -> None:
+        """A run started or ended: say so plainly, and mark it in the rows."""
+        run = f"run {b.run_id}" if b.run_id is not None else "the run"
+        if b.kind == "waiting":
+            self.status = f"waiting for the job ({b.state})"
+            return
+        if b.kind == "start":
+            self._buffer.mark_run(b.run_id, "started")
+            self.status = "streaming" + (f" ({run})" if self._buffer.runs_seen > 1 else "")
+            return
+        self._buffer.mark_run(b.run_id, b.reason)
+        if b.runs_again:
+            self.status = f"{run} ended ({b.reason}); rows of the next run follow here"
+        elif b.reason == "stopped" and not self._source.preview:
+            self.status = "pipeline stopped; rows resume here when it is started again"
+        elif b.reason == "failed":
+            self.status = f"job failed{': ' + b.failure if b.failure else ''}"
+        elif b.reason == "deleted":
+            self.status = "pipeline deleted; no more rows"
+        elif self._source.preview:
+            self.status = f"preview {b.reason}; all its rows are shown"
+        else:
+            self.status = f"job {b.reason}; no more rows"
+
+    def _read_one_run(self) -> None:
         if not self._wait_running():
             return
         try:
@@ -178,6 +231,8 @@ class OutputTable(ArroyoWidget):
         with self.hold_sync():
             self.stats = stats
             self.sinks = list(stats)
+            if len(self._buffer.runs) != len(self.runs):
+                self.runs = list(self._buffer.runs)
             if version != self._snap_version:
                 self._snap_version = version
                 self.snapshot = encode({"seq": self._seq, "sinks": self._buffer.latest(SNAPSHOT_ROWS)})
@@ -194,16 +249,11 @@ class OutputTable(ArroyoWidget):
         with self._lock:
             self._acked = self._seq
             self._last_ack = time.monotonic()
-        payloads = self._buffer.latest(RESET_ROWS)
-        self._emit(
-            {
-                "type": "reset",
-                "seq": self._seq,
-                "sinks": [p["sink"] for p in payloads],
-                "stats": self._buffer.stats(),
-            },
-            [encode(p) for p in payloads],
-        )
+            payloads, stats = self._buffer.reset_view(RESET_ROWS)
+            self._emit(
+                {"type": "reset", "seq": self._seq, "sinks": [p["sink"] for p in payloads], "stats": stats},
+                [encode(p) for p in payloads],
+            )
 
     @t.observe("paused")
     def _paused_changed(self, change: dict) -> None:
@@ -217,6 +267,18 @@ class OutputTable(ArroyoWidget):
         ``final``: changelog applied; ``changelog``: raw records with an ``op`` column."""
         return self._buffer.frame(mode, sink)
 
+    def close(self) -> None:
+        """Stop the stream and the threads, then close the comm; never leaves them running,
+        even if publishing the final snapshot fails."""
+        try:
+            super().close()
+        finally:
+            if hasattr(self, "_stream_lock"):  # else __init__ failed before anything started
+                self._closed.set()
+                for poller in self._pollers:
+                    poller.stop()
+                self._on_close()
+
     def _on_close(self) -> None:
         with self._stream_lock:
             stream, self._stream = self._stream, None
@@ -228,28 +290,35 @@ class OutputTable(ArroyoWidget):
     # ---- snapshot
 
     def _snapshot_text(self) -> str:
-        stats = self._buffer.stats()
         head = f"OutputTable {self.pipeline_name}: {self.status}"
-        parts = [head]
-        for name, s in stats.items():
-            parts.append(f"  {name}: {s['total']} rows received ({s['mode']}), {s['rate']}/s")
-        df = self._buffer.frame("rows", tail=5) if stats else pd.DataFrame()
-        if len(df):
-            parts.append(df.tail(5).to_string(max_colwidth=40))
-        return "\n".join(parts)
+        try:
+            stats = self._buffer.stats()
+            parts = [head]
+            for name, s in stats.items():
+                parts.append(f"  {name}: {s['total']:,} rows received ({s['mode']}), {s['rate']:,}/s")
+            df = self._buffer.frame("rows", tail=5) if stats else pd.DataFrame()
+            if len(df):
+                parts.append(df.tail(5).to_string(max_colwidth=40))
+            return "\n".join(parts)
+        except Exception as exc:  # a display must never fail (close() publishes one)
+            return f"{head} (rows not shown: {short_error(exc)})"
 
     def _snapshot_html(self) -> str:
-        stats = self._buffer.stats()
-        out = [f"<b>Output of {esc(self.pipeline_name)}</b> — {esc(self.status)}"]
-        for name, s in stats.items():
-            out.append(
-                f"<div>{esc(name)}: {s['total']} rows ({esc(s['mode'])}), skipped {s['skipped']}</div>"
-            )
-        if stats:
-            df = self._buffer.frame("rows", tail=10)
-            if len(df):
-                out.append(df.to_html(escape=True, index=False, max_cols=20))
-        return "\n".join(out)
+        head = f"<b>Output of {esc(self.pipeline_name)}</b> — {esc(self.status)}"
+        try:
+            stats = self._buffer.stats()
+            out = [head]
+            for name, s in stats.items():
+                out.append(
+                    f"<div>{esc(name)}: {s['total']:,} rows ({esc(s['mode'])}), skipped {s['skipped']:,}</div>"
+                )
+            if stats:
+                df = self._buffer.frame("rows", tail=10)
+                if len(df):
+                    out.append(df.to_html(escape=True, index=False, max_cols=20))
+            return "\n".join(out)
+        except Exception as exc:
+            return f"{head} <i>(rows not shown: {esc(short_error(exc))})</i>"
 
 
 def _close_quietly(stream: Any) -> None:

@@ -1,8 +1,10 @@
 """A page on 127.0.0.1 that loads a widget's ESM (as the kernel assembles it) and renders it with a model stub.
 
 The stub implements what anywidget gives ``render``: get/set/save_changes/on/off/send and
-custom messages with DataView buffers. It records what the widget sends, and answers
-``need_plotly`` the way the kernel does (with plotly.js bytes), so figures really render.
+custom messages with DataView buffers. It records what the widget sends, answers
+``need_plotly`` the way the kernel does (with plotly.js bytes), so figures really render,
+and beats like a live kernel once the view announces itself (``model.stopBeats()`` plays
+a kernel that went away; ``model.fire(ev)`` fires a widget-manager event).
 """
 
 from __future__ import annotations
@@ -42,12 +44,18 @@ function makeModel(state) {
     off: (ev, f) => { listeners[ev] = (listeners[ev] || []).filter((g) => g !== f); },
     send: (msg) => {
       sent.push(msg);
+      if (msg && msg.type === "__view__" && !model.beat) {
+        fire("msg:custom", { type: "__beat__" }, []);
+        model.beat = setInterval(() => fire("msg:custom", { type: "__beat__" }, []), 1000);
+      }
       if (msg && msg.type === "need_plotly") {
         fetch("/plotly.min.js").then((r) => r.arrayBuffer()).then((b) => fire("msg:custom", { type: "plotly" }, [new DataView(b)]));
       }
     },
     emit: (msg, buffers) => fire("msg:custom", msg, buffers || []),
     update: (k, v) => model.set(k, v),
+    stopBeats: () => { clearInterval(model.beat); model.beat = -1; },
+    fire,
     sent,
     listeners,
   };

@@ -157,7 +157,7 @@ def test_changelog_mode_is_chosen_from_the_data_and_applied_by_key(fake):
     final = w.to_pandas("final")
     assert final[["k", "n"]].to_dict("records") == [{"k": "a", "n": 2}, {"k": "c", "n": 7}]
     log = w.to_pandas("changelog")
-    assert log["op"].tolist() == ["c", "c", "u", "d", "c"]
+    assert log["arroyo.op"].tolist() == ["c", "c", "u", "d", "c"]
     wait_for(lambda: comm.customs("delta"))
     payloads = [decode(b) for _, _, bufs in comm.customs("delta") for b in bufs]
     assert all(p["mode"] == "changelog" for p in payloads)
@@ -192,7 +192,7 @@ def test_one_tab_per_sink(fake):
     w.feed(event(rows(2), sink="sink_b_2"))
     wait_for(lambda: set(w.sinks) == {"sink_a_1", "sink_b_2"})
     df = w.to_pandas()
-    assert df.groupby("sink").size().to_dict() == {"sink_a_1": 3, "sink_b_2": 2}
+    assert df.groupby("arroyo.sink").size().to_dict() == {"sink_a_1": 3, "sink_b_2": 2}
     assert len(w.to_pandas(sink="sink_b_2")) == 2
     w.close()
 
@@ -302,3 +302,127 @@ def test_deltas_stay_within_the_byte_budget_and_say_what_was_skipped(fake):
         assert len(bufs[0]) <= 2 * 10_000  # the first estimate of bytes per row may be off
     assert decode(deltas[-1][2][0])["ids"][-1] == 9_999  # the latest rows are the ones kept
     w.close()
+
+
+# ---------------------------------------------------------------- columns, counters, close
+
+
+def test_data_columns_named_like_metadata_round_trip_and_close_is_safe(fake):
+    w = OutputTable(fake, autostart=False)
+    data = [{"timestamp": "2026-12-08T05:00:00Z", "id": 7 + i, "sink": f"s{i}", "v": i} for i in range(3)]
+    w.feed(event(data, start_id=10))
+    df = w.to_pandas()
+    assert df[["timestamp", "id", "sink", "v"]].to_dict("records") == data  # the data, untouched
+    assert df["arroyo.row_id"].tolist() == [10, 11, 12]
+    assert df["arroyo.sink"].tolist() == ["sink_preview_1"] * 3
+    assert str(df["arroyo.event_time"].dtype).startswith("datetime64")
+    assert "sink_preview_1" in w._snapshot_text() and "<td>s2</td>" in w._repr_mimebundle_()[0]["text/html"]
+    w.close()
+
+
+def test_close_stops_the_stream_even_if_the_final_snapshot_fails(fake, monkeypatch):
+    w = OutputTable(fake)
+    wait_for(lambda: w.status == "streaming")
+    reader = w._reader
+
+    def broken(*_a, **_k):
+        raise RuntimeError("snapshot broke")
+
+    monkeypatch.setattr(w._saved, "publish", broken)
+    with pytest.raises(RuntimeError, match="snapshot broke"):
+        w.close()
+    assert fake.stream.closed.is_set() and not reader.is_alive()
+    assert not any(p.alive for p in w._pollers)
+
+
+def test_columns_are_learned_from_every_row_of_a_batch(fake):
+    w = OutputTable(fake, autostart=False)
+    w.feed(event([{"a": 1}, {"a": 2, "mid": "x"}, {"a": 3}]))
+    df = w.to_pandas()
+    assert [c for c in df.columns if not c.startswith("arroyo.")] == ["a", "mid"]
+    assert df["mid"].isna().tolist() == [True, False, True] and df["mid"][1] == "x"
+    w.close()
+
+
+def test_a_view_that_starts_over_gets_no_row_twice_and_counts_add_up(fake):
+    w = OutputTable(fake, autostart=False, max_rows=50_000)
+    w.ack_timeout = 60
+    comm = w.comm
+    w.feed(event(rows(100), start_id=0))
+    wait_for(lambda: comm.customs("delta"))
+    w.feed(event(rows(9000, 100), start_id=100))  # pending, not yet sent (no ack)
+    comm.deliver({"type": "hello"})  # a view (re)opens: it gets the latest rows at once
+    _, reset, bufs = comm.customs("reset")[-1]
+    reset_ids = decode(bufs[0])["ids"]
+    assert reset_ids == list(range(9100 - ot.RESET_ROWS, 9100))
+    w.feed(event(rows(10, 9100), start_id=9100))
+    wait_for(lambda: comm.customs("delta")[-1][1]["seq"] > reset["seq"])
+    later = [i for _, c, bs in comm.customs("delta") if c["seq"] > reset["seq"] for i in decode(bs[0])["ids"]]
+    assert later == list(range(9100, 9110))  # only the new rows, none of the reset's again
+    st = comm.customs("delta")[-1][1]["stats"]["sink_preview_1"]
+    shown = ot.RESET_ROWS + 10
+    assert st["accounted"] == 9110 and st["accounted"] - shown == 9110 - shown  # received = shown + skipped
+    assert isinstance(st["rate"], float) and (st["rate"] < 10 or st["rate"] == round(st["rate"]))
+    w.close()
+
+
+# ---------------------------------------------------------------- following the pipeline (real server)
+
+IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\n"
+
+
+@pytest.fixture
+def client(arroyo_server):
+    from arroyo_jupyter.api import Client
+
+    c = Client(arroyo_server.url)
+    yield c
+    c.close()
+
+
+def test_after_stop_and_start_the_same_table_keeps_receiving_rows(client):
+    import uuid
+
+    p = client.create_pipeline(f"grid-{uuid.uuid4().hex[:6]}", IMPULSE + "SELECT counter FROM impulse;")
+    w = OutputTable(p)
+    try:
+        wait_for(lambda: len(w.to_pandas()) >= 20, timeout=60, message="rows of run 1")
+        p.stop("checkpoint")
+        wait_for(lambda: w.status.startswith("pipeline stopped"), timeout=60, message="stopped status")
+        assert "started again" in w.status
+        n_stopped = len(w.to_pandas())
+        p.wait_for("Stopped")
+        p.start()
+        wait_for(lambda: len(w.to_pandas()) >= n_stopped + 20, timeout=60, message="rows of run 2")
+        assert w.status.startswith("streaming")
+        wait_for(lambda: [r["event"] for r in w.runs][-1:] == ["started"], message="runs trait")
+        events = [(r["run"], r["event"]) for r in w.runs]
+        assert events[-3:] == [(1, "started"), (1, "stopped"), (2, "started")]
+        (rows_at_start_of_run_2,) = w.runs[-1]["rows"].values()
+        assert rows_at_start_of_run_2 >= n_stopped  # where the boundary falls in the rows
+    finally:
+        w.close()
+        p.stop("immediate")
+    p.wait_for("Stopped")
+    p.delete()
+
+
+def test_a_bounded_file_preview_shows_all_its_rows(client, tmp_path):
+    import orjson
+
+    path = tmp_path / "src.json"
+    path.write_bytes(b"".join(orjson.dumps({"k": i % 7, "v": i}) + b"\n" for i in range(1000)))
+    src = (
+        f"CREATE TABLE src (k BIGINT, v BIGINT) WITH (connector = 'single_file', path = '{path}', "
+        "format = 'json', type = 'source');\n"
+    )
+    p = client.create_preview(src + "SELECT v FROM src;")
+    p.wait_for("Finished", timeout=60)  # over before the table subscribes: the server replays it
+    w = OutputTable(p)
+    try:
+        wait_for(lambda: len(w.to_pandas()) == 1000, timeout=60, message="all 1000 rows")
+        wait_for(lambda: w.status.startswith("preview"), message="the preview's end")
+        assert sorted(w.to_pandas()["v"]) == list(range(1000))
+        assert "all its rows" in w.status
+    finally:
+        w.close()

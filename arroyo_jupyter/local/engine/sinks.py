@@ -176,3 +176,10 @@ class PreviewSink(Sink):
 
 
 SINKS = {"single_file": FileSink, "stdout": StdoutSink, "blackhole": BlackholeSink, "preview": PreviewSink}
+
+
+def sink_class(connector: str) -> type[Sink]:
+    """The Sink class of a connector: built in here, or from the connectors package."""
+    from .connectors import sink_class as connector_sink  # connector modules import this one
+
+    return SINKS.get(connector) or connector_sink(connector)

@@ -227,11 +227,15 @@ function render({ model, el }) {
       info.textContent = stores.size ? "" : "no rows yet";
       return;
     }
-    let text = `${fmtNumber(st.total)} rows received · ${fmtNumber(st.rate)} rows/s · ${st.mode || "append"} mode`;
+    // received = shown + skipped: "received" is what the kernel had accounted for when it
+    // sent the rows this view holds (sent or coalesced away), so the three always add up.
     const shown = s.length;
+    const received = st.accounted ?? st.total;
+    const rate = st.rate >= 10 ? Math.round(st.rate) : st.rate;
+    let text = `${fmtNumber(received)} rows received · ${fmtNumber(rate)} rows/s · ${st.mode || "append"} mode`;
     if (st.mode === "changelog") text += ` · ${fmtNumber(shown)} rows in the result`;
-    else if (st.skipped > 0 || shown < st.total)
-      text += ` · showing latest ${fmtNumber(shown)} of ${fmtNumber(st.total)}, skipped ${fmtNumber(st.skipped)}`;
+    else if (received > shown)
+      text += ` · showing latest ${fmtNumber(shown)} of ${fmtNumber(received)}, skipped ${fmtNumber(received - shown)}`;
     if (st.lost > 0) text += ` · ${fmtNumber(st.lost)} rows dropped by the server`;
     info.textContent = text;
   }
