@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Debian packages the tests need: Chromium (browser tests; never `playwright install`)
-# and the brokers the connector tests start (Redis, Mosquitto for MQTT, NATS).
+# The Debian packages the tests need: Chromium (browser tests; never `playwright install`),
+# the brokers the connector tests start (Redis, Mosquitto for MQTT, NATS; Kafka's comes
+# from pip), and Node/npm for the npm test tools (Prism).
 # Installs what is missing when it can (root + apt-get); otherwise stops at once with the
 # one command to run. `make test` and `.ci/run` both call this.
 set -euo pipefail
@@ -11,6 +12,8 @@ NEEDED=(
   "redis-server:redis-server"
   "mosquitto:mosquitto"
   "nats-server:nats-server"
+  "node:nodejs"
+  "npm:npm"
 )
 
 missing=()
