@@ -255,6 +255,23 @@ def test_metrics_rows_and_levels(fake):
     w.close()
 
 
+def test_an_unreachable_server_keeps_the_last_state_as_of_its_poll(fake, monkeypatch):
+    w = JobStateWidget(fake, refresh_interval=0.05)
+    wait_for(lambda: w.job.get("state") == "Running", message="Running")
+    real_job = fake.job
+
+    def down():
+        raise ServerError("connection refused")
+
+    monkeypatch.setattr(fake, "job", down)
+    wait_for(lambda: w.as_of > 0, message="as of")
+    assert w.job["state"] == "Running" and w.error == "could not refresh: connection refused"
+    assert w.gone == ""  # an error is not a deletion
+    monkeypatch.setattr(fake, "job", real_job)
+    wait_for(lambda: w.as_of == 0 and w.error == "", message="back to live")
+    w.close()
+
+
 def test_viewed_widgets_hear_a_heartbeat_until_they_close(fake):
     from arroyo_jupyter.widgets import _base
 
