@@ -97,6 +97,16 @@ IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');
         ),
         ("EXPLAIN SELECT 1", "unsupported statement 'EXPLAIN'", "EXPLAIN"),
         ("create tabl", "SQL error: Expected: an object type after CREATE, found: tabl", "tabl"),
+        (  # a bad WITH value is marked in the WITH clause
+            "CREATE TABLE t (a INT) WITH (\n  connector = 'kafkaa',\n  x = 'y');\nSELECT * FROM t",
+            "unknown connector 'kafkaa'",
+            "kafkaa'",
+        ),
+        (
+            "CREATE TABLE i WITH (connector = 'impulse', event_rate = 'fast'); SELECT * FROM i",
+            "option event_rate must be a number, got 'fast'",
+            "fast'",
+        ),
         (T + "SELECT *  t", "SQL error: Expected: end of statement, found: t", "t"),
         (T + "SELECT cas(doc AS TEXT)\nFROM t", "SQL error: Expected: ), found: AS", "AS TEXT"),
         (

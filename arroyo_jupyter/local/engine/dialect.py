@@ -54,6 +54,7 @@ class Statement:
     # the statement as written, options/watermark blanked (same offsets as the script)
     written: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)  # column → METADATA FROM 'key' of a CREATE TABLE
+    raw: str | None = None  # the statement exactly as written, WITH (…) included (same offsets)
 
     @property
     def original_text(self) -> str:
@@ -119,6 +120,9 @@ class Statement:
             written = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", self.original_text, re.I)
             if name and written:  # a word the engine rewrote (session → session_window)
                 return self._location_written(written.start()), self._location_written(written.end() - 1)
+            option = re.search(rf"'{re.escape(name)}'", self.raw or "")
+            if name and option:  # a value in WITH (…): connector = 'kafkaa'
+                return self._location_written(option.start() + 1), self._location_written(option.end() - 2)
         return None
 
     def _location(self, offset: int) -> SqlLocation:
@@ -525,7 +529,8 @@ def split_statements(script: str) -> list[Statement]:
             and not isinstance(ast.this, exp.Schema)
         ):
             ast.set("kind", "VIEW")  # CREATE TABLE t AS SELECT: a table defined by a query (a view)
-        statements.append(Statement(ast, text, start, end, watermark, options, edits, blanked, metadata))
+        raw = script[base : group[-1].end + 1]
+        statements.append(Statement(ast, text, start, end, watermark, options, edits, blanked, metadata, raw))
     if not statements:
         raise PlanError([Diagnostic("Query is empty!")])
     return statements
