@@ -69,9 +69,21 @@ class Statement:
             if "Expected:" in own.diagnostics[0].message:  # the same parser on the user's text
                 return own
             message = "SQL error: cannot read this statement; check its syntax"  # (not the engine's SQL)
-        span = self._span_of_name_in(message)
+        span = self._span_in_watermark(message) or self._span_of_name_in(message)
         start, end = span if span else (self.start, self.end)
         return PlanError([Diagnostic(message, start, end)])
+
+    def _span_in_watermark(self, message: str) -> tuple[SqlLocation, SqlLocation] | None:
+        """A parser error in the watermark expression (planned on its own): under the token found."""
+        found = re.search(r"found: (\S+)$", message)
+        expr = self.watermark[1] if self.watermark else None
+        if not found or not expr or self.raw is None or expr not in self.raw:
+            return None
+        at = self.raw.index(expr)
+        hit = re.search(re.escape(found.group(1)), expr, re.I)
+        if hit is None:
+            return None
+        return self._location_written(at + hit.start()), self._location_written(at + hit.end() - 1)
 
     def error_at(self, message: str, node: exp.Expression | str | None) -> PlanError:
         """An error under ``node`` (an AST node or a word of the statement), else the statement."""
