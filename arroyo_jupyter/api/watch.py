@@ -4,8 +4,8 @@ Every live view of a pipeline (state header, dashboard, a script's callback) sub
 the pipeline's one :class:`PipelineWatcher` instead of polling on its own. The watcher
 polls the pipeline's current job with these rules (the job-state widget's cadence):
 
-* every ``FAST_POLL`` s while the job is changing state, or for a while after an action
-  (``hurry()``), so a click is answered quickly;
+* every ``FAST_POLL`` s while the job is changing state, in the first ``YOUNG_S`` s of a
+  run (a bounded job may end at once), or for a while after an action (``hurry()``);
 * every ``refresh_interval`` s (the smallest any subscriber asked for) while it is steady;
 * every ``IDLE_POLL`` s while it is Stopped / Finished / Failed (someone else may start or
   delete it), and every ``HIDDEN_POLL`` s while no subscriber is visible.
@@ -37,7 +37,7 @@ from typing import Any
 
 from ..states import TERMINAL_STATES, TRANSITIONAL_STATES, JobState
 
-__all__ = ["PipelineWatcher", "Subscription", "WatchEvent", "watch", "watcher_for"]
+__all__ = ["PipelineWatcher", "Subscription", "WatchEvent", "nudge", "watch", "watcher_for"]
 
 log = logging.getLogger("arroyo_jupyter.watch")
 
@@ -46,6 +46,7 @@ STEADY_POLL = 5.0  # s: default refresh_interval while it runs steadily
 IDLE_POLL = 10.0  # s: Stopped / Finished / Failed (someone may start or delete it)
 HIDDEN_POLL = 30.0  # s: no subscriber is visible
 HURRY_S = 15.0  # s of fast polling after an action
+YOUNG_S = 10.0  # s of fast polling after a run starts (bounded jobs end quickly)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,13 @@ def _job_key(job: Any) -> tuple:
         str(getattr(job, f, None))
         for f in ("id", "state", "running_desired", "run_id", "start_time", "finish_time", "tasks")
     )
+
+
+def _young(job: Any) -> bool:
+    """Running for less than YOUNG_S: a bounded job may finish any moment, and a view
+    should not count its uptime on for a whole steady interval past the end."""
+    start = getattr(job, "start_time", None)
+    return isinstance(start, int) and 0 <= time.time() - start / 1e6 < YOUNG_S
 
 
 def _transitions(handle: Any, job: Any) -> list[Any] | None:
@@ -341,7 +349,7 @@ class PipelineWatcher:
             parsed = JobState(str(getattr(state, "value", state)))
         except ValueError:
             return steady
-        if parsed in TRANSITIONAL_STATES:
+        if parsed in TRANSITIONAL_STATES or (parsed is JobState.RUNNING and _young(job)):
             return min(FAST_POLL, steady)
         if parsed in TERMINAL_STATES:
             return max(IDLE_POLL, steady)
@@ -388,6 +396,14 @@ def existing_watcher(handle: Any) -> PipelineWatcher | None:
     """The pipeline's watcher if one is running (never creates one)."""
     with _REGISTRY_LOCK:
         return _REGISTRY.get(_key(handle))
+
+
+def nudge(handle: Any) -> None:
+    """Something was done to the pipeline elsewhere (a magic, a script): if a watcher
+    follows it, poll fast for a while, starting now. A no-op otherwise."""
+    watcher = existing_watcher(handle)
+    if watcher is not None:
+        watcher.hurry()
 
 
 def watchers() -> list[PipelineWatcher]:

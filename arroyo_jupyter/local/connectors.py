@@ -233,6 +233,10 @@ CONNECTORS: dict[str, ConnectorInfo] = {
             hidden=True,
         ),
         _arroyo("kafka", "Kafka", "Confluent Cloud, Amazon MSK, or self-hosted", True, True),
+        _arroyo("sse", "Server-Sent Events", "Connect to a SSE/EventSource server", True, False),
+        _arroyo("websocket", "Websocket", "Connect to a Websocket server", True, False),
+        _arroyo("polling_http", "Polling HTTP", "Poll an HTTP server to read data", True, False),
+        _arroyo("webhook", "Webhook", "Sink results via Webhooks", False, True),
         _arroyo("filesystem", "FileSystem", "Read and write JSON or Parquet files in a local directory", True, True),
     ]
 }

@@ -26,3 +26,12 @@ def own_kafka(tmp_path):
     broker = Kafka(tmp_path)
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def http_family():
+    from http_servers import HttpFamily
+
+    servers = HttpFamily()
+    yield servers
+    servers.stop()

@@ -32,7 +32,8 @@ LIFECYCLE_CELLS = [
     f'pv = client.create_preview("{IMPULSE}")\nJobStateWidget(pv, refresh_interval=1)',
     f'job = client.create_pipeline("lifecycle_job", "{IMPULSE}")\n'
     "jw = JobStateWidget(job, refresh_interval=1)\njw",
-    "print('\\n'.join(f'filler line {i}' for i in range(150)))  # room to scroll the widgets away",
+    # room to scroll the widgets away (markdown: a long output would be folded into a scroll box)
+    "md:" + "\n\n".join(f"filler paragraph {i}" for i in range(80)),
     "print('end of notebook')",
 ]
 
@@ -45,7 +46,12 @@ RESTART_CELLS = [
 
 
 def _write(workdir: Path, name: str, cells: list[str]) -> str:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbformat.v4.new_code_cell(c)
+            for c in cells
+        ]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, workdir / name)
     return name
@@ -65,8 +71,9 @@ def _job_widget(nb, name: str):
     )
 
 
-def test_ttl_offscreen_transitions_and_delete_in_jupyterlab(open_notebook, notebook_workdir: Path) -> None:
-    nb = open_notebook(_write(notebook_workdir, "e2e_lifecycle.ipynb", LIFECYCLE_CELLS), ui="lab")
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_ttl_offscreen_transitions_and_delete(open_notebook, notebook_workdir: Path, ui: str) -> None:
+    nb = open_notebook(_write(notebook_workdir, f"e2e_lifecycle_{ui}.ipynb", LIFECYCLE_CELLS), ui=ui)
     nb.run_all()
     nb.wait_cells_done(timeout=180)
     page = nb.page
@@ -111,6 +118,7 @@ def test_ttl_offscreen_transitions_and_delete_in_jupyterlab(open_notebook, noteb
     # the same header in the dark theme (--jp-* variables)
     page.evaluate("() => jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
     expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false", timeout=UI_MS)
+    expect(page.locator("#jupyterlab-splash")).to_have_count(0, timeout=UI_MS)  # the theme has loaded
     _shot(nb, "dark-theme")
     page.evaluate("() => jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
     expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true", timeout=UI_MS)

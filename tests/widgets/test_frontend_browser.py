@@ -254,11 +254,17 @@ def test_job_state_shows_as_of_when_the_server_stops_answering(page):
     expect(w.locator(".arroyo-error")).to_contain_text("connection refused")
 
 
-@pytest.mark.parametrize("name", ["job_state", "errors"])
+@pytest.mark.parametrize("name", ["job_state", "errors", "output_table", "metrics"])
 def test_a_view_whose_kernel_is_gone_says_disconnected_and_greys_out(page, name):
     """No heartbeat for a while (kernel restarted or dead): every widget kind says so."""
     page.clock.install()
-    mount(page, name, job_state() if name == "job_state" else errors_state())
+    states = {
+        "job_state": job_state,
+        "errors": errors_state,
+        "output_table": output_state,
+        "metrics": lambda: {"pipeline_name": "orders", "error": "", "operators": [], "figure_json": ""},
+    }
+    mount(page, name, states[name]())
     w = page.locator("#w")
     banner = w.locator(".arroyo-disconnected-banner")
     page.clock.run_for(20_000)  # beats keep it live

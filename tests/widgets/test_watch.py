@@ -204,3 +204,15 @@ def test_a_broken_callback_does_not_stop_the_others():
 def test_refresh_interval_must_be_positive():
     with pytest.raises(ValueError, match="refresh_interval must be > 0"):
         watch.watch(FakePipeline(), refresh_interval=0)
+
+
+def test_nudge_makes_a_sleeping_watcher_poll_now():
+    fake = FakePipeline(state="Stopped")
+    got: list[str | None] = []
+    with watch.watch(fake, lambda ev: got.append(ev.state), refresh_interval=60):
+        wait_for(lambda: got == ["Stopped"], message="first event")
+        fake.state = "Running"  # started elsewhere; the watcher sleeps IDLE_POLL s
+        watch.nudge(fake)
+        wait_for(lambda: got[-1:] == ["Running"], timeout=3, message="news without waiting a whole interval")
+    watch.nudge(fake)  # no watcher: nothing happens
+    assert watch.watchers() == []

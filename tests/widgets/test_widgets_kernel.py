@@ -4,6 +4,8 @@ comm and a fake pipeline handle with injected faults."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from test_charts import make_checkpoint, make_groups, metric_groups, plain
@@ -112,6 +114,9 @@ def test_poll_interval_follows_the_state(fake):
     assert watcher._poll_once() == watch.FAST_POLL
     fake.state = "Running"
     assert watcher._poll_once() == 3.0  # the widget's refresh_interval
+    fake.start_time = int(time.time() * 1e6) - 2_000_000  # a run that began 2 s ago
+    assert watcher._poll_once() == watch.FAST_POLL  # a young run may end any moment
+    fake.start_time = T0
     fake.state = "Finished"
     assert watcher._poll_once() == watch.IDLE_POLL  # still polled: someone may start or delete it
     w.comm.deliver({"type": "__visible__", "visible": False})
@@ -248,6 +253,55 @@ def test_metrics_rows_and_levels(fake):
     assert json.loads(w.figure_json)["data"]
     assert "backpressure HIGH" in w._snapshot_text()
     w.close()
+
+
+def test_an_unreachable_server_keeps_the_last_state_as_of_its_poll(fake, monkeypatch):
+    w = JobStateWidget(fake, refresh_interval=0.05)
+    wait_for(lambda: w.job.get("state") == "Running", message="Running")
+    real_job = fake.job
+
+    def down():
+        raise ServerError("connection refused")
+
+    monkeypatch.setattr(fake, "job", down)
+    wait_for(lambda: w.as_of > 0, message="as of")
+    assert w.job["state"] == "Running" and w.error == "could not refresh: connection refused"
+    assert w.gone == ""  # an error is not a deletion
+    monkeypatch.setattr(fake, "job", real_job)
+    wait_for(lambda: w.as_of == 0 and w.error == "", message="back to live")
+    w.close()
+
+
+def test_viewed_widgets_hear_a_heartbeat_until_they_close(fake):
+    from arroyo_jupyter.widgets import _base
+
+    w = JobStateWidget(fake)
+    comm = w.comm
+    assert not comm.customs("__beat__")  # nothing until a view announces itself
+    comm.deliver({"type": "__view__"})
+    wait_for(lambda: len(comm.customs("__beat__")) >= 2, timeout=3 * _base.BEAT_S, message="two beats")
+    assert [t for t in threading.enumerate() if t.name == "arroyo-widget-heartbeat"]
+    w.close()
+    beats = len(comm.customs("__beat__"))
+    assert not [t for t in threading.enumerate() if t.name == "arroyo-widget-heartbeat"]
+    assert len(comm.customs("__beat__")) == beats
+
+
+def test_dashboard_on_a_deleted_pipeline_stops_every_part(fake):
+    d = Dashboard(fake, refresh_interval=0.1)
+    try:
+        wait_for(lambda: d.state.job.get("state") == "Running", message="Running")
+        fake.deleted = True
+        d.state.refresh()
+        wait_for(lambda: d.deleted and d.state.gone == "deleted", message="deleted")
+        parts = [p for p in d.parts if p is not d.state and getattr(p, "_pollers", None)]
+        assert len(parts) == 4  # output, errors, checkpoints, metrics
+        wait_for(
+            lambda: all(not poller.alive for p in parts for poller in p._pollers),
+            message="every part's own poller to stop",
+        )
+    finally:
+        d.close()
 
 
 def test_dashboard_has_all_parts_and_closes_them(fake):

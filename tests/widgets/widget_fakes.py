@@ -166,6 +166,7 @@ class FakePipeline:
         self.details: dict[int, list[dict]] = {}
         self.metric_groups: list[dict] = []
         self.deleted = False
+        self.start_time = T0
 
     def _check_deleted(self, what: str) -> None:
         if self.deleted:
@@ -181,7 +182,7 @@ class FakePipeline:
             running_desired=self.running_desired,
             run_id=1,
             tasks=3,
-            start_time=T0,
+            start_time=self.start_time,
             finish_time=None,
             failure_reason=reason,
         )

@@ -189,12 +189,12 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
     if connector not in KNOWN_CONNECTORS:
         raise fail(f"unknown connector '{connector}'; available: {', '.join(sorted(KNOWN_CONNECTORS))}")
     kind = opts.get("type")
-    if kind is None:
+    if kind is None:  # a connector that is only a source (or only a sink) needs no type
         kind = (
             "source"
-            if connector in ("impulse", "nexmark")
+            if connector in ("impulse", "nexmark") or connector in SOURCE_CONNECTORS - SINK_CONNECTORS
             else "sink"
-            if connector in SINK_CONNECTORS - {"single_file"}
+            if connector in SINK_CONNECTORS - SOURCE_CONNECTORS
             else None
         )
     if kind not in ("source", "sink"):

@@ -14,10 +14,14 @@ from typing import Any
 SOURCES: dict[str, str] = {
     "kafka": "kafka:KafkaSource",
     "filesystem": "filesystem:FilesystemSource",
+    "sse": "sse:SseSource",
+    "websocket": "websocket:WebsocketSource",
+    "polling_http": "polling_http:PollingHttpSource",
 }
 SINKS: dict[str, str] = {
     "kafka": "kafka:KafkaSink",
     "filesystem": "filesystem:FilesystemSink",
+    "webhook": "webhook:WebhookSink",
 }
 # the serialization formats these connectors read and write (besides json and debezium_json)
 FORMATS = {"raw_string", "raw_bytes", "parquet"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .formats import check_raw_schema
@@ -14,8 +15,16 @@ _ENUMS = {
         "auth.type": ("none", "sasl"),
         "bad_data": ("fail", "drop"),
     },
+    "polling_http": {"method": ("get", "post", "put", "patch"), "emit_behavior": ("all", "changed")},
 }
-_REQUIRED = {"kafka": ("bootstrap_servers", "topic"), "filesystem": ("path",)}
+_REQUIRED = {
+    "kafka": ("bootstrap_servers", "topic"),
+    "filesystem": ("path",),
+    "sse": ("endpoint",),
+    "websocket": ("endpoint",),
+    "polling_http": ("endpoint",),
+    "webhook": ("endpoint",),
+}
 _NEEDS_FORMAT = {"kafka", "filesystem"}
 
 
@@ -51,8 +60,8 @@ def _flat(prefix: str, value: Any, out: dict[str, str]) -> None:
             _flat(f"{prefix}.{k}" if prefix else str(k), v, out)
     elif isinstance(value, bool):
         out[prefix] = "true" if value else "false"
-    elif isinstance(value, list):
-        out[prefix] = ",".join(str(v) for v in value)
+    elif isinstance(value, list):  # e.g. websocket subscription_messages: a JSON array
+        out[prefix] = json.dumps(value)
     elif value is not None:
         out[prefix] = str(value)
 
