@@ -25,6 +25,7 @@ from .frames import (
     BACKPRESSURE_LEVELS,
     METRICS_WINDOW_S,
     backpressure_level,
+    checkpoint_bytes_frame,
     checkpoint_spans_frame,
     checkpoints_frame,
     operator_metrics_frame,
@@ -446,7 +447,7 @@ def checkpoint_timeline(groups: Any, checkpoint: Any = None, *, title: str | Non
     row_keys: list[tuple[str, int]] = []
     if (df["kind"] == "global").any():
         row_keys.append(("Global Events", -1))
-    ops = sorted({str(_get(g, "operator_id")) for g in (groups or [])}, key=operator_order)
+    ops = list(dict.fromkeys(str(o) for o in checkpoint_bytes_frame(groups)["operator_id"]))
     n_sub = df[df["kind"] == "subtask"].groupby("operator_id")["subtask"].max()
     for op in ops:
         row_keys.append((op, -1))
@@ -529,14 +530,14 @@ def checkpoint_timeline(groups: Any, checkpoint: Any = None, *, title: str | Non
 
 def checkpoint_bytes(groups: Any, *, title: str = "Checkpoint bytes per operator and subtask") -> go.Figure:
     """A heatmap of bytes per operator (rows) and subtask (columns), to spot skew."""
-    groups = list(groups or [])
-    ops = sorted((str(_get(g, "operator_id")) for g in groups), key=operator_order)
-    by_op = {str(_get(g, "operator_id")): g for g in groups}
-    width = max((len(_get(g, "subtasks") or []) for g in groups), default=0)
-    z = np.full((len(ops), max(width, 1)), np.nan)
-    for r, op in enumerate(ops):
-        for pos, st in enumerate(_get(by_op[op], "subtasks") or []):
-            z[r, pos] = _get(st, "bytes") or 0
+    table = checkpoint_bytes_frame(groups)
+    ops = list(dict.fromkeys(str(o) for o in table["operator_id"]))
+    width = int(table["subtask"].max()) + 1 if table["subtask"].notna().any() else 1
+    z = np.full((len(ops), width), np.nan)
+    known = table[table["subtask"].notna() & table["bytes"].notna()]
+    row = {op: r for r, op in enumerate(ops)}
+    rows = [row[str(o)] for o in known["operator_id"]]
+    z[rows, known["subtask"].astype("int64").to_numpy()] = known["bytes"].astype("float64").to_numpy()
     totals = np.nansum(z, axis=1) if len(ops) else np.array([])
     fig = go.Figure(
         go.Heatmap(

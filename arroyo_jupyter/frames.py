@@ -20,6 +20,7 @@ __all__ = [
     "BACKPRESSURE_LEVELS",
     "WholeTextFrame",
     "backpressure_level",
+    "checkpoint_bytes_frame",
     "checkpoint_spans_frame",
     "checkpoints_frame",
     "error_groups_frame",
@@ -246,6 +247,26 @@ def operator_order(operator_id: Any) -> tuple[int, str]:
         return (int(operator_id), "")
     found = _SUFFIX.search(str(operator_id))
     return (int(found.group(1)) if found else 1 << 30, str(operator_id))
+
+
+def checkpoint_bytes_frame(groups: Iterable[Any]) -> pd.DataFrame:
+    """Bytes one epoch wrote, one row an operator subtask: operator_id, subtask (by position,
+    as the console numbers them), bytes (<NA> where the server reported none). Operators in
+    the console's order; an operator without subtasks has one row with subtask <NA>."""
+    ops: list[Any] = []
+    subtasks: list[Any] = []
+    sizes: list[Any] = []
+    for group in sorted(_models(groups), key=lambda g: operator_order(g.operator_id)):
+        subs = group.subtasks or []
+        for position, subtask in enumerate(subs):
+            ops.append(group.operator_id)
+            subtasks.append(position)
+            sizes.append(subtask.bytes)
+        if not subs:
+            ops.append(group.operator_id)
+            subtasks.append(None)
+            sizes.append(None)
+    return pd.DataFrame({"operator_id": ops, "subtask": _ints(subtasks), "bytes": _ints(sizes)})
 
 
 _SPAN_COLUMNS = ["operator_id", "subtask", "event", "description", "start", "finish", "duration", "bytes"]

@@ -214,6 +214,10 @@ def test_bytes_heatmap_shows_skew():
     z = np.array(fig.data[0].z, dtype=float)
     assert z.shape == (3, 4)
     assert np.unravel_index(np.nanargmax(z), z.shape) == (1, 2)
+    groups[0]["subtasks"][3]["bytes"] = None  # not reported: blank, not 0
+    table = frames.checkpoint_bytes_frame(groups)
+    assert pd.isna(table["bytes"][3]) and list(table["subtask"][:4]) == [0, 1, 2, 3]
+    assert np.isnan(np.array(charts.checkpoint_bytes(groups).data[0].z, dtype=float)[0, 3])
 
 
 def metric_groups(n_nodes=2, n_sub=2, points=5):
