@@ -677,13 +677,12 @@ class Session:
     def pipelines(self) -> pd.DataFrame:
         """The table a user scans: one row per (non-preview) pipeline with its job's state,
         uptime, parallelism, last checkpoint, error count and the query shortened."""
-        return _overview(self.client, list(self.client.iter_pipelines()))
+        return _overview(list(self.client.iter_pipelines()))[PIPELINE_COLUMNS]
 
     def jobs(self) -> pd.DataFrame:
-        """The same table by job: job id, run and tasks first."""
-        frame = _overview(self.client, list(self.client.iter_pipelines()))
-        first = ["job_id", "pipeline", "state", "run_id", "tasks"]
-        return frame[first + [c for c in frame.columns if c not in first]]
+        """The same table by job: its id, pipeline, state, run and tasks first."""
+        frame = _overview(list(self.client.iter_pipelines()))
+        return frame[frame["job_id"].notna()][JOB_COLUMNS].reset_index(drop=True)
 
     def stop(self, name: str | Pipeline, mode: str = "checkpoint") -> Pipeline:
         """Ask a pipeline to stop (checkpoint | graceful | immediate | force); returns it."""
@@ -861,7 +860,16 @@ def _stop_and_delete(pipeline: Pipeline, timeout: float) -> None:
     pipeline.delete()
 
 
-def _overview(client: Client, pipelines: list[Pipeline]) -> pd.DataFrame:
+PIPELINE_COLUMNS = [
+    "name", "id", "state", "uptime", "parallelism", "last_checkpoint", "last_checkpoint_at", "errors", "query",
+]  # fmt: skip
+JOB_COLUMNS = [
+    "job_id", "pipeline", "state", "run_id", "tasks", "uptime", "parallelism", "last_checkpoint",
+    "last_checkpoint_at", "errors", "query",
+]  # fmt: skip
+
+
+def _overview(pipelines: list[Pipeline]) -> pd.DataFrame:
     """One row per pipeline: what its job is doing now (as of this call)."""
     now = time.time()
     rows = []
@@ -896,12 +904,9 @@ def _overview(client: Client, pipelines: list[Pipeline]) -> pd.DataFrame:
                 "tasks": job.model.tasks if job is not None else None,
             }
         )
-    columns = [
-        "name", "id", "state", "uptime", "parallelism", "last_checkpoint", "last_checkpoint_at",
-        "errors", "query", "job_id", "pipeline", "run_id", "tasks",
-    ]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["last_checkpoint"] = frame["last_checkpoint"].astype("Int64")
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys(PIPELINE_COLUMNS + JOB_COLUMNS)))
+    for column in ("last_checkpoint", "run_id", "tasks"):
+        frame[column] = frame[column].astype("Int64")
     frame.attrs["as_of"] = pd.Timestamp(now, unit="s", tz="UTC")
     return frame
 

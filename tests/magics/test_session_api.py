@@ -8,29 +8,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 
 import pandas as pd
 import pytest
-from magics_support import IMPULSE
+from magics_support import IMPULSE, poll
 
 from arroyo_jupyter.api import ArgumentError, ArroyoError, SessionError, WaitTimeout
 from arroyo_jupyter.config import ConfigError
 from arroyo_jupyter.session import Session
 
 SELECT = IMPULSE + "SELECT counter FROM impulse;"
-
-
-def poll(fn, deadline_s=20.0, what="condition"):
-    """Call ``fn`` until it returns something truthy (the deadline only bounds a failure)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {deadline_s}s")
 
 
 @pytest.fixture
