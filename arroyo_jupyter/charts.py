@@ -25,6 +25,7 @@ from .frames import (
     BACKPRESSURE_LEVELS,
     METRICS_WINDOW_S,
     backpressure_level,
+    checkpoint_bytes_frame,
     checkpoint_spans_frame,
     checkpoints_frame,
     operator_metrics_frame,
@@ -123,6 +124,13 @@ def _operator_label(operator: Any, text: str | None = None) -> str:
     """An axis label with the operator's colour swatch; the name escaped (plotly reads HTML)."""
     shown = html.escape(str(operator if text is None else text), quote=False)
     return f'<span style="color:{operator_colour(operator)}">■</span> {shown}'
+
+
+def _utc(times: pd.Series) -> np.ndarray:
+    """UTC datetimes as plain datetime64 (plotly copies tz-aware ones value by value)."""
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    return times.to_numpy()
 
 
 def _esc(text: Any) -> str:
@@ -273,7 +281,7 @@ def checkpoint_history(
     )
     at = {"row": 1, "col": 1} if has_sizes else {}
     scatter = go.Scattergl if len(df) > 2000 else go.Scatter
-    x = df["start_time"]
+    x = _utc(df["start_time"])
     dur_ms = df["duration_micros"].astype("float64") / 1000
     custom = np.column_stack(
         [
@@ -334,7 +342,7 @@ def checkpoint_history(
     if chosen.any():
         fig.add_trace(
             go.Scatter(
-                x=x[chosen],
+                x=x[chosen.to_numpy()],
                 y=dur_ms[chosen],
                 mode="markers",
                 name=f"epoch {int(selected_epoch or 0)} (shown)",
@@ -349,7 +357,7 @@ def checkpoint_history(
         sized = df[df["epoch"].isin(list(sizes))]
         fig.add_trace(
             scatter(
-                x=sized["start_time"],
+                x=_utc(sized["start_time"]),
                 y=[sizes[int(e)] for e in sized["epoch"]],
                 mode="lines+markers",
                 name="state size",
@@ -378,9 +386,9 @@ def checkpoint_history(
 def checkpoint_spans(groups: Any, checkpoint: Any = None) -> pd.DataFrame:
     """``frames.checkpoint_spans_frame`` ready to draw (floats, µs relative to the start).
 
-    Adds ``kind`` ("global" | "metadata" | "subtask"); global rows get operator_id
-    "Global Events"; subtask -1 where there is none; a span still open is drawn up to the
-    latest time seen.
+    Adds ``kind`` ("global" | "metadata" | "subtask") and ``open``; global rows get
+    operator_id "Global Events"; subtask -1 where there is none; a span still open is drawn
+    up to the latest time seen (its hover says "in progress").
     """
     df = checkpoint_spans_frame(groups, checkpoint)
     kind = np.where(df["operator_id"].isna(), "global", np.where(df["subtask"].isna(), "metadata", "subtask"))
@@ -395,6 +403,7 @@ def checkpoint_spans(groups: Any, checkpoint: Any = None) -> pd.DataFrame:
             "kind": kind,
         }
     )
+    out["open"] = out["finish"].isna().to_numpy()
     if len(out):
         latest = float(np.nanmax(out[["start", "finish"]].to_numpy()))
         out["finish"] = out["finish"].fillna(latest)
@@ -438,7 +447,7 @@ def checkpoint_timeline(groups: Any, checkpoint: Any = None, *, title: str | Non
     row_keys: list[tuple[str, int]] = []
     if (df["kind"] == "global").any():
         row_keys.append(("Global Events", -1))
-    ops = sorted({str(_get(g, "operator_id")) for g in (groups or [])}, key=operator_order)
+    ops = list(dict.fromkeys(str(o) for o in checkpoint_bytes_frame(groups)["operator_id"]))
     n_sub = df[df["kind"] == "subtask"].groupby("operator_id")["subtask"].max()
     for op in ops:
         row_keys.append((op, -1))
@@ -466,7 +475,9 @@ def checkpoint_timeline(groups: Any, checkpoint: Any = None, *, title: str | Non
             [
                 part["operator_id"].map(_esc).to_numpy(),
                 np.where(part["subtask"] >= 0, part["subtask"].astype(str), "-"),
-                part["duration"].map(format_duration).to_numpy(),
+                np.where(
+                    part["open"], "in progress", part["duration"].map(format_duration)
+                ),  # an open span is drawn up to the latest time seen, not given a duration
                 part["bytes"].map(format_bytes).to_numpy(),
             ]
         )
@@ -519,14 +530,14 @@ def checkpoint_timeline(groups: Any, checkpoint: Any = None, *, title: str | Non
 
 def checkpoint_bytes(groups: Any, *, title: str = "Checkpoint bytes per operator and subtask") -> go.Figure:
     """A heatmap of bytes per operator (rows) and subtask (columns), to spot skew."""
-    groups = list(groups or [])
-    ops = sorted((str(_get(g, "operator_id")) for g in groups), key=operator_order)
-    by_op = {str(_get(g, "operator_id")): g for g in groups}
-    width = max((len(_get(g, "subtasks") or []) for g in groups), default=0)
-    z = np.full((len(ops), max(width, 1)), np.nan)
-    for r, op in enumerate(ops):
-        for pos, st in enumerate(_get(by_op[op], "subtasks") or []):
-            z[r, pos] = _get(st, "bytes") or 0
+    table = checkpoint_bytes_frame(groups)
+    ops = list(dict.fromkeys(str(o) for o in table["operator_id"]))
+    width = int(table["subtask"].max()) + 1 if table["subtask"].notna().any() else 1
+    z = np.full((len(ops), width), np.nan)
+    known = table[table["subtask"].notna() & table["bytes"].notna()]
+    row = {op: r for r, op in enumerate(ops)}
+    rows = [row[str(o)] for o in known["operator_id"]]
+    z[rows, known["subtask"].astype("int64").to_numpy()] = known["bytes"].astype("float64").to_numpy()
     totals = np.nansum(z, axis=1) if len(ops) else np.array([])
     fig = go.Figure(
         go.Heatmap(
@@ -559,7 +570,16 @@ def _node_names(graph: Any) -> dict[Any, str]:
     return {_get(n, "node_id"): f"{_get(n, 'node_id')}: {_get(n, 'operator')}" for n in nodes}
 
 
-_LEVEL_Z = {"LOW": 0, "MEDIUM": 1, "HIGH": 2}
+def _levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backpressure values → level numbers (0 LOW, 1 MEDIUM, 2 HIGH; NaN stays NaN) and
+    hover texts ("MEDIUM (0.41)"), vectorised."""
+    missing = np.isnan(values)
+    bounds = [bound for bound, _ in BACKPRESSURE_LEVELS[:-1]]
+    index = np.digitize(np.nan_to_num(values), bounds)
+    names = np.array([name for _, name in BACKPRESSURE_LEVELS])[index]
+    numbers = np.char.mod("%.2f", np.nan_to_num(values))
+    text = np.where(missing, "-", np.char.add(np.char.add(names, " ("), np.char.add(numbers, ")")))
+    return np.where(missing, np.nan, index.astype("float64")), text
 
 
 def metrics_figure(
@@ -578,6 +598,7 @@ def metrics_figure(
     Backpressure is a strip per operator coloured by level (LOW/MEDIUM/HIGH) over time.
     """
     series = operator_metrics_frame(groups, window_s=window_s, per_subtask=per_subtask)
+    series = series.assign(time=_utc(series["time"]))  # once, not per trace
     names = _node_names(graph)
     fig = make_subplots(
         rows=3,
@@ -601,8 +622,8 @@ def metrics_figure(
             label = f"{name} [{key[1]}]" if per_subtask else name
             fig.add_trace(
                 go.Scatter(
-                    x=line["time"],
-                    y=line["value"],
+                    x=line["time"].to_numpy(),
+                    y=line["value"].to_numpy(),
                     mode="lines",
                     name=label,
                     legendgroup=label,
@@ -614,21 +635,18 @@ def metrics_figure(
                 col=1,
             )
             in_legend.add(label)
-    bp = operator_metrics_frame(groups, window_s=window_s)
+    bp = series if not per_subtask else operator_metrics_frame(groups, window_s=window_s)
     bp = bp[bp["metric"] == "backpressure"]
     if not bp.empty:
-        wide = bp.pivot_table(index="node_id", columns="time", values="value", aggfunc="last")
+        wide = bp.pivot(index="node_id", columns="time", values="value")
         wide = wide.reindex(sorted(wide.index, key=operator_order))
-        levels = wide.apply(lambda col: col.map(lambda v: _LEVEL_Z.get(backpressure_level(v) or "", np.nan)))
-        text = wide.apply(
-            lambda col: col.map(lambda v: "-" if v != v else f"{backpressure_level(v)} ({v:.2f})")
-        )
+        levels, text = _levels(wide.to_numpy(dtype="float64"))
         fig.add_trace(
             go.Heatmap(
-                x=list(wide.columns),
+                x=wide.columns.to_numpy(),
                 y=[_operator_label(n, names.get(n, str(n))) for n in wide.index],
-                z=levels.to_numpy(),
-                text=text.to_numpy(),
+                z=levels,
+                text=text,
                 zmin=0,
                 zmax=2,
                 colorscale=[
@@ -724,41 +742,42 @@ def pipeline_graph(graph: Any, metric_groups: Any = None, *, window_s: float = M
                 -depth * (_BOX_H + _GAP_Y),
             )
     fig = go.Figure()
+    shapes: list[dict] = []  # collected and set once: add_shape per box re-validates the layout
+    notes: list[dict] = []
     for n in nodes:
         nid = _get(n, "node_id")
         cx, cy = centre[nid]
         r = now.get(int(nid))
         level = r.backpressure_level if r is not None else None
         fill = {"LOW": "#d4f4dd", "MEDIUM": "#ffe8cc", "HIGH": "#fdd5d9"}.get(level or "", "#f2f2f2")
-        fig.add_shape(
-            type="rect",
-            x0=cx - _BOX_W / 2, x1=cx + _BOX_W / 2, y0=cy - _BOX_H / 2, y1=cy + _BOX_H / 2,
-            line={"color": operator_colour(nid), "width": 2},
-            fillcolor=fill,
-            layer="below",
+        shapes.append(
+            dict(type="rect", x0=cx - _BOX_W / 2, x1=cx + _BOX_W / 2, y0=cy - _BOX_H / 2, y1=cy + _BOX_H / 2,
+                 line={"color": operator_colour(nid), "width": 2}, fillcolor=fill, layer="below")
         )  # fmt: skip
         rate_in = _rate(r.messages_recv if r is not None else float("nan"))
         rate_out = _rate(r.messages_sent if r is not None else float("nan"))
         name = str(_get(n, "operator"))
         short = name if len(name) <= 28 else name[:27] + "…"
-        fig.add_annotation(
-            x=cx,
-            y=cy,
-            text=(
-                f"<b>{_esc(short)}</b><br>parallelism {_esc(_get(n, 'parallelism'))} · "
-                f"in {rate_in} · out {rate_out} eps"
-                f"<br>backpressure {level or 'n/a'}"
-            ),
-            showarrow=False,
-            font={"size": 11},
+        notes.append(
+            {
+                "x": cx,
+                "y": cy,
+                "text": (
+                    f"<b>{_esc(short)}</b><br>parallelism {_esc(_get(n, 'parallelism'))} · "
+                    f"in {rate_in} · out {rate_out} eps"
+                    f"<br>backpressure {level or 'n/a'}"
+                ),
+                "showarrow": False,
+                "font": {"size": 11},
+            }
         )
     for e in edges:
         a, b = centre.get(_get(e, "src_id")), centre.get(_get(e, "dest_id"))
         if a and b:
-            fig.add_annotation(
-                x=b[0], y=b[1] + _BOX_H / 2, ax=a[0], ay=a[1] - _BOX_H / 2,
-                xref="x", yref="y", axref="x", ayref="y",
-                showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=1.5, arrowcolor="#888", text="",
+            notes.append(
+                dict(x=b[0], y=b[1] + _BOX_H / 2, ax=a[0], ay=a[1] - _BOX_H / 2,
+                     xref="x", yref="y", axref="x", ayref="y",
+                     showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=1.5, arrowcolor="#888", text="")
             )  # fmt: skip
     ids = [_get(n, "node_id") for n in nodes]
     fig.add_trace(  # invisible points at the box centres carry the hover
@@ -792,6 +811,8 @@ def pipeline_graph(graph: Any, metric_groups: Any = None, *, window_s: float = M
     )
     depth = max(per_layer, default=0) + 1
     fig.update_layout(
+        shapes=shapes,
+        annotations=notes,
         title={"text": "Pipeline graph", "x": 0, "xanchor": "left"},
         height=max(180, int(depth * _LAYER_PX + 60)),
         xaxis={

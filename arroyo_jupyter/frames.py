@@ -20,6 +20,7 @@ __all__ = [
     "BACKPRESSURE_LEVELS",
     "WholeTextFrame",
     "backpressure_level",
+    "checkpoint_bytes_frame",
     "checkpoint_spans_frame",
     "checkpoints_frame",
     "error_groups_frame",
@@ -248,6 +249,26 @@ def operator_order(operator_id: Any) -> tuple[int, str]:
     return (int(found.group(1)) if found else 1 << 30, str(operator_id))
 
 
+def checkpoint_bytes_frame(groups: Iterable[Any]) -> pd.DataFrame:
+    """Bytes one epoch wrote, one row an operator subtask: operator_id, subtask (by position,
+    as the console numbers them), bytes (<NA> where the server reported none). Operators in
+    the console's order; an operator without subtasks has one row with subtask <NA>."""
+    ops: list[Any] = []
+    subtasks: list[Any] = []
+    sizes: list[Any] = []
+    for group in sorted(_models(groups), key=lambda g: operator_order(g.operator_id)):
+        subs = group.subtasks or []
+        for position, subtask in enumerate(subs):
+            ops.append(group.operator_id)
+            subtasks.append(position)
+            sizes.append(subtask.bytes)
+        if not subs:
+            ops.append(group.operator_id)
+            subtasks.append(None)
+            sizes.append(None)
+    return pd.DataFrame({"operator_id": ops, "subtask": _ints(subtasks), "bytes": _ints(sizes)})
+
+
 _SPAN_COLUMNS = ["operator_id", "subtask", "event", "description", "start", "finish", "duration", "bytes"]
 
 
@@ -307,16 +328,24 @@ def metrics_frame(groups: Iterable[Any]) -> pd.DataFrame:
     subtasks: list[int] = []
     times: list[int] = []
     values: list[float] = []
-    for group in _models(groups):
-        for mg in group.metric_groups:
-            name = str(getattr(mg.name, "value", mg.name))  # str or a MetricName enum
-            for sub in mg.subtasks:
-                n = len(sub.metrics)
-                node_ids += [group.node_id] * n
+    # field() rather than _models(): a 5-minute window is ~10^5 points, read once each.
+    for group in groups or []:
+        node_id = field(group, "node_id")
+        for mg in field(group, "metric_groups") or []:
+            name = field(mg, "name")
+            name = str(getattr(name, "value", name))  # str or a MetricName enum
+            for sub in field(mg, "subtasks") or []:
+                points = field(sub, "metrics") or []
+                n = len(points)
+                node_ids += [node_id] * n
                 names += [name] * n
-                subtasks += [sub.index] * n
-                times += [p.time for p in sub.metrics]
-                values += [p.value for p in sub.metrics]
+                subtasks += [field(sub, "index")] * n
+                if points and isinstance(points[0], Mapping):
+                    times += [p["time"] for p in points]
+                    values += [p["value"] for p in points]
+                else:
+                    times += [p.time for p in points]
+                    values += [p.value for p in points]
     return pd.DataFrame(
         {
             "node_id": np.array(node_ids, dtype="int64"),
@@ -367,14 +396,32 @@ def operator_metrics_frame(
         return df.sort_values(["node_id", "metric", "subtask", "time"], kind="stable")[cols].reset_index(
             drop=True
         )
+    keys = ["node_id", "metric"]
+    subtasks = df.groupby(keys)["subtask"].transform("nunique")
+    if (df.groupby([*keys, "time"])["subtask"].transform("size") == subtasks).all():
+        # The usual case: every subtask sampled at the same times (the server samples them
+        # together), so each time's value is already each subtask's latest: aggregate directly.
+        grouped = df.groupby([*keys, "time"], sort=True)["value"]
+        out = pd.concat(
+            [
+                grouped.sum().rename("sum"),
+                grouped.max().rename("max"),
+            ],
+            axis=1,
+        ).reset_index()
+        is_max = out["metric"].map(lambda m: _SUBTASK_AGGREGATION.get(str(m), "sum") == "max")
+        out["value"] = np.where(is_max, out["max"], out["sum"])
+        return out[["node_id", "metric", "time", "value"]]
     parts = []
     for metric, part in df.groupby("metric", sort=True):
-        wide = part.pivot_table(index="time", columns=["node_id", "subtask"], values="value", aggfunc="last")
+        part = part.drop_duplicates(["time", "node_id", "subtask"], keep="last")
+        wide = part.pivot(index="time", columns=["node_id", "subtask"], values="value")
         wide = wide.sort_index().ffill()  # a subtask's latest value holds until its next sample
-        how = _SUBTASK_AGGREGATION.get(str(metric), "sum")
-        per_node = wide.T.groupby(level="node_id").agg(how).T  # NaN-skipping; all-NaN stays NaN
-        if how == "sum":
-            per_node = per_node.where(wide.T.groupby(level="node_id").count().T > 0)
+        by_node = wide.T.groupby(level="node_id")
+        if _SUBTASK_AGGREGATION.get(str(metric), "sum") == "max":
+            per_node = by_node.max().T  # NaN-skipping; all-NaN stays NaN
+        else:
+            per_node = by_node.sum(min_count=1).T
         long = per_node.stack().rename("value").reset_index()
         long["metric"] = metric
         parts.append(long)
@@ -422,23 +469,11 @@ def operator_summary_frame(
 
 
 def output_frame(events: Iterable[Any]) -> pd.DataFrame:
-    """Rows of OutputEvents, with ``row_id`` (start_id + i) and ``event_time`` first.
+    """Rows of OutputEvents as the output widget's ``to_pandas()`` gives them: the one
+    output→DataFrame function (``api.output_frame``). Metadata columns are namespaced and
+    come first (``arroyo.sink``, ``arroyo.row_id`` = start_id + i, ``arroyo.event_time``),
+    so a result's own ``timestamp``/``id``/``sink`` columns never collide; nested values
+    (windows, Debezium ``before``/``after``) stay as dicts."""
+    from .api.output_frame import events_frame
 
-    Nested values (windows, Debezium ``before``/``after``) stay as dicts.
-    """
-    evs = list(events)
-    rows: list[Any] = []
-    for ev in evs:
-        rows += ev.rows
-    counts = np.array([len(ev.rows) for ev in evs], dtype="int64")
-    starts = np.array([ev.start_id for ev in evs], dtype="int64")
-    # row ids: each event's start_id repeated, plus the position inside the event
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    row_ids = np.repeat(starts, counts) + offsets
-    stamps = np.array([t for ev in evs for t in ev.timestamps[: len(ev.rows)]], dtype="int64")
-    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
-    if len(stamps) != len(rows):  # a malformed event with fewer timestamps than rows
-        stamps = np.resize(stamps, len(rows)) if len(stamps) else np.zeros(len(rows), dtype="int64")
-    frame.insert(0, "event_time", pd.to_datetime(stamps, unit="us", utc=True))
-    frame.insert(0, "row_id", row_ids)
-    return frame
+    return events_frame(events)

@@ -83,6 +83,11 @@ class WatchEvent:
 Callback = Callable[[WatchEvent], None]
 
 
+def _check_interval(refresh_interval: float) -> None:
+    if not refresh_interval > 0:
+        raise ValueError(f"refresh_interval must be > 0 seconds, got {refresh_interval!r}")
+
+
 def _is_not_found(exc: BaseException) -> bool:
     return getattr(exc, "status", None) == 404
 
@@ -208,6 +213,7 @@ class PipelineWatcher:
         self._stop = threading.Event()
         self._hurry_until = 0.0
         self._job_key: tuple | None = None
+        self._last_graph_key: str | None = None
         self.latest: WatchEvent | None = None
         self._checked: tuple[float, float] | None = None  # (monotonic time of the last good poll, next delay)
         self.polls = 0  # how many times the job was fetched (tests count them)
@@ -220,8 +226,7 @@ class PipelineWatcher:
     def subscribe(
         self, callback: Callback | None = None, *, refresh_interval: float = STEADY_POLL
     ) -> Subscription:
-        if refresh_interval <= 0:
-            raise ValueError(f"refresh_interval must be > 0 seconds, got {refresh_interval!r}")
+        _check_interval(refresh_interval)
         sub = Subscription(self, callback, refresh_interval)
         with self._lock:
             self._subs.append(sub)
@@ -300,7 +305,7 @@ class PipelineWatcher:
             return self._interval(None)
         delay = self._interval(job)
         self._checked = (time.monotonic(), delay)
-        key = _job_key(job)
+        key = (*_job_key(job), self._graph_key(job))
         previous = self.latest
         if previous is not None and key == self._job_key and previous.error is None:
             return delay
@@ -321,6 +326,26 @@ class PipelineWatcher:
             return None
         at, delay = checked
         return latest.job if time.monotonic() - at <= delay + 1.0 else None
+
+    def _graph_key(self, job: Any) -> str | None:
+        """While the job is Stopped / Finished / Failed, the pipeline's parallelism (it can be
+        changed then, and shows before the next start): re-read at each idle poll."""
+        state = getattr(job, "state", None)
+        if str(getattr(state, "value", state)) not in {s.value for s in TERMINAL_STATES}:
+            return self._last_graph_key
+        try:
+            self.handle.refresh()
+        except Exception:
+            return self._last_graph_key
+        graph = getattr(self.handle, "graph", None)
+        nodes = (
+            getattr(graph, "nodes", None) or (graph.get("nodes") if isinstance(graph, dict) else None) or []
+        )
+        self._last_graph_key = ",".join(
+            str(getattr(n, "parallelism", None) or (n.get("parallelism") if isinstance(n, dict) else ""))
+            for n in nodes
+        )
+        return self._last_graph_key
 
     def _pipeline_gone(self) -> bool:
         try:
@@ -384,6 +409,7 @@ def watch(
     handle: Any, callback: Callback | None = None, *, refresh_interval: float = STEADY_POLL
 ) -> Subscription:
     """Subscribe to a pipeline's watcher (see the module docstring)."""
+    _check_interval(refresh_interval)  # before a watcher exists: a bad call leaves none behind
     while True:
         watcher = watcher_for(handle)
         sub = watcher.subscribe(callback, refresh_interval=refresh_interval)

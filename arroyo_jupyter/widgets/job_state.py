@@ -162,8 +162,9 @@ class JobStateWidget(ArroyoWidget):
             self._last_ok = event.at * 1000
             if self.as_of or self.error.startswith("could not refresh"):
                 self.as_of, self.error = 0.0, ""
-            if job.get("run_id") != self.job.get("run_id") and self.job:
-                self._refresh_parallelism()
+            ended = job["state"] in ("Stopped", "Finished", "Failed")
+            if self.job and (job.get("run_id") != self.job.get("run_id") or ended):
+                self._refresh_parallelism()  # a new run, or a rescale while stopped
             self._apply_timeline(job, event.transitions)
             if job != self.job:
                 self.job = job

@@ -20,7 +20,9 @@ def test_pipelines_and_jobs_frames() -> None:
     ps = [msgspec.convert(fx.pipeline(f"pl_{i}"), m.Pipeline) for i in range(3)]
     df = frames.pipelines_frame(ps)
     assert list(df["id"]) == ["pl_0", "pl_1", "pl_2"] and list(df["parallelism"]) == [2, 2, 2]
-    assert str(df["created_at"].dt.tz) == "UTC" and df["created_at"][0] == pd.Timestamp(T0, unit="us", tz="UTC")
+    assert str(df["created_at"].dt.tz) == "UTC" and df["created_at"][0] == pd.Timestamp(
+        T0, unit="us", tz="UTC"
+    )
     jobs = [msgspec.convert(fx.job("Running"), m.Job),
             msgspec.convert(fx.job("Failed", finish_time=T0 + 61_000_000,
                                    failure_reason={"error": "boom", "domain": "user"}), m.Job)]  # fmt: skip
@@ -36,7 +38,10 @@ def test_errors_and_checkpoints_frames() -> None:
             m.JobLogMessage("jlm_2", T0 + 5, "error", "job failed", "y")]  # fmt: skip
     ef = frames.errors_frame(msgs)
     assert list(ef["task_index"].astype(object).where(ef["task_index"].notna(), None)) == [2, None]
-    cps = [m.Checkpoint(1, "parquet", T0, [], T0 + 2500, "scheduled"), m.Checkpoint(2, "parquet", T0 + 10_000)]
+    cps = [
+        m.Checkpoint(1, "parquet", T0, [], T0 + 2500, "scheduled"),
+        m.Checkpoint(2, "parquet", T0 + 10_000),
+    ]
     cf = frames.checkpoints_frame(cps)
     assert list(cf["epoch"]) == [1, 2] and cf["duration"][0] == pd.Timedelta(microseconds=2500)
     assert pd.isna(cf["duration"][1]) and pd.isna(cf["finish_time"][1])
@@ -80,11 +85,12 @@ def test_output_frame() -> None:
            b'"batch":"[{\\"a\\":1,\\"w\\":{\\"start\\":\\"x\\"}},{\\"a\\":2,\\"w\\":null}]"}\n\n'
            b'data: {"operator_id":"s","subtask_idx":0,"timestamps":[3],"start_id":42,"batch":"[{\\"a\\":3}]"}\n\n')  # fmt: skip
     events = decode_output_events(SSEParser().feed(raw), GapTracker())
-    df = frames.output_frame(events)
-    assert list(df.columns) == ["row_id", "event_time", "a", "w"]
-    assert list(df["row_id"]) == [40, 41, 42] and list(df["a"]) == [1, 2, 3]
-    assert df["w"][0] == {"start": "x"} and df["event_time"][2] == pd.Timestamp(3, unit="us", tz="UTC")
-    assert list(frames.output_frame([]).columns) == ["row_id", "event_time"]
+    df = frames.output_frame(events)  # the widget's to_pandas() columns (api/output_frame.py)
+    assert list(df.columns) == ["arroyo.sink", "arroyo.row_id", "arroyo.event_time", "a", "w"]
+    assert list(df["arroyo.row_id"]) == [40, 41, 42] and list(df["a"]) == [1, 2, 3]
+    assert df["w"][0] == {"start": "x"} and df["arroyo.event_time"][2] == pd.Timestamp(3, unit="us", tz="UTC")
+    assert list(df["arroyo.sink"]) == ["s", "s", "s"]
+    assert list(frames.output_frame([]).columns) == ["arroyo.sink", "arroyo.row_id", "arroyo.event_time"]
 
 
 @pytest.mark.parametrize(

@@ -172,3 +172,37 @@ def test_kernel_restart_greys_every_view_as_disconnected(
     page.wait_for_timeout(1500)
     assert state.locator(".arroyo-info").text_content() == before
     _shot(nb, "after-restart-disconnected")
+
+
+DASHBOARD_CELLS = [
+    "from arroyo_jupyter.local import start\n"
+    "from arroyo_jupyter.api import Client\n"
+    "from arroyo_jupyter.widgets import Dashboard\n"
+    "server = start(port=0)\n"
+    "client = Client(server.url)",
+    f'pv = client.create_preview("{IMPULSE}")\ndash = Dashboard(pv, refresh_interval=1)\ndash',
+]
+
+
+def test_dashboard_shares_one_watcher_and_says_deleted(open_notebook, notebook_workdir: Path) -> None:
+    nb = open_notebook(_write(notebook_workdir, "e2e_dashboard.ipynb", DASHBOARD_CELLS), ui="lab")
+    nb.run_all()
+    nb.wait_cells_done(timeout=180)
+    page = nb.page
+    header = page.locator(".arroyo-dashboard .arroyo-job-state").first
+    expect(header.locator(".arroyo-state")).to_have_text(["Running"], timeout=UI_MS)
+    expect(
+        page.locator(".arroyo-dashboard .arroyo-output .arroyo-row:not(.arroyo-header)").first
+    ).to_be_attached(timeout=UI_MS)
+    # one poll loop for the five views: the header's watcher is the only one
+    assert nb.kernel_json(
+        "[w.subscribers for w in __import__('arroyo_jupyter.api.watch', fromlist=['x']).watchers()]"
+    ) == [2]  # the state header and the dashboard itself
+    _shot(nb, "dashboard-running")
+    nb.kernel("pv.stop('immediate'); pv.wait_for('Stopped', timeout=60); pv.delete()")
+    expect(header.locator(".arroyo-state")).to_have_text(["Deleted"], timeout=UI_MS)
+    expect(header.locator(".arroyo-action")).to_have_count(0)
+    assert nb.kernel_json("dash.deleted") is True
+    expect(page.locator(".arroyo-dashboard.arroyo-dashboard-deleted")).to_have_count(1)  # the tabs grey out
+    _shot(nb, "dashboard-deleted")
+    nb.kernel("dash.close(); server.stop()")

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
-from magics_support import IMPULSE
+from magics_support import IMPULSE, poll
 
 from arroyo_jupyter import session
 from arroyo_jupyter.api import ArroyoConnectionError, Client
 
 SELECT = IMPULSE + "SELECT counter FROM impulse;"
-
-
-def poll(fn, deadline_s=20.0, what="condition"):
-    """Call ``fn`` until it returns something truthy (the deadline only bounds a failure)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {deadline_s}s")
 
 
 def job_state(pipeline_id: str) -> str:
@@ -90,11 +77,11 @@ def test_server_going_down_is_a_short_error(shell, fresh_server):
 def test_validate_shows_line_and_caret(connected):
     cell = connected.run("%%arroyo validate\n" + IMPULSE + "SELEC counter FROM impulse;")
     message = cell.usage_error
-    assert "line 2, column" in message
+    assert "line 3, column" in message  # the %%arroyo line counts: numbers match the cell
     lines = message.splitlines()
     source = next(i for i, line in enumerate(lines) if "| SELEC counter" in line)
     caret_line = lines[source + 1]
-    column = int(message.split("line 2, column ")[1].split(":")[0])
+    column = int(message.split("line 3, column ")[1].split(":")[0])
     assert caret_line.index("^") - caret_line.index("|") - 2 == column - 1
 
 
@@ -291,9 +278,7 @@ def test_tables_connectors_udfs(shell, fresh_server, name):
     assert name in set(connected.ok("%arroyo tables")["name"])
     connectors = connected.ok("%arroyo connectors")
     assert {"impulse", "nexmark"} <= set(connectors["id"])
-    udf_source = (
-        f"from arroyo_udf import udf\n\n@udf\ndef {name}_inc(x: int) -> int:\n    return x + 1\n"
-    )
+    udf_source = f"from arroyo_udf import udf\n\n@udf\ndef {name}_inc(x: int) -> int:\n    return x + 1\n"
     udf = connected.ok("%%arroyo udf\n" + udf_source)
     assert udf.name == f"{name}_inc"
     assert f"{name}_inc" in set(connected.ok("%arroyo udfs")["name"])

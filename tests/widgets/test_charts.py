@@ -116,6 +116,14 @@ def test_overlapping_spans_go_to_separate_lanes():
     assert len(spans) == 7  # 2 global + 1 metadata + 3 spans of subtask 0 + 1 committing
 
 
+def test_an_open_span_says_in_progress_not_a_made_up_duration():
+    g = make_groups(1, 1)
+    g[0]["subtasks"][0]["event_spans"][2]["finish_time"] = 0  # Arroyo's "not finished yet"
+    fig = charts.checkpoint_timeline(g, make_checkpoint(1, T0, 1000))
+    async_ = next(t for t in fig.data if t.name == "Async")
+    assert list(async_.customdata[:, 2]) == ["in progress"]
+
+
 def test_timeline_at_64_by_64_has_one_trace_per_span_type():
     # Build time is measured in benchmarks/ (make bench), not asserted here.
     groups = make_groups(64, 64)
@@ -206,6 +214,10 @@ def test_bytes_heatmap_shows_skew():
     z = np.array(fig.data[0].z, dtype=float)
     assert z.shape == (3, 4)
     assert np.unravel_index(np.nanargmax(z), z.shape) == (1, 2)
+    groups[0]["subtasks"][3]["bytes"] = None  # not reported: blank, not 0
+    table = frames.checkpoint_bytes_frame(groups)
+    assert pd.isna(table["bytes"][3]) and list(table["subtask"][:4]) == [0, 1, 2, 3]
+    assert np.isnan(np.array(charts.checkpoint_bytes(groups).data[0].z, dtype=float)[0, 3])
 
 
 def metric_groups(n_nodes=2, n_sub=2, points=5):

@@ -204,6 +204,7 @@ def test_a_broken_callback_does_not_stop_the_others():
 def test_refresh_interval_must_be_positive():
     with pytest.raises(ValueError, match="refresh_interval must be > 0"):
         watch.watch(FakePipeline(), refresh_interval=0)
+    assert watch.watchers() == []  # the refused call left no watcher behind
 
 
 def test_nudge_makes_a_sleeping_watcher_poll_now():
@@ -216,3 +217,21 @@ def test_nudge_makes_a_sleeping_watcher_poll_now():
         wait_for(lambda: got[-1:] == ["Running"], timeout=3, message="news without waiting a whole interval")
     watch.nudge(fake)  # no watcher: nothing happens
     assert watch.watchers() == []
+
+
+def test_a_rescale_while_stopped_shows_before_the_next_start(counted):
+    client, _ = counted
+    p = client.create_pipeline("rescaled_view", IMPULSE, parallelism=1)
+    w = JobStateWidget(p, confirm_stop=False, refresh_interval=0.2)
+    try:
+        wait_for(lambda: w.job.get("state") == "Running", timeout=60, message="Running")
+        assert w.parallelism == 1
+        w.act("stop", "immediate")
+        wait_for(lambda: w.job.get("state") == "Stopped", timeout=60, message="Stopped")
+        client.get_pipeline(p.id).rescale(3)  # another handle, as a magic or a script would
+        w._sub.watcher.wake()
+        wait_for(lambda: w.parallelism == 3, timeout=30, message="parallelism 3 while still Stopped")
+        assert w.job["state"] == "Stopped"
+    finally:
+        w.close()
+        p.delete()

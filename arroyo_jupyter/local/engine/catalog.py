@@ -59,6 +59,10 @@ def arrow_type(kind: exp.DataType) -> pa.DataType:
     if name == "STRUCT":
         fields = []
         for col in kind.expressions:
+            if not isinstance(col, exp.ColumnDef) or col.args.get("kind") is None:
+                raise ValueError(
+                    f"each STRUCT field needs a name and a type, e.g. STRUCT<name TEXT>, not {kind.sql()}"
+                )
             fields.append(pa.field(col.name, arrow_type(col.args["kind"])))
         return pa.struct(fields)
     raise ValueError(f"unsupported type {kind.sql()}")
