@@ -219,3 +219,20 @@ def test_settings_are_checked_in_one_place(shell):
         from arroyo_jupyter.config import Settings
 
         Settings().updated({"rows": 0})
+
+
+def test_checkpoint_report_is_the_table_and_its_charts_from_one_fetch(own_session, name):
+    s = own_session
+    s.create(SELECT, name=name, checkpoint_interval="1s")
+    try:
+        poll(lambda: len(s.checkpoints(name)) > 0, what="a checkpoint")
+        report = s.checkpoint_report(name)
+        assert len(report.frame) >= 1 and len(report.figures) == 1  # the history chart
+        epoch = int(report.frame["epoch"].iloc[0])
+        one = s.checkpoint_report(name, epoch=epoch)
+        assert {"operator_id"} <= set(one.frame.columns) and len(one.figures) == 2  # timeline, bytes
+        assert s.checkpoint_report(name, charts=False).figures == ()
+        with pytest.raises(SessionError, match="no checkpoint with epoch 999999"):
+            s.checkpoint_report(name, epoch=999999)
+    finally:
+        s.delete(name, stop=True)
