@@ -31,6 +31,7 @@ import secrets
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -259,6 +260,10 @@ def format_graph(graph: Any) -> str:
 # --- the session ---------------------------------------------------------------------------
 
 
+# Every Session made in this process (weakly): the kernel's exit stops the previews of each.
+_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
 @dataclass(frozen=True)
 class CheckpointReport:
     """A pipeline's checkpoints as a table, and the charts drawn from the same answer."""
@@ -341,6 +346,7 @@ class Session:
         self._connection: Connection | None = None
         self._previews: dict[str, Preview] = {}
         self.names_cache = _NamesCache()  # pipeline names for completion
+        _SESSIONS.add(self)  # so that the kernel's exit stops its previews too
 
     # --- what it is connected to
 
@@ -1011,8 +1017,9 @@ create_udf = DEFAULT.create_udf
 
 
 def _stop_all_at_exit() -> None:
-    for line in DEFAULT._stop_at_exit():
-        print(f"arroyo_jupyter at exit: {line}")
+    for each in list(_SESSIONS):
+        for line in each._stop_at_exit():
+            print(f"arroyo_jupyter at exit: {line}")
 
 
 atexit.register(_stop_all_at_exit)

@@ -88,6 +88,8 @@ def test_the_session_api_works_from_a_plain_script(arroyo_server, tmp_path):
             print(s.delete({name!r}))
             print("IPYTHON LOADED", any(m.split(".")[0] == "IPython" for m in sys.modules))
             print("DISCONNECT", s.disconnect())
+            left = s.connect({arroyo_server.url!r}) and s.preview({SELECT!r})  # left running
+            print("LEFT", left.pipeline.id)
             """
         )
     )
@@ -104,6 +106,8 @@ def test_the_session_api_works_from_a_plain_script(arroyo_server, tmp_path):
     assert "PREVIEW 3 True done collecting" in out
     assert f"deleted {name}" in out
     assert "IPYTHON LOADED False" in out  # a script never loads IPython
+    left = out.split("LEFT ", 1)[1].split()[0]  # the exit stops what a Session of its own left running
+    assert f"arroyo_jupyter at exit: stopped preview {left} (kernel exit)" in out
 
 
 # --- the Preview object's lifecycle --------------------------------------------------------
