@@ -227,3 +227,28 @@ class TestBrowser:
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         expect(page.locator("#w .arroyo-epoch")).to_have_value("3")
         assert sent(page, kind="__save__")[-1]["state"]["selected_epoch"] == 3
+
+    def test_operator_names_in_the_graph_and_charts_are_text(self, page):
+        graph = {
+            "nodes": [
+                {"node_id": 1, "operator": XSS, "description": XSS, "parallelism": 1},
+                {"node_id": 2, "operator": "sink", "description": "", "parallelism": 1},
+            ],
+            "edges": [{"src_id": 1, "dest_id": 2}],
+        }
+        groups = metric_groups(points=3)
+        state = {
+            "pipeline_name": XSS,
+            "error": "",
+            "operators": operator_rows(groups, graph),
+            "figure_json": charts.metrics_figure(groups, graph).to_json(),
+            "graph_json": charts.pipeline_graph(graph, groups).to_json(),
+            "per_subtask": False,
+            "window_s": 300.0,
+        }
+        mount(page, "metrics", state)
+        page.wait_for_selector("#w .arroyo-plot-graph .main-svg", timeout=20_000)
+        page.wait_for_selector("#w .arroyo-plot-metrics .main-svg", timeout=20_000)
+        expect(page.locator("#w .arroyo-plot-graph .annotation-text").first).to_contain_text("<img src=x")
+        expect(page.locator("#w .arroyo-plot-metrics .legendtext").first).to_contain_text("<img src=x")
+        assert_no_xss(page)
