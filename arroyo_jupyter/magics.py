@@ -502,9 +502,9 @@ class ArroyoMagic(Magics):
         return self.session.errors(args.name, limit=limit, all=args.all)
 
     def _cmd_checkpoints(self, args: argparse.Namespace, cell: str) -> Any:
-        if not args.no_widget:
-            self._show(*self.session.checkpoint_charts(args.name, epoch=args.epoch))
-        return self.session.checkpoints(args.name, epoch=args.epoch)
+        report = self.session.checkpoint_report(args.name, epoch=args.epoch, charts=not args.no_widget)
+        self._show(*report.figures)
+        return report.frame
 
     def _cmd_metrics(self, args: argparse.Namespace, cell: str) -> Any:
         if self._live(args):  # the live view, and the numbers as a DataFrame (as before)
