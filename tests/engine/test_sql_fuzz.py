@@ -97,6 +97,33 @@ IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');
         ),
         ("EXPLAIN SELECT 1", "unsupported statement 'EXPLAIN'", "EXPLAIN"),
         ("create tabl", "SQL error: Expected: an object type after CREATE, found: tabl", "tabl"),
+        (
+            "CREATE TABLE o (\n  a TEXT,\n  ts TIMESTAMP,\n  WATERMARK FOR ts AS CAST(a AS ) - INTERVAL '1' SECOND\n"
+            ") WITH (connector = 'single_file', path = 'x', format = 'json', type = 'source'); SELECT * FROM o",
+            "invalid watermark expression: SQL error: Expected: a data type name, found: )",
+            ") - INTERVAL",
+        ),
+        (
+            "CREATE TABLE u (id INT, t STRUCT<a INT, x STRUCT<TEXT>>) WITH (connector = 'single_file', "
+            "path = 'x', format = 'json', type = 'source'); SELECT id FROM u",
+            "each STRUCT field needs a name and a type",
+            "t STRUCT",
+        ),
+        (  # a view is planned where it is created: an unknown table is reported there
+            "CREATE VIEW v AS SELECT *\nFROM nope;\nSELECT * FROM v",
+            "table 'nope' not found",
+            "nope;",
+        ),
+        (  # a bad WITH value is marked in the WITH clause
+            "CREATE TABLE t (a INT) WITH (\n  connector = 'kafkaa',\n  x = 'y');\nSELECT * FROM t",
+            "unknown connector 'kafkaa'",
+            "kafkaa'",
+        ),
+        (
+            "CREATE TABLE i WITH (connector = 'impulse', event_rate = 'fast'); SELECT * FROM i",
+            "option event_rate must be a number, got 'fast'",
+            "fast'",
+        ),
         (T + "SELECT *  t", "SQL error: Expected: end of statement, found: t", "t"),
         (T + "SELECT cas(doc AS TEXT)\nFROM t", "SQL error: Expected: ), found: AS", "AS TEXT"),
         (

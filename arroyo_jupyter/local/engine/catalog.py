@@ -59,6 +59,10 @@ def arrow_type(kind: exp.DataType) -> pa.DataType:
     if name == "STRUCT":
         fields = []
         for col in kind.expressions:
+            if not isinstance(col, exp.ColumnDef) or col.args.get("kind") is None:
+                raise ValueError(
+                    f"each STRUCT field needs a name and a type, e.g. STRUCT<name TEXT>, not {kind.sql()}"
+                )
             fields.append(pa.field(col.name, arrow_type(col.args["kind"])))
         return pa.struct(fields)
     raise ValueError(f"unsupported type {kind.sql()}")
@@ -192,6 +196,11 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
             else "sink"
             if connector in SINK_CONNECTORS - SOURCE_CONNECTORS
             else None
+        )
+    if kind == "lookup":  # the redis connector can look keys up, but no planner operator joins with it yet
+        raise fail(
+            f"lookup table '{table.name}': lookup joins (CREATE TEMPORARY TABLE … connector = '{connector}') "
+            "are not supported by the embedded engine yet; write the lookup data to a table the query can join"
         )
     if kind not in ("source", "sink"):
         raise fail(f"table '{table.name}' needs type = 'source' or 'sink'")

@@ -54,6 +54,7 @@ class Statement:
     # the statement as written, options/watermark blanked (same offsets as the script)
     written: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)  # column → METADATA FROM 'key' of a CREATE TABLE
+    raw: str | None = None  # the statement exactly as written, WITH (…) included (same offsets)
 
     @property
     def original_text(self) -> str:
@@ -68,9 +69,21 @@ class Statement:
             if "Expected:" in own.diagnostics[0].message:  # the same parser on the user's text
                 return own
             message = "SQL error: cannot read this statement; check its syntax"  # (not the engine's SQL)
-        span = self._span_of_name_in(message)
+        span = self._span_in_watermark(message) or self._span_of_name_in(message)
         start, end = span if span else (self.start, self.end)
         return PlanError([Diagnostic(message, start, end)])
+
+    def _span_in_watermark(self, message: str) -> tuple[SqlLocation, SqlLocation] | None:
+        """A parser error in the watermark expression (planned on its own): under the token found."""
+        found = re.search(r"found: (\S+)$", message)
+        expr = self.watermark[1] if self.watermark else None
+        if not found or not expr or self.raw is None or expr not in self.raw:
+            return None
+        at = self.raw.index(expr)
+        hit = re.search(re.escape(found.group(1)), expr, re.I)
+        if hit is None:
+            return None
+        return self._location_written(at + hit.start()), self._location_written(at + hit.end() - 1)
 
     def error_at(self, message: str, node: exp.Expression | str | None) -> PlanError:
         """An error under ``node`` (an AST node or a word of the statement), else the statement."""
@@ -119,6 +132,9 @@ class Statement:
             written = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", self.original_text, re.I)
             if name and written:  # a word the engine rewrote (session → session_window)
                 return self._location_written(written.start()), self._location_written(written.end() - 1)
+            option = re.search(rf"'{re.escape(name)}'", self.raw or "")
+            if name and option:  # a value in WITH (…): connector = 'kafkaa'
+                return self._location_written(option.start() + 1), self._location_written(option.end() - 2)
         return None
 
     def _location(self, offset: int) -> SqlLocation:
@@ -129,6 +145,7 @@ class Statement:
 def user_words(message: str) -> str:
     """A planning message without the engine's internal names or positions in rewritten SQL."""
     message = re.sub(r"\s*at Line: \d+, Column: \d+", "", message)
+    message = message.replace("datafusion.public.", "")  # DataFusion's catalog prefix
     # a parser error DataFusion raised on SQL the engine wrote: its words, not the Rust debug form
     message = re.sub(r'(?:SQL error: )?ParserError\("(.*?)"\)', r"SQL error: \1", message)
     message = re.sub(r"(\.?)\s*Did you mean '[\w.]*(?:__window|_timestamp|__ts)'\?", r"\1", message)
@@ -525,7 +542,8 @@ def split_statements(script: str) -> list[Statement]:
             and not isinstance(ast.this, exp.Schema)
         ):
             ast.set("kind", "VIEW")  # CREATE TABLE t AS SELECT: a table defined by a query (a view)
-        statements.append(Statement(ast, text, start, end, watermark, options, edits, blanked, metadata))
+        raw = script[base : group[-1].end + 1]
+        statements.append(Statement(ast, text, start, end, watermark, options, edits, blanked, metadata, raw))
     if not statements:
         raise PlanError([Diagnostic("Query is empty!")])
     return statements
