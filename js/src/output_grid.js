@@ -126,16 +126,53 @@ class SinkRows {
     this.clear();
   }
   clear() {
-    this.rows = []; // append: oldest → newest
+    // append mode keeps the payloads' columns as they came (chunks, oldest first) and makes
+    // a row object only when the grid asks for that row: 50,000 rows a second cost no
+    // per-row work unless they are looked at
+    this.chunks = []; // {n, off, seq, id, ts, cols, at}
+    this.n = 0;
+    this.skip = 0; // rows of chunks[0] already trimmed away
     this.byKey = new Map(); // changelog: key → row
     this.sorted = null; // changelog: rows in key order (null: to be sorted)
     this.nextRid = 0;
   }
   get length() {
-    return this.mode === "changelog" ? this.byKey.size : this.rows.length;
+    return this.mode === "changelog" ? this.byKey.size : this.n;
+  }
+  // append mode: the k-th row kept (0 = oldest), as a row object
+  rowAt(k) {
+    let pos = k + this.skip;
+    let lo = 0;
+    let hi = this.chunks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.chunks[mid].off - this.chunks[0].off <= pos) lo = mid;
+      else hi = mid - 1;
+    }
+    const c = this.chunks[lo];
+    pos -= c.off - this.chunks[0].off;
+    const v = new Array(this.columns.length).fill(null);
+    for (let j = 0; j < c.at.length; j++) v[c.at[j]] = c.cols[j][pos];
+    return { k: c.seq[pos], rid: c.seq[pos], s: c.seq[pos], id: c.id[pos], ts: c.ts[pos] / 1000, op: null, v };
+  }
+  // append mode: one column's sort keys for every kept row, read from the chunks directly
+  // (colId: "row", "event_time" or "c<i>"; `key` turns a value into what is compared)
+  valuesOf(colId, key) {
+    const out = new Array(this.n);
+    let k = 0;
+    this.chunks.forEach((c, ci) => {
+      let src;
+      if (colId === "row") src = c.id;
+      else if (colId === "event_time") src = c.ts;
+      else {
+        const j = c.at.indexOf(Number(colId.slice(1)));
+        src = j < 0 ? null : c.cols[j];
+      }
+      for (let pos = ci === 0 ? this.skip : 0; pos < c.n; pos++) out[k++] = src ? key(src[pos]) : null;
+    });
+    return out;
   }
   all() {
-    if (this.mode !== "changelog") return this.rows;
     if (!this.sorted) this.sorted = Array.from(this.byKey.values()).sort((a, b) => this.compareKeys(a, b));
     return this.sorted;
   }
@@ -172,42 +209,50 @@ class SinkRows {
     }
     return at;
   }
-  // Apply a payload; returns {added, removed, updated} rows (for the grid).
+  // Apply a payload; returns the rows updated in place (changelog mode).
   apply(p) {
     const at = this.learn(p);
+    if (this.mode !== "changelog") {
+      if (!p.n) return [];
+      const last = this.chunks[this.chunks.length - 1];
+      const off = last ? last.off + last.n : 0;
+      this.chunks.push({ n: p.n, off, seq: p.seq, id: p.id, ts: p.ts, cols: p.cols, at });
+      this.n += p.n;
+      // keep the newest `cap` rows: whole chunks dropped, the first one trimmed by `skip`
+      let excess = this.n - this.cap;
+      while (excess > 0) {
+        const head = this.chunks[0];
+        const left = head.n - this.skip;
+        if (left <= excess) {
+          this.chunks.shift();
+          this.skip = 0;
+          this.n -= left;
+          excess -= left;
+        } else {
+          this.skip += excess;
+          this.n -= excess;
+          excess = 0;
+        }
+      }
+      return [];
+    }
     const made = [];
     for (let i = 0; i < p.n; i++) {
       const v = new Array(this.columns.length).fill(null);
       for (let j = 0; j < at.length; j++) v[at[j]] = p.cols[j][i];
-      made.push({ k: p.key ? p.key[i] : p.seq[i], rid: p.seq[i], s: p.seq[i], id: p.id[i], ts: p.ts[i] / 1000, op: p.op ? p.op[i] : null, v });
+      made.push({ k: p.key[i], rid: 0, s: p.seq[i], id: p.id[i], ts: p.ts[i] / 1000, op: p.op[i], v });
     }
-    if (this.mode === "changelog") {
-      const removed = [];
-      for (const k of p.meta.deletes || []) {
-        const old = this.byKey.get(k);
-        if (old) {
-          removed.push(old);
-          this.byKey.delete(k);
-        }
-      }
-      const added = [];
-      const updated = [];
-      for (const r of made) {
-        r.kv = this.keyValues(r);
-        const old = this.byKey.get(r.k);
-        r.rid = old ? old.rid : this.nextRid++; // the grid's row id: stable per key
-        if (old) {
-          updated.push(r);
-        } else added.push(r);
-        this.byKey.set(r.k, r);
-      }
-      this.sorted = null;
-      return { added, removed, updated };
+    for (const k of p.meta.deletes || []) this.byKey.delete(k);
+    const updated = [];
+    for (const r of made) {
+      r.kv = this.keyValues(r);
+      const old = this.byKey.get(r.k);
+      r.rid = old ? old.rid : this.nextRid++; // the grid's row id: stable per key
+      if (old) updated.push(r);
+      this.byKey.set(r.k, r);
     }
-    for (const r of made) this.rows.push(r);
-    let removed = [];
-    if (this.rows.length > this.cap) removed = this.rows.splice(0, this.rows.length - this.cap);
-    return { added: made, removed, updated: [] };
+    this.sorted = null;
+    return updated;
   }
   keyValues(r) {
     if (this.keyCols.length) return this.keyCols.map((c) => r.v[this.columns.indexOf(c)]);
@@ -293,6 +338,7 @@ function render({ model, el }) {
   const gridEl = h("div", "arroyo-grid");
   const gridWrap = h("div", "arroyo-grid-wrap");
   const detail = h("div", "arroyo-detail");
+  detail.style.display = "none";
   gridWrap.appendChild(gridEl);
   root.append(bar, tabs, info, runsLine, gridWrap, detail);
   const offError = errorBox(model, root);
@@ -344,7 +390,7 @@ function render({ model, el }) {
         return true;
       }
       const nested = typeof value === "object" ? value : JSON.parse(value);
-      const open = !!(expanded && expanded.row === p.data && expanded.colId === colId);
+      const open = !!(expanded && expanded.rid === p.data.rid && expanded.colId === colId);
       const toggle = h("button", "arroyo-toggle", open ? "▾" : "▸");
       toggle.type = "button";
       toggle.title = open ? "collapse" : "expand in place";
@@ -366,7 +412,7 @@ function render({ model, el }) {
   pop.style.display = "none";
   gridWrap.appendChild(pop);
   function expand(row, colId, value, cellEl) {
-    expanded = { row, colId };
+    expanded = { rid: row.rid, colId };
     pop.textContent = "";
     const close = h("button", "arroyo-toggle arroyo-pop-close", "▾");
     close.type = "button";
@@ -445,7 +491,7 @@ function render({ model, el }) {
           return `${isNaN(a) ? String(w.start) : fmtTime(a)} – ${isNaN(b) ? String(w.end) : fmtTime(b)}`;
         };
         def.comparator = (a, b) => compareValues(a && parseTime(a.start), b && parseTime(b.start));
-        def.width = 420;
+        def.width = 460;
       } else if (kind === "struct" || kind === "list") {
         def.cellRenderer = NestedCell;
         def.width = 260;
@@ -488,25 +534,60 @@ function render({ model, el }) {
   let sortModel = [];
   let shownCache = null;
   let dataVersion = 0;
+  // {length, slice(a, b)} over the current sink's rows in the order shown
   function shownRows() {
     const s = current !== null ? sinks.get(current) : null;
-    if (!s) return [];
-    const key = `${dataVersion}|${JSON.stringify(sortModel)}|${model.get("newest_first")}|${s.name}`;
+    if (!s) return { length: 0, slice: () => [] };
+    const newest = model.get("newest_first");
+    const key = `${dataVersion}|${JSON.stringify(sortModel)}|${newest}|${s.name}`;
     if (shownCache && shownCache.key === key) return shownCache.rows;
-    let rows = s.all();
-    if (s.mode !== "changelog" && model.get("newest_first")) rows = rows.slice().reverse();
-    if (sortModel.length) {
-      const getters = sortModel.map((m) => [valueOf(m.colId), m.sort === "desc" ? -1 : 1]);
-      rows = rows.slice().sort((a, b) => {
-        for (const [get, dir] of getters) {
-          const c = compareValues(get(a), get(b));
+    let rows;
+    if (s.mode === "changelog") {
+      let all = s.all();
+      if (sortModel.length) all = sortRows(all, (r) => r);
+      rows = { length: all.length, slice: (a, b) => all.slice(a, b) };
+    } else if (sortModel.length) {
+      // sort row positions by the column values, then make rows for the asked slice only
+      const idx = Array.from({ length: s.n }, (_, k) => k);
+      const keys = sortModel.map((m) => [s.valuesOf(m.colId, sortKey(m.colId)), m.sort === "desc" ? -1 : 1]);
+      idx.sort((a, b) => {
+        for (const [vals, dir] of keys) {
+          const c = compareValues(vals[a], vals[b]);
           if (c) return c * dir;
         }
-        return 0;
+        return newest ? b - a : a - b;
       });
+      rows = { length: idx.length, slice: (a, b) => idx.slice(a, b).map((k) => s.rowAt(k)) };
+    } else {
+      const n = s.n;
+      rows = {
+        length: n,
+        slice: (a, b) => {
+          const out = [];
+          for (let i = a; i < Math.min(b, n); i++) out.push(s.rowAt(newest ? n - 1 - i : i));
+          return out;
+        },
+      };
     }
     shownCache = { key, rows };
     return rows;
+  }
+  function sortRows(all, id) {
+    const getters = sortModel.map((m) => [valueOf(m.colId), m.sort === "desc" ? -1 : 1]);
+    return all.slice().sort((a, b) => {
+      for (const [get, dir] of getters) {
+        const c = compareValues(get(id(a)), get(id(b)));
+        if (c) return c * dir;
+      }
+      return 0;
+    });
+  }
+  function sortKey(colId) {
+    const s = sinks.get(current);
+    const kind = colId.startsWith("c") && s ? s.kinds[Number(colId.slice(1))] : null;
+    if (kind === "time") return parseTime;
+    if (kind === "window") return (w) => (w && typeof w === "object" ? parseTime(w.start) : null);
+    return (v) => v;
   }
   function valueOf(colId) {
     if (colId === "row") return (r) => r.id;
@@ -686,18 +767,14 @@ function render({ model, el }) {
       }
       for (const [name, p] of item.payloads) {
         const s = sink(p.meta.sink || name);
-        const change = s.apply(p);
+        const updated = s.apply(p);
         if (s.name !== current) continue;
         touchedCurrent = true;
-        if (s.mode === "changelog") {
-          const now = Date.now();
-          for (const r of change.updated) {
-            r.u = now;
-            flash.push(r.rid);
-          }
-          continue;
+        const now = Date.now();
+        for (const r of updated) {
+          r.u = now;
+          flash.push(r.rid);
         }
-        void change;
       }
     }
     const s = current !== null ? sinks.get(current) : null;
@@ -749,7 +826,7 @@ function render({ model, el }) {
       // received = shown + skipped: "received" is what the kernel had accounted for when it
       // sent the rows this view holds (sent, or coalesced away), so the three add up.
       const received = Math.max(st.accounted ?? st.total, shown);
-      let text = `${fmtNum(received)} rows received · ${rate}`;
+      let text = `${fmtNum(received)} ${received === 1 ? "row" : "rows"} received · ${rate}`;
       if (received > shown) text += ` · showing latest ${fmtNum(shown)} of ${fmtNum(received)}, skipped ${fmtNum(received - shown)}`;
       info.textContent = text;
     }
