@@ -2,47 +2,69 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.installed
+# One stamp per extra: `make demo` installs only what the demo needs.
+DEMO_STAMP := $(VENV)/.installed-demo
+LAB_STAMP  := $(VENV)/.installed-lab
+TEST_STAMP := $(VENV)/.installed-test
 NPMSTAMP := node_modules/.installed
 
-.PHONY: demo test lab bench lint golden planner clean install
+.PHONY: demo test lab bench lint golden planner clean install system-deps
 
-install: $(STAMP) $(NPMSTAMP)
+install: $(TEST_STAMP) $(NPMSTAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+
+# $(call pip-extra,EXTRA): install the package with one extra, then stamp it
+define pip-extra
+	$(BIN)/pip install -q -e '.[$(1)]'
 	# jupyter-events pulls this in; it costs ~3 s per process that imports jsonschema
 	-$(BIN)/pip uninstall -y -q rfc3987-syntax
-	touch $(STAMP)
+	touch $@
+endef
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(call pip-extra,demo)
+
+$(LAB_STAMP): pyproject.toml | $(BIN)/python
+	$(call pip-extra,lab)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(call pip-extra,test)
 
 $(NPMSTAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NPMSTAMP)
 
-demo: $(STAMP)
+# Debian packages the tests need (Chromium, brokers): installed when root, else the one command to run.
+system-deps:
+	scripts/system-deps.sh
+
+demo: $(DEMO_STAMP)
 	$(BIN)/arroyo-jupyter demo
 
-test: $(STAMP) $(NPMSTAMP)
+test: system-deps $(TEST_STAMP) $(NPMSTAMP)
 	$(BIN)/pytest -q
 
-golden: $(STAMP)
-	$(BIN)/python ../shared/arroyo/sql-golden/check.py --engine '$(BIN)/arroyo-jupyter' ../shared/arroyo/sql-golden
+golden: $(TEST_STAMP)
+	$(BIN)/pytest -q tests/engine/test_golden.py
 
 # Arroyo's planner queries vs the embedded server (also in `make test`: tests/engine/test_arroyo_planner.py)
-planner: $(STAMP)
+planner: $(TEST_STAMP)
 	$(BIN)/pytest -q tests/engine/test_arroyo_planner.py -W always
 
-lab: $(STAMP)
+lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/quickstart.ipynb
 
-bench: $(STAMP) $(NPMSTAMP)
+bench: system-deps $(TEST_STAMP) $(NPMSTAMP)
 	$(BIN)/python -m benchmarks
 
-lint: $(STAMP)
-	$(BIN)/ruff check arroyo_jupyter tests
-	$(BIN)/mypy arroyo_jupyter/api
+# The whole package: lint, format and types.
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check arroyo_jupyter arroyo_udf tests benchmarks
+	$(BIN)/ruff format --check arroyo_jupyter arroyo_udf tests benchmarks
+	$(BIN)/mypy arroyo_jupyter arroyo_udf
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache test-artifacts

@@ -6,20 +6,21 @@ API, and an embedded Arroyo-compatible server for laptops and CI.
 
 from __future__ import annotations
 
+from typing import Any
+
+from .states import JobState, StopType
+
 __version__ = "0.1.0"
-
-from .states import JobState, StopType  # noqa: E402
-
 __all__ = ["JobState", "StopType", "__version__"]
 
 
-def load_ipython_extension(ipython):  # pragma: no cover - wired by the magics module
+def load_ipython_extension(ipython: Any) -> None:  # pragma: no cover - wired by the magics module
     from .magics import load_ipython_extension as _load
 
     _load(ipython)
 
 
-def unload_ipython_extension(ipython):  # pragma: no cover
+def unload_ipython_extension(ipython: Any) -> None:  # pragma: no cover
     from .magics import unload_ipython_extension as _unload
 
     _unload(ipython)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .api.errors import SessionError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -28,8 +30,11 @@ else:  # pragma: no cover - Python 3.10
 USER_CONFIG = Path("~/.arroyo_jupyter/config.toml")
 
 
-class ConfigError(ValueError):
-    """A config file exists but cannot be used; the message names the file and the fix."""
+class ConfigError(SessionError):
+    """A config file exists but cannot be used; the message names the file and the fix.
+
+    A SessionError (so an ArroyoError and a ValueError): see the tree in ``api/errors.py``.
+    """
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,24 @@ class Settings:
         return replace(self, **clean)
 
 
+# The one place that says which values a setting takes (config files and %config alike).
+_MINIMUM: dict[str, tuple[float, bool, str]] = {  # name: (bound, bound allowed, in words)
+    "rows": (1, True, "at least 1"),
+    "refresh_interval": (0, False, "a number of seconds > 0"),
+    "preview_ttl": (0, True, "a number of seconds >= 0 (0: the server's TTL)"),
+}
+
+
+def check_setting(key: str, value: Any) -> None:
+    """ConfigError when ``value`` is out of range for setting ``key``."""
+    rule = _MINIMUM.get(key)
+    if rule is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    bound, inclusive, words = rule
+    if value < bound or (value == bound and not inclusive):
+        raise ConfigError(f"{key} must be {words}, got {value!r}")
+
+
 def _coerce(key: str, value: Any, kind: type, source: str) -> Any:
     # bool is a subclass of int: check it first so `rows = true` is refused.
     if kind is bool:
@@ -61,6 +84,10 @@ def _coerce(key: str, value: Any, kind: type, source: str) -> Any:
             return value
     elif kind in (int, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+            try:
+                check_setting(key, value)
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
             return kind(value)
     elif isinstance(value, str):
         return value

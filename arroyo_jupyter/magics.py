@@ -1,10 +1,11 @@
 """``%arroyo`` / ``%%arroyo``: a thin notebook front on :mod:`arroyo_jupyter.session`.
 
 Every subcommand parses its arguments (argparse, so ``%arroyo?`` and ``-h`` print real
-help and unknown flags are rejected), renders ``{{ name }}`` variables, calls exactly one
-public function of the session module and displays what it returns. User mistakes and
-API errors become one-line ``UsageError``s (no traceback, the cell still fails);
-``--verbose`` or ``%config ArroyoMagic.short_errors = False`` shows the full trace.
+help and unknown flags are rejected), renders ``{{ name }}`` variables, makes exactly one
+call of the default :class:`~arroyo_jupyter.session.Session` and displays what it
+returns. User mistakes and API errors (every ``ArroyoError``) become one-line
+``UsageError``s (no traceback, the cell still fails); ``--verbose`` or
+``%config ArroyoMagic.short_errors = False`` shows the full trace.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import html
 import math
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,11 +23,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.display import display
 from IPython.utils.process import arg_split
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, TraitError, Unicode, default, validate
 
 from . import session
-from .config import ConfigError, Settings, load_settings
-from .states import STOP_MODES, JobState
+from .api import ArroyoError, SessionError
+from .config import ConfigError, Settings, check_setting, load_settings
+from .session import Session
+from .states import STOP_MODE_NAMES, JobState
 
 # --- the argument grammar ------------------------------------------------------------------
 
@@ -104,11 +108,12 @@ def _state(text: str) -> str:
 
 # Subcommands whose input is the cell body; all others are line commands.
 CELL_COMMANDS = ("validate", "preview", "create", "table", "udf")
-STOP_MODE_NAMES = [m.value for m in STOP_MODES]
+# Lines above the SQL in a %%arroyo cell: diagnostics count them, as the user sees the cell.
+MAGIC_LINES = 1
 
 
 def build_parser() -> _Parser:
-    """The whole ``%arroyo`` grammar: one subparser per subcommand."""
+    """The whole ``%arroyo`` grammar: one subparser per subcommand; every flag has help."""
     common = _Parser(add_help=False)
     common.add_argument("--verbose", action="store_true", help="show the full traceback on errors")
     sql = _Parser(add_help=False)
@@ -119,6 +124,7 @@ def build_parser() -> _Parser:
     widget.add_argument(
         "--no-widget", action="store_true", help="plain text/DataFrames instead of live widgets"
     )
+    name_help = "pipeline name or id"
 
     parser = _Parser(prog="%arroyo", description="Work with Arroyo pipelines from a notebook.")
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
@@ -143,48 +149,53 @@ def build_parser() -> _Parser:
         "--save", type=_identifier, metavar="VAR", help="bind the collected rows to VAR as a DataFrame"
     )
     p = add("create", "(cell) create and start a pipeline from the SQL", sql, widget)
-    p.add_argument("--name", required=True)
-    p.add_argument("--parallelism", type=_positive_int, default=1)
+    p.add_argument("--name", required=True, help="the pipeline's name (required)")
+    p.add_argument("--parallelism", type=_positive_int, default=1, help="subtasks per operator (default 1)")
     p.add_argument("--checkpoint-interval", metavar="INTERVAL", help="e.g. 10s, 500ms, 2m")
-    p.add_argument("--if-exists", choices=session.IF_EXISTS, default="fail", help="when the name is taken")
+    p.add_argument(
+        "--if-exists", choices=session.IF_EXISTS, default="fail", help="when the name is taken (default fail)"
+    )
     add("table", "(cell) save a connection table: CREATE TABLE name WITH (connector = ...)", sql)
     p = add("udf", "(cell) save a global UDF from its source")
-    p.add_argument("--language", choices=("python", "rust"), default="python")
-    p.add_argument("--prefix", default="")
-    p.add_argument("--description")
+    p.add_argument("--language", choices=("python", "rust"), default="python", help="the UDF's language")
+    p.add_argument("--prefix", default="", help="prefix of the UDF's name in SQL")
+    p.add_argument("--description", help="shown in `%%arroyo udfs`")
 
-    add("pipelines", "table of pipelines")
-    add("jobs", "table of jobs")
+    add("pipelines", "pipelines: state, uptime, parallelism, last checkpoint, errors, query")
+    add("jobs", "the same table by job")
     p = add("stop", "stop a pipeline")
-    p.add_argument("name", help="pipeline name or id")
-    p.add_argument("--mode", choices=STOP_MODE_NAMES, default="checkpoint")
-    add("start", "start a stopped pipeline").add_argument("name", help="pipeline name or id")
+    p.add_argument("name", help=name_help)
+    p.add_argument("--mode", choices=STOP_MODE_NAMES, default="checkpoint", help="how (default checkpoint)")
+    add("start", "start a stopped pipeline").add_argument("name", help=name_help)
     p = add("restart", "restart a pipeline")
-    p.add_argument("name", help="pipeline name or id")
+    p.add_argument("name", help=name_help)
     p.add_argument("--force", action="store_true", help="no final checkpoint")
     p.add_argument("--ignore-state", action="store_true", help="start without the saved state")
     p = add("rescale", "change a pipeline's parallelism")
-    p.add_argument("name", help="pipeline name or id")
-    p.add_argument("parallelism", type=_positive_int)
+    p.add_argument("name", help=name_help)
+    p.add_argument("parallelism", type=_positive_int, help="the new parallelism (>= 1)")
     p = add("delete", "delete a pipeline")
-    p.add_argument("name", help="pipeline name or id")
+    p.add_argument("name", help=name_help)
     p.add_argument("--stop", action="store_true", help="stop it first if it runs")
     p = add("wait", "wait until a pipeline's job reaches a state")
-    p.add_argument("name", help="pipeline name or id")
+    p.add_argument("name", help=name_help)
     p.add_argument("--state", type=_state, default="Running", help="e.g. Running, Stopped")
-    p.add_argument("--timeout", type=_seconds, default=60.0)
+    p.add_argument("--timeout", type=_seconds, default=60.0, help="seconds to wait (default 60)")
     p = add("errors", "the job's error log as a DataFrame")
-    p.add_argument("name", help="pipeline name or id")
-    p.add_argument("--limit", type=_positive_int)
+    p.add_argument("name", help=name_help)
+    p.add_argument("--limit", type=_positive_int, help="rows (default: ArroyoMagic.rows)")
     p.add_argument("--all", action="store_true", help="every page")
     p = add("checkpoints", "checkpoint table and charts", widget)
-    p.add_argument("name", help="pipeline name or id")
+    p.add_argument("name", help=name_help)
     p.add_argument("--epoch", type=_non_negative_int, help="one checkpoint's operator spans")
-    add("metrics", "operator metrics", widget).add_argument("name", help="pipeline name or id")
+    add("metrics", "operator metrics", widget).add_argument("name", help=name_help)
     p = add("output", "attach to a running pipeline's live output", widget)
-    p.add_argument("name", help="pipeline name or id")
+    p.add_argument("name", help=name_help)
     p.add_argument("--rows", type=_positive_int, help="rows to collect without widgets")
     p.add_argument("--timeout", type=_seconds, default=10.0, help="seconds to collect without widgets")
+    add("dashboard", "one pipeline's live state, output, errors, checkpoints, metrics, graph").add_argument(
+        "name", help=name_help
+    )
     add("tables", "saved connection tables")
     add("connectors", "available connectors")
     add("udfs", "global UDFs")
@@ -197,8 +208,18 @@ SUBPARSERS: dict[str, _Parser] = next(
 ).choices  # type: ignore[assignment]
 
 
+def short_help() -> str:
+    """What ``%arroyo?`` shows: one line per subcommand, fits one screen."""
+    helps = {a.dest: a.help for a in PARSER._subparsers._group_actions[0]._choices_actions}  # type: ignore[union-attr]
+    width = max(map(len, SUBPARSERS))
+    lines = ["%arroyo SUBCOMMAND [flags]   /   %%arroyo SUBCOMMAND [flags] + a SQL cell", ""]
+    lines += [f"  {name:<{width}}  {helps.get(name, '')}" for name in SUBPARSERS]
+    lines += ["", "`%arroyo CMD -h` for more; `%config ArroyoMagic` lists the settings."]
+    return "\n".join(lines)
+
+
 def full_help() -> str:
-    """Every subcommand with its flags: what ``%arroyo?`` shows."""
+    """Every subcommand with its flags (``%arroyo CMD -h`` shows one of these)."""
     parts = [PARSER.format_help(), "Subcommands in detail:"]
     for sub in SUBPARSERS.values():
         parts.append(sub.format_help().replace("usage: ", "", 1))
@@ -215,15 +236,17 @@ def flags_of(command: str) -> list[str]:
 # --- errors ------------------------------------------------------------------------------
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from .api import ArroyoError
-
-    return (session.SessionError, ArroyoError, ConfigError, TimeoutError)
-
-
 def _short(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text if isinstance(exc, session.SessionError) else f"{type(exc).__name__}: {text}"
+    return text if isinstance(exc, SessionError) else f"{type(exc).__name__}: {text}"
+
+
+def _checked(name: str, value: Any) -> Any:
+    try:
+        check_setting(name, value)
+    except ConfigError as exc:
+        raise TraitError(str(exc)) from None
+    return value
 
 
 # --- the magic ---------------------------------------------------------------------------
@@ -231,23 +254,31 @@ def _short(exc: BaseException) -> str:
 
 @magics_class
 class ArroyoMagic(Magics):
-    """Settings of ``%arroyo``; change them with ``%config ArroyoMagic.<name> = …``."""
+    """Settings of ``%arroyo``; change them with ``%config ArroyoMagic.<name> = …``.
+
+    Their defaults come from the config files (see :mod:`arroyo_jupyter.config`); the
+    same rules check both (``rows >= 1``, ``refresh_interval > 0``, ``preview_ttl >= 0``).
+    """
 
     url = Unicode(help="Arroyo URL for `%arroyo connect` (empty: $ARROYO_URL, localhost, embedded)").tag(
         config=True
     )
     api_key_env = Unicode(help="NAME of the environment variable holding the API key").tag(config=True)
-    rows = Int(help="rows shown and collected by default").tag(config=True)
-    refresh_interval = Float(help="seconds between live widget refreshes").tag(config=True)
-    preview_ttl = Float(help="seconds after which previews are stopped client-side (0: server TTL)").tag(
-        config=True
-    )
+    # (built-in defaults given here too: traitlets validates only values that differ from them)
+    rows = Int(Settings.rows, help="rows shown and collected by default (>= 1)").tag(config=True)
+    refresh_interval = Float(
+        Settings.refresh_interval, help="seconds between live widget refreshes (> 0)"
+    ).tag(config=True)
+    preview_ttl = Float(
+        Settings.preview_ttl, help="seconds after which previews are stopped client-side (0: server TTL)"
+    ).tag(config=True)
     short_errors = Bool(help="one-line errors instead of tracebacks").tag(config=True)
     widgets = Bool(help="live widgets (False: plain text and DataFrames)").tag(config=True)
 
-    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+    def __init__(self, shell: Any = None, *, arroyo_session: Session | None = None, **kwargs: Any) -> None:
         self._file_settings = _file_settings()
         super().__init__(shell=shell, **kwargs)
+        self.session: Session = arroyo_session or session.DEFAULT
         self._cell_id: str | None = None
 
     # Defaults come from the config files; %config and IPython profiles override them.
@@ -279,11 +310,15 @@ class ArroyoMagic(Magics):
     def _default_widgets(self) -> bool:
         return self._file_settings.widgets
 
+    @validate("rows", "refresh_interval", "preview_ttl")
+    def _valid_number(self, proposal: Any) -> Any:
+        return _checked(proposal["trait"].name, proposal["value"])
+
     def settings(self) -> Settings:
         return Settings(
             url=self.url,
             api_key_env=self.api_key_env,
-            rows=max(1, self.rows),
+            rows=self.rows,
             refresh_interval=self.refresh_interval,
             preview_ttl=self.preview_ttl,
             short_errors=self.short_errors,
@@ -302,15 +337,18 @@ class ArroyoMagic(Magics):
             return self._dispatch(line, cell)
         except _HelpShown:
             return None
-        except _user_errors() as exc:
+        except ArroyoError as exc:  # every user mistake and API failure (see api/errors.py)
             if verbose or not self.short_errors:
                 raise
             raise UsageError(_short(exc)) from None
 
+    @property
+    def _ns(self) -> dict[str, Any]:
+        return self.shell.user_ns if self.shell is not None else {}
+
     def _dispatch(self, line: str, cell: str | None) -> Any:
-        ns = self.shell.user_ns if self.shell is not None else {}
         try:
-            argv = arg_split(session.render_sql(line, ns).sql, posix=True, strict=False)
+            argv = arg_split(session.render_sql(line, self._ns).sql, posix=True, strict=False)
         except ValueError as exc:
             raise UsageError(f"%arroyo: cannot split the arguments: {exc}") from None
         if not argv:
@@ -322,6 +360,8 @@ class ArroyoMagic(Magics):
             SUBPARSERS[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
         if args.command not in CELL_COMMANDS and cell is not None and cell.strip():
             raise UsageError(f"`{args.command}` takes no cell body; use `%arroyo {line.strip()}` on one line")
+        # session settings follow %config (the one place the magic's settings live)
+        self.session.settings = self.settings()
         handler: Callable[[argparse.Namespace, str], Any] = getattr(self, f"_cmd_{args.command}")
         return handler(args, cell or "")
 
@@ -329,7 +369,7 @@ class ArroyoMagic(Magics):
 
     def _render(self, args: argparse.Namespace, cell: str) -> str | None:
         """The cell's SQL after {{ var }} rendering; None (after printing it) on --dry-run."""
-        rendered = session.render_sql(cell, self.shell.user_ns if self.shell is not None else {})
+        rendered = session.render_sql(cell, self._ns)
         if getattr(args, "dry_run", False):
             print(rendered.sql)
             return None
@@ -337,16 +377,14 @@ class ArroyoMagic(Magics):
             print(f"rendered {{{{ }}}}: {', '.join(rendered.variables)} (see the SQL with --dry-run)")
         return rendered.sql
 
-    def _use_widgets(self, args: argparse.Namespace) -> bool:
-        return self.widgets and not getattr(args, "no_widget", False) and _widgets_module() is not None
+    def _live(self, args: argparse.Namespace) -> bool:
+        return self.widgets and not getattr(args, "no_widget", False)
 
     def _show(self, *objects: Any) -> None:
-        for obj in objects:
-            if obj is None:
-                continue
-            if type(obj).__name__ == "Figure" and hasattr(obj, "to_plotly_json"):
-                from .charts import figure_mimebundle  # saved notebooks show the chart too
+        from .charts import figure_mimebundle  # saved notebooks show the chart too
 
+        for obj in objects:
+            if type(obj).__name__ == "Figure" and hasattr(obj, "to_plotly_json"):
                 display(figure_mimebundle(obj), raw=True)
             else:
                 display(obj)
@@ -354,20 +392,19 @@ class ArroyoMagic(Magics):
     # --- connection
 
     def _cmd_connect(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.connect(
+        return self.session.connect(
             args.url,  # no URL: the session looks at $ARROYO_URL, then self.url (via settings)
             api_key_env=args.api_key_env,
             local=args.local,
             port=args.port,
-            settings=self.settings(),
         )
 
     def _cmd_disconnect(self, args: argparse.Namespace, cell: str) -> None:
-        account = session.disconnect()
+        account = self.session.disconnect()
         print("\n".join(account) if account else "disconnected")
 
     def _cmd_status(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.status()
+        return self.session.status()
 
     # --- SQL cells
 
@@ -375,7 +412,7 @@ class ArroyoMagic(Magics):
         sql = self._render(args, cell)
         if sql is None:
             return None
-        result = session.validate(sql)
+        result = self.session.validate(sql, line_offset=MAGIC_LINES)
         if not result.ok:  # the whole account, with carets: it is the error message
             raise UsageError(str(result))
         return result
@@ -384,28 +421,24 @@ class ArroyoMagic(Magics):
         sql = self._render(args, cell)
         if sql is None:
             return None
-        rows = args.rows or max(1, self.rows)
-        ttl = args.ttl or (self.preview_ttl or None)
-        preview = session.preview(sql, enable_sinks=args.enable_sinks, ttl=ttl, key=self._cell_key(cell))
-        for note in preview.replaced:
-            print(note)
-        if self._use_widgets(args) and not args.save:
-            state = _widget("JobStateWidget", preview.pipeline)
-            table = _widget("OutputTable", preview.pipeline, max_rows=max(rows, 1000))
-            _stop_preview_on_close(preview, state, table)
-            self._show(state, table)
-            return preview
-        # Plain (or --save): collect the rows, then stop the preview: nothing keeps watching it.
-        try:
-            frame = preview.collect(rows, timeout=ttl or 30.0)
-        finally:  # also on failure or interrupt (Ctrl-C / kernel interrupt)
-            note = preview.stop("done collecting")
+        live = self._live(args) and not args.save
+        preview = self.session.preview(
+            sql,
+            enable_sinks=args.enable_sinks,
+            ttl=args.ttl or (self.preview_ttl or None),
+            key=self._cell_key(cell),
+            collect=None if live else (args.rows or self.rows),
+            live=live,
+            rows=args.rows,
+            line_offset=MAGIC_LINES,
+        )
         if args.save:
-            self.shell.user_ns[args.save] = frame
-            print(f"{args.save} = DataFrame of {len(frame)} rows from preview {preview.pipeline.id}")
-        if note:
+            self._ns[args.save] = preview.frame
+            rows = 0 if preview.frame is None else len(preview.frame)
+            print(f"{args.save} = DataFrame of {rows} rows from preview {preview.pipeline.id}")
+        for note in preview.account:
             print(note)
-        return frame
+        return preview if live else preview.frame
 
     def _cell_key(self, cell: str) -> str:
         # Front-ends send a cell id; without one the cell's own text identifies it.
@@ -415,88 +448,86 @@ class ArroyoMagic(Magics):
         sql = self._render(args, cell)
         if sql is None:
             return None
-        pipeline = session.create(
+        pipeline = self.session.create(
             sql,
             name=args.name,
             parallelism=args.parallelism,
             checkpoint_interval=args.checkpoint_interval,
             if_exists=args.if_exists,
+            line_offset=MAGIC_LINES,
         )
-        if self._use_widgets(args):
-            self._show(_widget("JobStateWidget", pipeline))
+        if self._live(args):  # the live state view says what is true now; the handle is the result
+            display(self.session.state_view(pipeline))
         return pipeline
 
     def _cmd_table(self, args: argparse.Namespace, cell: str) -> Any:
         sql = self._render(args, cell)
-        return None if sql is None else session.create_table(sql)
+        return None if sql is None else self.session.create_table(sql)
 
     def _cmd_udf(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.create_udf(
+        return self.session.create_udf(
             cell, prefix=args.prefix, language=args.language, description=args.description
         )
 
     # --- lists and pipeline commands
 
     def _cmd_pipelines(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.pipelines()
+        return self.session.pipelines()
 
     def _cmd_jobs(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.jobs()
+        return self.session.jobs()
 
     def _cmd_stop(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.stop(args.name, mode=args.mode)
+        return self.session.stop(args.name, mode=args.mode)
 
     def _cmd_start(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.start(args.name)
+        return self.session.start(args.name)
 
     def _cmd_restart(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.restart(args.name, force=args.force, ignore_state=args.ignore_state)
+        return self.session.restart(args.name, force=args.force, ignore_state=args.ignore_state)
 
     def _cmd_rescale(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.rescale(args.name, args.parallelism)
+        return self.session.rescale(args.name, args.parallelism)
 
     def _cmd_delete(self, args: argparse.Namespace, cell: str) -> None:
-        print(session.delete(args.name, stop=args.stop))
+        print(self.session.delete(args.name, stop=args.stop))
 
     def _cmd_wait(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.wait(args.name, args.state, timeout=args.timeout)
+        return self.session.wait(args.name, args.state, timeout=args.timeout)
 
     def _cmd_errors(self, args: argparse.Namespace, cell: str) -> Any:
-        limit = args.limit or (None if args.all else max(1, self.rows))
-        return session.errors(args.name, limit=limit, all=args.all)
+        limit = args.limit or (None if args.all else self.rows)
+        return self.session.errors(args.name, limit=limit, all=args.all)
 
     def _cmd_checkpoints(self, args: argparse.Namespace, cell: str) -> Any:
-        frame = session.checkpoints(args.name, epoch=args.epoch)
         if not args.no_widget:
-            self._show(*session.checkpoint_charts(args.name, epoch=args.epoch))
-        return frame
+            self._show(*self.session.checkpoint_charts(args.name, epoch=args.epoch))
+        return self.session.checkpoints(args.name, epoch=args.epoch)
 
     def _cmd_metrics(self, args: argparse.Namespace, cell: str) -> Any:
-        if self._use_widgets(args):
-            self._show(_widget("MetricsWidget", session.resolve(args.name), refresh=self.refresh_interval))
-        return session.metrics(args.name)
+        if self._live(args):  # the live view, and the numbers as a DataFrame (as before)
+            display(self.session.metrics_view(args.name))
+        return self.session.metrics(args.name)
 
     def _cmd_output(self, args: argparse.Namespace, cell: str) -> Any:
-        if self._use_widgets(args):
-            pipeline = session.resolve(args.name)
-            table = _widget("OutputTable", pipeline)
-            if table is not None:
-                return table
-        return session.output(args.name, rows=args.rows or max(1, self.rows), timeout=args.timeout)
+        if self._live(args):
+            return self.session.output_view(args.name)
+        return self.session.output(args.name, rows=args.rows or self.rows, timeout=args.timeout)
+
+    def _cmd_dashboard(self, args: argparse.Namespace, cell: str) -> Any:
+        return self.session.dashboard(args.name)
 
     def _cmd_tables(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.tables()
+        return self.session.tables()
 
     def _cmd_connectors(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.connectors()
+        return self.session.connectors()
 
     def _cmd_udfs(self, args: argparse.Namespace, cell: str) -> Any:
-        return session.udfs()
+        return self.session.udfs()
 
 
-ArroyoMagic.arroyo.__doc__ = (
-    "%arroyo SUBCOMMAND [flags]  /  %%arroyo SUBCOMMAND [flags] + SQL cell\n\n" + full_help()
-)
+ArroyoMagic.arroyo.__doc__ = short_help()
 
 
 def _file_settings() -> Settings:
@@ -505,40 +536,6 @@ def _file_settings() -> Settings:
     except ConfigError as exc:  # a broken config file must not break the extension
         print(f"arroyo_jupyter: ignoring config: {exc}", file=sys.stderr)
         return Settings()
-
-
-# --- widgets (optional: plain output until they exist) ------------------------------------
-
-
-def _widgets_module() -> Any:
-    try:
-        from . import widgets
-    except ImportError:
-        return None
-    return widgets if hasattr(widgets, "OutputTable") else None
-
-
-def _widget(name: str, *args: Any, **kwargs: Any) -> Any:
-    module = _widgets_module()
-    cls = getattr(module, name, None) if module is not None else None
-    return cls(*args, **kwargs) if cls is not None else None
-
-
-def _stop_preview_on_close(preview: session.Preview, *widgets: Any) -> None:
-    """Closing a preview's widget stops the preview (and says so)."""
-    for widget in widgets:
-        if widget is None:
-            continue
-        preview.widgets.append(widget)
-        original = widget.close
-
-        def close(_original: Callable[[], Any] = original) -> Any:
-            note = preview.stop("widget closed")
-            if note:
-                print(note)
-            return _original()
-
-        widget.close = close
 
 
 # --- completion (IPython matcher API v2: works in every front-end) -------------------------
@@ -588,7 +585,7 @@ def completion_options(words: list[str]) -> list[str]:
         return []
     last = words[-1]
     if last == "--mode":
-        return STOP_MODE_NAMES
+        return list(STOP_MODE_NAMES)
     if last == "--state":
         return [s.value for s in JobState]
     if last == "--if-exists":
@@ -603,23 +600,37 @@ def completion_options(words: list[str]) -> list[str]:
 
 
 # --- HTML for the client's handles and models (they carry a text repr only) ----------------
+# Only data: no methods (a handle's `stop` is one), and what changes while the pipeline runs
+# (state, action text) is either left out or shown with the time it was true.
 
 _HTML_FIELDS: dict[str, tuple[str, ...]] = {
-    "Pipeline": ("id", "name", "preview", "stop", "action_text", "parallelism", "checkpoint_interval_micros"),
+    "Pipeline": ("id", "name", "preview", "parallelism", "checkpoint_interval_micros", "created_at_dt"),
     "Job": ("id", "pipeline_id", "state", "running_desired", "run_id", "tasks", "failure"),
     "ConnectionTable": ("id", "name", "connector", "table_type", "consumers"),
     "GlobalUdf": ("id", "name", "prefix", "language", "description"),
 }
+# Types whose fields are a snapshot of a changing state: their caption says when.
+_SNAPSHOTS = {"Job"}
+
+
+def _field(obj: Any, name: str) -> str:
+    model = getattr(obj, "model", obj)  # a handle's own attributes include its methods
+    value = getattr(model, name, getattr(obj, name, ""))
+    return "" if callable(value) else str(value)
 
 
 def summary_html(obj: Any) -> str:
-    """A small escaped key/value table of an API object's main fields."""
-    fields = _HTML_FIELDS.get(type(obj).__name__, ())
+    """A small escaped key/value table of an API object's data fields."""
+    kind = type(obj).__name__
+    fields = _HTML_FIELDS.get(kind, ())
     rows = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(f)}</th><td>{html.escape(str(getattr(obj, f, '')))}</td></tr>"
+        f"<tr><th style='text-align:left'>{html.escape(f)}</th><td>{html.escape(_field(obj, f))}</td></tr>"
         for f in fields
     )
-    return f"<table class='arroyo-summary'><caption>{html.escape(type(obj).__name__)}</caption>{rows}</table>"
+    caption = kind
+    if kind in _SNAPSHOTS:
+        caption += f" as of {time.strftime('%H:%M:%S')} (not live)"
+    return f"<table class='arroyo-summary'><caption>{html.escape(caption)}</caption>{rows}</table>"
 
 
 def _html_types() -> list[type]:

@@ -67,6 +67,27 @@ STOP_MODES: tuple[StopType, ...] = (
     StopType.IMMEDIATE,
     StopType.FORCE,
 )
+STOP_MODE_NAMES: tuple[str, ...] = tuple(m.value for m in STOP_MODES)
+
+
+def parse_stop_type(value: str | StopType) -> StopType:
+    """Any value of a pipeline's ``stop`` field (``none`` included); ValueError names them."""
+    try:
+        return StopType(str(value))
+    except ValueError:
+        names = ", ".join(s.value for s in StopType)
+        raise ValueError(f"stop mode must be one of {names}; got {value!r}") from None
+
+
+def parse_stop_mode(mode: str | StopType) -> StopType:
+    """A way to stop (checkpoint | graceful | immediate | force); ValueError names them.
+
+    The one check of a stop mode: the handles, the session and the widgets use it.
+    """
+    stop = StopType(str(mode)) if str(mode) in STOP_MODE_NAMES else None
+    if stop is None:
+        raise ValueError(f"stop mode must be one of {', '.join(STOP_MODE_NAMES)} (use start() to run), got {mode!r}")
+    return stop
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""5. Charts: building the checkpoint timeline and history figures, and their payload.
+"""5. Charts: building the checkpoint timeline, history and metrics figures, and their payload.
 
 Each run is a fresh process that builds the figure once to warm plotly's validators
 (a user's second chart), then times ``charts.checkpoint_timeline`` for one epoch of
-64 operators x 64 subtasks (4 spans each, 16,384 spans) and ``charts.checkpoint_history``
-for 10,000 epochs, from API-shaped dicts. Payload = ``fig.to_json()`` bytes, which is what
+64 operators x 64 subtasks (4 spans each, 16,384 spans), ``charts.checkpoint_history``
+for 10,000 epochs and ``charts.metrics_figure`` for 5 minutes of metrics of 64 operators
+x 8 subtasks (3 metrics x 150 points each, 230,400 points, subtasks summed through
+``frames.operator_metrics_frame``), from API-shaped dicts. Payload = ``fig.to_json()`` bytes, which is what
 the Figure widget syncs to the browser.
 Baseline: the plainest plotly figure of the same spans/points, one trace built from
 ready numpy arrays (plotly's own floor: no DataFrame, lanes, hover text or layout work).
@@ -16,7 +18,10 @@ import time
 
 from ._harness import Figure, alternate, emit, judge, median, run_worker
 
-SHAPES = {"tiny": {"ops": 8, "subtasks": 8, "epochs": 500}, "full": {"ops": 64, "subtasks": 64, "epochs": 10_000}}
+SHAPES = {
+    "tiny": {"ops": 8, "subtasks": 8, "epochs": 500, "metric_subtasks": 2, "points": 30},
+    "full": {"ops": 64, "subtasks": 64, "epochs": 10_000, "metric_subtasks": 8, "points": 150},
+}
 T0 = 1_754_000_000_000_000  # µs
 
 
@@ -26,6 +31,11 @@ def run(size: str, runs: int) -> list[Figure]:
     for chart, args, what in (
         ("timeline", [str(shape["ops"]), str(shape["subtasks"])], f"{shape['ops']}x{shape['subtasks']}"),
         ("history", [str(shape["epochs"])], f"{shape['epochs']} epochs"),
+        (
+            "metrics",
+            [str(shape["ops"]), str(shape["metric_subtasks"]), str(shape["points"])],
+            f"{shape['ops']} operators x {shape['metric_subtasks']} subtasks x {shape['points']} points",
+        ),
     ):
         ours, base = alternate(
             runs,
@@ -87,6 +97,36 @@ def timeline_input(ops: int, subtasks: int) -> tuple[list[dict], dict]:
     return groups, checkpoint
 
 
+def metrics_input(ops: int, subtasks: int, points: int) -> tuple[list[dict], dict]:
+    groups = [
+        {
+            "node_id": n + 1,
+            "metric_groups": [
+                {
+                    "name": name,
+                    "subtasks": [
+                        {
+                            "index": s,
+                            "metrics": [
+                                {"time": T0 + k * 2_000_000, "value": ((k * 7 + s + n) % 13) / 13}
+                                for k in range(points)
+                            ],
+                        }
+                        for s in range(subtasks)
+                    ],
+                }
+                for name in ("messages_recv", "messages_sent", "backpressure")
+            ],
+        }
+        for n in range(ops)
+    ]
+    graph = {
+        "nodes": [{"node_id": n + 1, "operator": f"op_{n + 1}", "parallelism": subtasks} for n in range(ops)],
+        "edges": [{"src_id": n + 1, "dest_id": n + 2} for n in range(ops - 1)],
+    }
+    return groups, graph
+
+
 def history_input(epochs: int) -> list[dict]:
     out = []
     for e in range(1, epochs + 1):
@@ -107,6 +147,9 @@ def _ours(chart: str, args: list[int]):
     if chart == "timeline":
         groups, cp = timeline_input(*args)
         return lambda: charts.checkpoint_timeline(groups, cp)
+    if chart == "metrics":
+        groups, graph = metrics_input(*args)
+        return lambda: charts.metrics_figure(groups, graph)
     cps = history_input(*args)
     return lambda: charts.checkpoint_history(cps, interval_micros=10_000_000)
 
@@ -126,6 +169,18 @@ def _baseline(chart: str, args: list[int]):
                     rows.append(r * 1000 + st["index"])
         s, d, y = np.array(starts) / 1000, np.array(durs) / 1000, np.array(rows)
         return lambda: go.Figure(go.Bar(base=s, x=d, y=y, orientation="h"))
+    if chart == "metrics":
+        groups, _ = metrics_input(*args)
+        points = [
+            (p["time"], p["value"])
+            for g in groups
+            for mg in g["metric_groups"]
+            for st in mg["subtasks"]
+            for p in st["metrics"]
+        ]
+        t = np.array([p[0] for p in points], dtype="datetime64[us]")
+        v = np.array([p[1] for p in points])
+        return lambda: go.Figure(go.Scattergl(x=t, y=v, mode="lines"))
     cps = history_input(*args)
     x = np.array([c["start_time"] for c in cps], dtype="datetime64[us]")
     y = np.array([(c["finish_time"] - c["start_time"]) / 1000 for c in cps])

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from . import models
 from ._config import DEFAULT_URL, Retries
-from ._protocol import Page
+from ._protocol import AsyncSender, Call, Page, Sender
 from .client import AsyncClient, Client
 from .errors import (
     ApiError,
+    ArgumentError,
     ArroyoConnectionError,
     ArroyoError,
     AuthError,
     BadRequestError,
     ConflictError,
+    JobFailedError,
     NotFoundError,
     ServerError,
+    SessionError,
     SqlDiagnostic,
     SqlError,
     StreamError,
+    WaitTimeout,
 )
 from .follow import OutputFollower, RunBoundary
 from .handles import AsyncJob, AsyncPipeline, Job, Pipeline
@@ -32,17 +36,21 @@ from .stream import AsyncOutputStream, OutputStream
 __all__ = [
     "DEFAULT_URL",
     "ApiError",
+    "ArgumentError",
     "ArroyoConnectionError",
     "ArroyoError",
     "AsyncClient",
     "AsyncJob",
     "AsyncOutputStream",
     "AsyncPipeline",
+    "AsyncSender",
     "AuthError",
     "BadRequestError",
+    "Call",
     "Client",
     "ConflictError",
     "Job",
+    "JobFailedError",
     "NotFoundError",
     "OutputEvent",
     "OutputFollower",
@@ -53,9 +61,12 @@ __all__ = [
     "Retries",
     "RunBoundary",
     "SSEParser",
+    "Sender",
     "ServerError",
+    "SessionError",
     "SqlDiagnostic",
     "SqlError",
     "StreamError",
+    "WaitTimeout",
     "models",
 ]

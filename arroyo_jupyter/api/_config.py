@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from .errors import ArgumentError
 
 DEFAULT_URL = "http://localhost:5115"
 URL_ENV = "ARROYO_URL"
@@ -22,11 +27,11 @@ def resolve_api_root(url: str | None = None, api_root: str | None = None) -> str
     may end in nothing, ``/api`` or ``/api/v1``.
     """
     if api_root is not None:
-        return _check_url(api_root).rstrip("/")
+        return check_url(api_root).rstrip("/")
     raw = url or os.environ.get(URL_ENV) or DEFAULT_URL
     if "://" not in raw:  # "localhost:5115" is what people type
         raw = "http://" + raw
-    base = _check_url(raw).rstrip("/")
+    base = check_url(raw).rstrip("/")
     if base.endswith("/api/v1"):
         return base
     if base.endswith("/api"):
@@ -34,16 +39,27 @@ def resolve_api_root(url: str | None = None, api_root: str | None = None) -> str
     return base + "/api/v1"
 
 
-def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {redact_url(url)!r}; expected e.g. {DEFAULT_URL}")
+def check_url(url: str) -> str:
+    """The one URL check: an http(s) URL with a host, or an ArgumentError naming the fix."""
+    try:
+        parts = urlsplit(url)
+        problem = "" if parts.scheme in ("http", "https") and parts.hostname else "not an http(s) URL"
+        if not problem:
+            parts.port  # noqa: B018 - raises ValueError when out of range
+            httpx.URL(url)  # what will send it: IDNA host names
+    except (httpx.InvalidURL, ValueError) as exc:
+        problem = f"not a valid URL ({exc})"
+    if problem:
+        raise ArgumentError(f"{problem}: {redact_url(url)!r}; expected e.g. {DEFAULT_URL}")
     return url
 
 
 def redact_url(url: str) -> str:
     """The URL without any user:password part (never show credentials)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unparseable: drop whatever stands before an @
+        return re.sub(r"//[^/]*@", "//", url)
     if parts.username is None and parts.password is None:
         return url
     host = parts.hostname or ""
@@ -81,5 +97,5 @@ def as_retries(retries: int | Retries | None) -> Retries:
     if isinstance(retries, Retries):
         return retries
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be an int >= 0 or a Retries object, not {retries!r}")
+        raise ArgumentError(f"retries must be an int >= 0 or a Retries object, not {retries!r}")
     return Retries(attempts=retries)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 import msgspec
 
+from ..states import parse_stop_type
 from . import models as m
 from .errors import (
+    ArgumentError,
     ArroyoConnectionError,
     ArroyoError,
     NotFoundError,
@@ -24,6 +26,12 @@ from .errors import (
     SqlError,
     error_for_status,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable
+
+    from .follow import OutputFollower
+    from .stream import AsyncOutputStream, OutputStream
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -152,7 +160,7 @@ _UDF_VALIDATION = _decoder(m.UdfValidationResult)
 def _seg(value: str, what: str) -> str:
     """A path segment, checked and percent-encoded."""
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+        raise ArgumentError(f"{what} must be a non-empty string, got {value!r}")
     return quote(value, safe="")
 
 
@@ -163,7 +171,7 @@ def _compact(**fields: Any) -> dict[str, Any]:
 
 def _paging(limit: int | None, starting_after: str | None) -> dict[str, Any]:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be an int >= 1 (the server rejects 0), got {limit!r}")
+        raise ArgumentError(f"limit must be an int >= 1 (the server rejects 0), got {limit!r}")
     return _compact(limit=limit, starting_after=starting_after)
 
 
@@ -180,23 +188,22 @@ def _udfs(udfs: Any) -> list[dict[str, Any]] | None:
         elif isinstance(u, Mapping) and "definition" in u:
             out.append(dict(u))
         else:
-            raise ValueError(f"a UDF must be a definition string, a Udf or a dict with 'definition', not {u!r}")
+            raise ArgumentError(
+                f"a UDF must be a definition string, a Udf or a dict with 'definition', not {u!r}"
+            )
     return out
 
 
 def _stop(mode: Any) -> str:
-    from ..states import StopType
-
     try:
-        return StopType(str(mode)).value
-    except ValueError:
-        names = ", ".join(s.value for s in StopType)
-        raise ValueError(f"stop mode must be one of {names}; got {mode!r}") from None
+        return parse_stop_type(mode).value
+    except ValueError as exc:
+        raise ArgumentError(str(exc)) from None
 
 
 def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be an int >= 1, got {value!r}")
+        raise ArgumentError(f"{what} must be an int >= 1, got {value!r}")
     return value
 
 
@@ -230,9 +237,9 @@ def create_pipeline(
     pipeline_id: str | None = None,
 ) -> Call[m.Pipeline]:
     if not isinstance(name, str) or not name.strip():
-        raise ValueError("a pipeline needs a non-empty name")
+        raise ArgumentError("a pipeline needs a non-empty name")
     if not isinstance(query, str):
-        raise ValueError(f"query must be a SQL string, got {type(query).__name__}")
+        raise ArgumentError(f"query must be a SQL string, got {type(query).__name__}")
     body = _compact(
         name=name,
         query=query,
@@ -251,14 +258,14 @@ def create_pipeline(
 
 def create_preview(query: str, *, udfs: Any = None, enable_sinks: bool = False) -> Call[m.Pipeline]:
     if not isinstance(query, str):
-        raise ValueError(f"query must be a SQL string, got {type(query).__name__}")
+        raise ArgumentError(f"query must be a SQL string, got {type(query).__name__}")
     body = _compact(query=query, udfs=_udfs(udfs), enable_sinks=bool(enable_sinks))
     return Call("POST", "/pipelines/preview", _PIPELINE, body=body, sql=True)
 
 
 def validate_query(query: str, *, udfs: Any = None) -> Call[m.QueryValidationResult]:
     if not isinstance(query, str):
-        raise ValueError(f"query must be a SQL string, got {type(query).__name__}")
+        raise ArgumentError(f"query must be a SQL string, got {type(query).__name__}")
     body = _compact(query=query, udfs=_udfs(udfs))
     return Call("POST", "/pipelines/validate_query", _parse_validation, body=body)
 
@@ -282,7 +289,9 @@ def patch_pipeline(
     return Call("PATCH", f"/pipelines/{_seg(pipeline_id, 'pipeline_id')}", _PIPELINE, body=body)
 
 
-def restart_pipeline(pipeline_id: str, *, force: bool = False, ignore_state: bool = False) -> Call[m.Pipeline]:
+def restart_pipeline(
+    pipeline_id: str, *, force: bool = False, ignore_state: bool = False
+) -> Call[m.Pipeline]:
     body: dict[str, Any] = {"force": bool(force)}
     if ignore_state:  # newer engines only; older ones ignore unknown fields
         body["ignore_state"] = True
@@ -313,9 +322,11 @@ def get_checkpoints(pipeline_id: str, job_id: str) -> Call[list[m.Checkpoint]]:
     return Call("GET", _job_path(pipeline_id, job_id) + "/checkpoints", _CHECKPOINTS)
 
 
-def get_checkpoint_details(pipeline_id: str, job_id: str, epoch: int) -> Call[list[m.OperatorCheckpointGroup]]:
+def get_checkpoint_details(
+    pipeline_id: str, job_id: str, epoch: int
+) -> Call[list[m.OperatorCheckpointGroup]]:
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
+        raise ArgumentError(f"epoch must be an int >= 0, got {epoch!r}")
     path = _job_path(pipeline_id, job_id) + f"/checkpoints/{epoch}/operator_checkpoint_groups"
     return Call("GET", path, _CHECKPOINT_GROUPS)
 
@@ -348,7 +359,7 @@ def list_connection_profiles() -> Call[list[m.ConnectionProfile]]:
 
 def _profile_body(name: str, connector: str, config: Any) -> dict[str, Any]:
     if not name or not connector:
-        raise ValueError("a connection profile needs a name and a connector (e.g. 'kafka')")
+        raise ArgumentError("a connection profile needs a name and a connector (e.g. 'kafka')")
     return {"name": name, "connector": connector, "config": {} if config is None else config}
 
 
@@ -359,7 +370,6 @@ def create_connection_profile(name: str, connector: str, config: Any = None) -> 
 def test_connection_profile(name: str, connector: str, config: Any = None) -> Call[m.TestSourceMessage]:
     body = _profile_body(name, connector, config)
     return Call("POST", "/connection_profiles/test", _TEST_MESSAGE, body=body)
-
 
 
 def delete_connection_profile(profile_id: str) -> Call[None]:
@@ -381,7 +391,7 @@ def _table_body(
     name: str, connector: str, config: Any, connection_profile_id: str | None, schema: Any
 ) -> dict[str, Any]:
     if not name or not connector:
-        raise ValueError("a connection table needs a name and a connector (e.g. 'impulse')")
+        raise ArgumentError("a connection table needs a name and a connector (e.g. 'impulse')")
     return _compact(
         name=name,
         connector=connector,
@@ -418,12 +428,10 @@ def test_connection_table(
     return Call("POST", "/connection_tables/test", parse_test_messages, body=body)
 
 
-
 def test_schema(schema: dict[str, Any]) -> Call[None]:
     if not isinstance(schema, Mapping):
-        raise ValueError("schema must be a ConnectionSchema dict, e.g. {'format': {'type': 'json'}}")
+        raise ArgumentError("schema must be a ConnectionSchema dict, e.g. {'format': {'type': 'json'}}")
     return Call("POST", "/connection_tables/schemas/test", _ignore, body=dict(schema))
-
 
 
 def delete_connection_table(table_id: str) -> Call[None]:
@@ -436,7 +444,7 @@ def list_udfs() -> Call[list[m.GlobalUdf]]:
 
 def _language(language: str) -> str:
     if language not in ("python", "rust"):
-        raise ValueError(f"language must be 'python' or 'rust', got {language!r}")
+        raise ArgumentError(f"language must be 'python' or 'rust', got {language!r}")
     return language
 
 
@@ -444,8 +452,10 @@ def create_udf(
     prefix: str, definition: str, *, language: str = "python", description: str | None = None
 ) -> Call[m.GlobalUdf]:
     if not isinstance(definition, str) or not definition.strip():
-        raise ValueError("a UDF needs its source code as `definition`")
-    body = _compact(prefix=prefix, definition=definition, language=_language(language), description=description)
+        raise ArgumentError("a UDF needs its source code as `definition`")
+    body = _compact(
+        prefix=prefix, definition=definition, language=_language(language), description=description
+    )
     return Call("POST", "/udfs", _UDF, body=body)
 
 
@@ -576,7 +586,9 @@ def is_event_stream(status: int, headers: Mapping[str, str]) -> bool:
     return 200 <= status < 300 and (not ctype or "event-stream" in ctype)
 
 
-def stream_refused(call: Call[Any], status: int, headers: Mapping[str, str], content: bytes, api_root: str) -> ArroyoError:
+def stream_refused(
+    call: Call[Any], status: int, headers: Mapping[str, str], content: bytes, api_root: str
+) -> ArroyoError:
     """The error for an output request that did not open an event stream."""
     try:
         raise_for_error(call, status, headers, content)
@@ -585,7 +597,9 @@ def stream_refused(call: Call[Any], status: int, headers: Mapping[str, str], con
     if is_html(headers, content):
         return wrong_base_path(api_root)
     ctype = headers.get("content-type") or "no content type"
-    return ArroyoError(f"expected an event stream from GET {call.path} at {api_root}, got HTTP {status} ({ctype})")
+    return ArroyoError(
+        f"expected an event stream from GET {call.path} at {api_root}, got HTTP {status} ({ctype})"
+    )
 
 
 @dataclass
@@ -616,3 +630,65 @@ class RetryState:
             delay = max(delay, min(float(retry_after), 30.0))
         self.done += 1
         return delay
+
+
+# --- what handles need of a client -----------------------------------------------------------
+
+
+class Sender(Protocol):
+    """The public surface of :class:`~arroyo_jupyter.api.Client` that handles depend on.
+
+    Handles build their requests here (``Call``s) and only ask the client to send them,
+    to open an output stream, or to follow the output over runs.
+    """
+
+    def send(self, call: Call[T]) -> T: ...
+
+    def stream_output(
+        self, pipeline_id: str, job_id: str, read_timeout: float | None = None
+    ) -> OutputStream: ...
+
+    def follow_output(
+        self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5
+    ) -> OutputFollower: ...
+
+
+class AsyncSender(Protocol):
+    """The same for :class:`~arroyo_jupyter.api.AsyncClient`."""
+
+    def send(self, call: Call[T]) -> Awaitable[T]: ...
+
+    def stream_output(
+        self, pipeline_id: str, job_id: str, read_timeout: float | None = None
+    ) -> Awaitable[AsyncOutputStream]: ...
+
+
+def iter_pages(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a paginated collection; ``fetch(cursor)`` returns one page."""
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.data
+        previous, cursor = cursor, page.next_cursor
+        if cursor is None:
+            return
+        if cursor == previous:  # a server that does not advance would loop forever
+            raise ArroyoError(
+                f"pagination stuck: the server answered starting_after={cursor!r} with the same page"
+            )
+
+
+async def aiter_pages(fetch: Callable[[str | None], Awaitable[Page[T]]]) -> AsyncIterator[T]:
+    """The same as :func:`iter_pages` for an async ``fetch``."""
+    cursor: str | None = None
+    while True:
+        page = await fetch(cursor)
+        for item in page.data:
+            yield item
+        previous, cursor = cursor, page.next_cursor
+        if cursor is None:
+            return
+        if cursor == previous:
+            raise ArroyoError(
+                f"pagination stuck: the server answered starting_after={cursor!r} with the same page"
+            )

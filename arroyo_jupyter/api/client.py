@@ -17,9 +17,9 @@ from . import _protocol as ops
 from . import models as m
 from ._config import Retries, as_retries, redact_url, resolve_api_key, resolve_api_root
 from ._protocol import Call, Page
-from .errors import ArroyoConnectionError, ArroyoError, NotFoundError
+from .errors import ArroyoConnectionError, NotFoundError
 from .follow import OutputFollower
-from .handles import AsyncJob, AsyncPipeline, Job, Pipeline
+from .handles import AsyncJob, AsyncPipeline, Job, Pipeline, first_job
 from .stream import AsyncOutputStream, OutputStream
 
 __all__ = ["AsyncClient", "Client"]
@@ -65,7 +65,9 @@ class _BaseClient:
 
     def _stream_timeout(self) -> httpx.Timeout:
         # No keep-alives on Arroyo's output stream: a quiet job must not time out.
-        return httpx.Timeout(self._timeout.connect, read=None, write=self._timeout.write, pool=self._timeout.pool)
+        return httpx.Timeout(
+            self._timeout.connect, read=None, write=self._timeout.write, pool=self._timeout.pool
+        )
 
     def _unreachable(self, exc: Exception) -> ArroyoConnectionError:
         reason = str(exc) or type(exc).__name__
@@ -77,7 +79,9 @@ class _BaseClient:
         return ArroyoConnectionError(f"cannot reach the Arroyo API at {self._shown_root} ({reason}); {hint}")
 
     def _parse(self, call: Call[T], response: httpx.Response) -> T:
-        return ops.parse_response(call, response.status_code, response.headers, response.content, self._shown_root)
+        return ops.parse_response(
+            call, response.status_code, response.headers, response.content, self._shown_root
+        )
 
     def __repr__(self) -> str:
         auth = "api_key=***" if self._api_key else "no api_key"
@@ -108,19 +112,26 @@ class Client(_BaseClient):
         retries: int | Retries | None = 3,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        super().__init__(url, api_root=api_root, api_key=api_key, verify=verify, timeout=timeout, retries=retries)
+        super().__init__(
+            url, api_root=api_root, api_key=api_key, verify=verify, timeout=timeout, retries=retries
+        )
         self._http = httpx.Client(
             headers=self._headers(), verify=verify, timeout=self._timeout, transport=transport
         )
 
     # --- plumbing --------------------------------------------------------------------
 
-    def _send(self, call: Call[T]) -> T:
+    def send(self, call: Call[T]) -> T:
+        """Send one request built by :mod:`._protocol` and return its parsed answer (retrying as configured)."""
         retry = self._retry_state()
         while True:
             try:
                 response = self._http.request(
-                    call.method, self._url(call), params=call.params, content=call.content(), headers=call.headers()
+                    call.method,
+                    self._url(call),
+                    params=call.params,
+                    content=call.content(),
+                    headers=call.headers(),
                 )
             except httpx.TransportError as exc:
                 delay = retry.after_error(call, _sent(exc))
@@ -149,31 +160,23 @@ class Client(_BaseClient):
         return Job(self, model.pipeline_id or pipeline_id, model)
 
     def _pages(self, fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
-        cursor: str | None = None
-        while True:
-            page = fetch(cursor)
-            yield from page.data
-            previous, cursor = cursor, page.next_cursor
-            if cursor is None:
-                return
-            if cursor == previous:  # a server that does not advance would loop forever
-                raise ArroyoError(f"pagination stuck: the server answered starting_after={cursor!r} with the same page")
+        return ops.iter_pages(fetch)
 
     # --- API -------------------------------------------------------------------------
 
     def ping(self) -> bool:
         """True if the API answers; raises ArroyoConnectionError otherwise."""
-        return self._send(ops.ping())
+        return self.send(ops.ping())
 
     def list_pipelines(self, limit: int | None = None, starting_after: str | None = None) -> Page[Pipeline]:
-        return self._send(ops.list_pipelines(limit, starting_after)).map(self._pipeline)
+        return self.send(ops.list_pipelines(limit, starting_after)).map(self._pipeline)
 
     def iter_pipelines(self, page_size: int = 100) -> Iterator[Pipeline]:
         """Every pipeline (newest first), fetching pages lazily."""
         return self._pages(lambda after: self.list_pipelines(page_size, after))
 
     def get_pipeline(self, pipeline_id: str) -> Pipeline:
-        return self._pipeline(self._send(ops.get_pipeline(pipeline_id)))
+        return self._pipeline(self.send(ops.get_pipeline(pipeline_id)))
 
     def pipeline(self, pipeline_id: str) -> Pipeline:
         """A handle on an existing pipeline (fetched now)."""
@@ -199,13 +202,13 @@ class Client(_BaseClient):
             udfs=udfs, tags=tags, env_vars=env_vars, scheduler_config=scheduler_config,
             state_url=state_url, pipeline_id=pipeline_id,
         )  # fmt: skip
-        return self._pipeline(self._send(call))
+        return self._pipeline(self.send(call))
 
     def create_preview(self, query: str, *, udfs: Any = None, enable_sinks: bool = False) -> Pipeline:
-        return self._pipeline(self._send(ops.create_preview(query, udfs=udfs, enable_sinks=enable_sinks)))
+        return self._pipeline(self.send(ops.create_preview(query, udfs=udfs, enable_sinks=enable_sinks)))
 
     def validate_query(self, query: str, *, udfs: Any = None) -> m.QueryValidationResult:
-        return self._send(ops.validate_query(query, udfs=udfs))
+        return self.send(ops.validate_query(query, udfs=udfs))
 
     def patch_pipeline(
         self,
@@ -221,46 +224,56 @@ class Client(_BaseClient):
             pipeline_id, stop=stop, parallelism=parallelism, checkpoint_interval_micros=checkpoint_interval_micros,
             env_vars=env_vars, scheduler_config=scheduler_config,
         )  # fmt: skip
-        return self._pipeline(self._send(call))
+        return self._pipeline(self.send(call))
 
-    def restart_pipeline(self, pipeline_id: str, *, force: bool = False, ignore_state: bool = False) -> Pipeline:
-        return self._pipeline(self._send(ops.restart_pipeline(pipeline_id, force=force, ignore_state=ignore_state)))
+    def restart_pipeline(
+        self, pipeline_id: str, *, force: bool = False, ignore_state: bool = False
+    ) -> Pipeline:
+        return self._pipeline(
+            self.send(ops.restart_pipeline(pipeline_id, force=force, ignore_state=ignore_state))
+        )
 
     def delete_pipeline(self, pipeline_id: str) -> None:
-        self._send(ops.delete_pipeline(pipeline_id))
+        self.send(ops.delete_pipeline(pipeline_id))
 
     def get_pipeline_jobs(self, pipeline_id: str) -> list[Job]:
-        return [self._job(pipeline_id, j) for j in self._send(ops.get_pipeline_jobs(pipeline_id))]
+        return [self._job(pipeline_id, j) for j in self.send(ops.get_pipeline_jobs(pipeline_id))]
 
     def list_jobs(self) -> list[Job]:
-        return [self._job(j.pipeline_id or "", j) for j in self._send(ops.list_jobs())]
+        return [self._job(j.pipeline_id or "", j) for j in self.send(ops.list_jobs())]
 
     def get_job_errors(
         self, pipeline_id: str, job_id: str, *, limit: int | None = None, starting_after: str | None = None
     ) -> Page[m.JobLogMessage]:
-        return self._send(ops.get_job_errors(pipeline_id, job_id, limit=limit, starting_after=starting_after))
+        return self.send(ops.get_job_errors(pipeline_id, job_id, limit=limit, starting_after=starting_after))
 
-    def iter_job_errors(self, pipeline_id: str, job_id: str, *, page_size: int = 100) -> Iterator[m.JobLogMessage]:
-        return self._pages(lambda after: self.get_job_errors(pipeline_id, job_id, limit=page_size, starting_after=after))
+    def iter_job_errors(
+        self, pipeline_id: str, job_id: str, *, page_size: int = 100
+    ) -> Iterator[m.JobLogMessage]:
+        return self._pages(
+            lambda after: self.get_job_errors(pipeline_id, job_id, limit=page_size, starting_after=after)
+        )
 
     def get_checkpoints(self, pipeline_id: str, job_id: str) -> list[m.Checkpoint]:
-        return self._send(ops.get_checkpoints(pipeline_id, job_id))
+        return self.send(ops.get_checkpoints(pipeline_id, job_id))
 
     def get_job_state_transitions(self, pipeline_id: str, job_id: str) -> list[m.StateTransition] | None:
         """Every state the job entered, with server times (oldest first); None when the
         server has no such endpoint (an Arroyo cluster: poll ``get_pipeline_jobs`` instead)."""
         try:
-            return self._send(ops.get_job_state_transitions(pipeline_id, job_id))
+            return self.send(ops.get_job_state_transitions(pipeline_id, job_id))
         except NotFoundError as exc:
             if ops.no_such_route(exc):
                 return None
             raise
 
-    def get_checkpoint_details(self, pipeline_id: str, job_id: str, epoch: int) -> list[m.OperatorCheckpointGroup]:
-        return self._send(ops.get_checkpoint_details(pipeline_id, job_id, epoch))
+    def get_checkpoint_details(
+        self, pipeline_id: str, job_id: str, epoch: int
+    ) -> list[m.OperatorCheckpointGroup]:
+        return self.send(ops.get_checkpoint_details(pipeline_id, job_id, epoch))
 
     def get_operator_metric_groups(self, pipeline_id: str, job_id: str) -> list[m.OperatorMetricGroup]:
-        return self._send(ops.get_operator_metric_groups(pipeline_id, job_id))
+        return self.send(ops.get_operator_metric_groups(pipeline_id, job_id))
 
     def stream_output(self, pipeline_id: str, job_id: str, read_timeout: float | None = None) -> OutputStream:
         """Open the job's live output (raises at once if the server refuses).
@@ -288,10 +301,14 @@ class Client(_BaseClient):
             response.close()
             delay = retry.after_status(call, response.status_code, response.headers)
             if delay is None:
-                raise ops.stream_refused(call, response.status_code, response.headers, content, self._shown_root)
+                raise ops.stream_refused(
+                    call, response.status_code, response.headers, content, self._shown_root
+                )
             time.sleep(delay)
 
-    def follow_output(self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5) -> OutputFollower:
+    def follow_output(
+        self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5
+    ) -> OutputFollower:
         """The pipeline's output over every run: OutputEvents with a RunBoundary at each
         run's start and end; reconnects after Stop → Start, Restart and Rescale.
 
@@ -303,27 +320,27 @@ class Client(_BaseClient):
     # catalogue
 
     def list_connectors(self) -> list[m.Connector]:
-        return self._send(ops.list_connectors())
+        return self.send(ops.list_connectors())
 
     def list_connection_profiles(self) -> list[m.ConnectionProfile]:
-        return self._send(ops.list_connection_profiles())
+        return self.send(ops.list_connection_profiles())
 
     def create_connection_profile(self, name: str, connector: str, config: Any = None) -> m.ConnectionProfile:
-        return self._send(ops.create_connection_profile(name, connector, config))
+        return self.send(ops.create_connection_profile(name, connector, config))
 
     def test_connection_profile(self, name: str, connector: str, config: Any = None) -> m.TestSourceMessage:
-        return self._send(ops.test_connection_profile(name, connector, config))
+        return self.send(ops.test_connection_profile(name, connector, config))
 
     def delete_connection_profile(self, profile_id: str) -> None:
-        self._send(ops.delete_connection_profile(profile_id))
+        self.send(ops.delete_connection_profile(profile_id))
 
     def get_connection_profile_autocomplete(self, profile_id: str) -> m.ConnectionAutocompleteResp:
-        return self._send(ops.get_connection_profile_autocomplete(profile_id))
+        return self.send(ops.get_connection_profile_autocomplete(profile_id))
 
     def list_connection_tables(
         self, limit: int | None = None, starting_after: str | None = None
     ) -> Page[m.ConnectionTable]:
-        return self._send(ops.list_connection_tables(limit, starting_after))
+        return self.send(ops.list_connection_tables(limit, starting_after))
 
     def iter_connection_tables(self, page_size: int = 100) -> Iterator[m.ConnectionTable]:
         return self._pages(lambda after: self.list_connection_tables(page_size, after))
@@ -340,7 +357,7 @@ class Client(_BaseClient):
         call = ops.create_connection_table(
             name, connector, config, connection_profile_id=connection_profile_id, schema=schema
         )
-        return self._send(call)
+        return self.send(call)
 
     def test_connection_table(
         self,
@@ -354,37 +371,34 @@ class Client(_BaseClient):
         call = ops.test_connection_table(
             name, connector, config, connection_profile_id=connection_profile_id, schema=schema
         )
-        return self._send(call)
+        return self.send(call)
 
     def test_schema(self, schema: dict[str, Any]) -> None:
         """Raises BadRequestError if the server finds the schema invalid."""
-        self._send(ops.test_schema(schema))
+        self.send(ops.test_schema(schema))
 
     def delete_connection_table(self, table_id: str) -> None:
-        self._send(ops.delete_connection_table(table_id))
+        self.send(ops.delete_connection_table(table_id))
 
     def list_udfs(self) -> list[m.GlobalUdf]:
-        return self._send(ops.list_udfs())
+        return self.send(ops.list_udfs())
 
     def create_udf(
         self, prefix: str, definition: str, *, language: str = "python", description: str | None = None
     ) -> m.GlobalUdf:
-        return self._send(ops.create_udf(prefix, definition, language=language, description=description))
+        return self.send(ops.create_udf(prefix, definition, language=language, description=description))
 
     def validate_udf(self, definition: str, *, language: str = "python") -> m.UdfValidationResult:
-        return self._send(ops.validate_udf(definition, language=language))
+        return self.send(ops.validate_udf(definition, language=language))
 
     def delete_udf(self, udf_id: str) -> None:
-        self._send(ops.delete_udf(udf_id))
+        self.send(ops.delete_udf(udf_id))
 
     # handle helpers
 
     def current_job(self, pipeline_id: str) -> Job:
         """The pipeline's job (newest first; Arroyo has one job per pipeline)."""
-        jobs = self.get_pipeline_jobs(pipeline_id)
-        if not jobs:
-            raise NotFoundError(404, f"pipeline {pipeline_id} has no job", method="GET", path="/jobs")
-        return jobs[0]
+        return first_job(pipeline_id, self.get_pipeline_jobs(pipeline_id))
 
 
 class AsyncClient(_BaseClient):
@@ -401,17 +415,24 @@ class AsyncClient(_BaseClient):
         retries: int | Retries | None = 3,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(url, api_root=api_root, api_key=api_key, verify=verify, timeout=timeout, retries=retries)
+        super().__init__(
+            url, api_root=api_root, api_key=api_key, verify=verify, timeout=timeout, retries=retries
+        )
         self._http = httpx.AsyncClient(
             headers=self._headers(), verify=verify, timeout=self._timeout, transport=transport
         )
 
-    async def _send(self, call: Call[T]) -> T:
+    async def send(self, call: Call[T]) -> T:
+        """Send one request built by :mod:`._protocol` and return its parsed answer."""
         retry = self._retry_state()
         while True:
             try:
                 response = await self._http.request(
-                    call.method, self._url(call), params=call.params, content=call.content(), headers=call.headers()
+                    call.method,
+                    self._url(call),
+                    params=call.params,
+                    content=call.content(),
+                    headers=call.headers(),
                 )
             except httpx.TransportError as exc:
                 delay = retry.after_error(call, _sent(exc))
@@ -439,31 +460,22 @@ class AsyncClient(_BaseClient):
     def _job(self, pipeline_id: str, model: m.Job) -> AsyncJob:
         return AsyncJob(self, model.pipeline_id or pipeline_id, model)
 
-    async def _pages(self, fetch: Callable[[str | None], Any]) -> AsyncIterator[Any]:
-        cursor: str | None = None
-        while True:
-            page = await fetch(cursor)
-            for item in page.data:
-                yield item
-            previous, cursor = cursor, page.next_cursor
-            if cursor is None:
-                return
-            if cursor == previous:  # a server that does not advance would loop forever
-                raise ArroyoError(f"pagination stuck: the server answered starting_after={cursor!r} with the same page")
+    def _pages(self, fetch: Callable[[str | None], Any]) -> AsyncIterator[Any]:
+        return ops.aiter_pages(fetch)
 
     async def ping(self) -> bool:
-        return await self._send(ops.ping())
+        return await self.send(ops.ping())
 
     async def list_pipelines(
         self, limit: int | None = None, starting_after: str | None = None
     ) -> Page[AsyncPipeline]:
-        return (await self._send(ops.list_pipelines(limit, starting_after))).map(self._pipeline)
+        return (await self.send(ops.list_pipelines(limit, starting_after))).map(self._pipeline)
 
     def iter_pipelines(self, page_size: int = 100) -> AsyncIterator[AsyncPipeline]:
         return self._pages(lambda after: self.list_pipelines(page_size, after))
 
     async def get_pipeline(self, pipeline_id: str) -> AsyncPipeline:
-        return self._pipeline(await self._send(ops.get_pipeline(pipeline_id)))
+        return self._pipeline(await self.send(ops.get_pipeline(pipeline_id)))
 
     async def pipeline(self, pipeline_id: str) -> AsyncPipeline:
         return await self.get_pipeline(pipeline_id)
@@ -487,13 +499,17 @@ class AsyncClient(_BaseClient):
             udfs=udfs, tags=tags, env_vars=env_vars, scheduler_config=scheduler_config,
             state_url=state_url, pipeline_id=pipeline_id,
         )  # fmt: skip
-        return self._pipeline(await self._send(call))
+        return self._pipeline(await self.send(call))
 
-    async def create_preview(self, query: str, *, udfs: Any = None, enable_sinks: bool = False) -> AsyncPipeline:
-        return self._pipeline(await self._send(ops.create_preview(query, udfs=udfs, enable_sinks=enable_sinks)))
+    async def create_preview(
+        self, query: str, *, udfs: Any = None, enable_sinks: bool = False
+    ) -> AsyncPipeline:
+        return self._pipeline(
+            await self.send(ops.create_preview(query, udfs=udfs, enable_sinks=enable_sinks))
+        )
 
     async def validate_query(self, query: str, *, udfs: Any = None) -> m.QueryValidationResult:
-        return await self._send(ops.validate_query(query, udfs=udfs))
+        return await self.send(ops.validate_query(query, udfs=udfs))
 
     async def patch_pipeline(
         self,
@@ -509,40 +525,46 @@ class AsyncClient(_BaseClient):
             pipeline_id, stop=stop, parallelism=parallelism, checkpoint_interval_micros=checkpoint_interval_micros,
             env_vars=env_vars, scheduler_config=scheduler_config,
         )  # fmt: skip
-        return self._pipeline(await self._send(call))
+        return self._pipeline(await self.send(call))
 
     async def restart_pipeline(
         self, pipeline_id: str, *, force: bool = False, ignore_state: bool = False
     ) -> AsyncPipeline:
         call = ops.restart_pipeline(pipeline_id, force=force, ignore_state=ignore_state)
-        return self._pipeline(await self._send(call))
+        return self._pipeline(await self.send(call))
 
     async def delete_pipeline(self, pipeline_id: str) -> None:
-        await self._send(ops.delete_pipeline(pipeline_id))
+        await self.send(ops.delete_pipeline(pipeline_id))
 
     async def get_pipeline_jobs(self, pipeline_id: str) -> list[AsyncJob]:
-        return [self._job(pipeline_id, j) for j in await self._send(ops.get_pipeline_jobs(pipeline_id))]
+        return [self._job(pipeline_id, j) for j in await self.send(ops.get_pipeline_jobs(pipeline_id))]
 
     async def list_jobs(self) -> list[AsyncJob]:
-        return [self._job(j.pipeline_id or "", j) for j in await self._send(ops.list_jobs())]
+        return [self._job(j.pipeline_id or "", j) for j in await self.send(ops.list_jobs())]
 
     async def get_job_errors(
         self, pipeline_id: str, job_id: str, *, limit: int | None = None, starting_after: str | None = None
     ) -> Page[m.JobLogMessage]:
-        return await self._send(ops.get_job_errors(pipeline_id, job_id, limit=limit, starting_after=starting_after))
+        return await self.send(
+            ops.get_job_errors(pipeline_id, job_id, limit=limit, starting_after=starting_after)
+        )
 
     def iter_job_errors(
         self, pipeline_id: str, job_id: str, *, page_size: int = 100
     ) -> AsyncIterator[m.JobLogMessage]:
-        return self._pages(lambda after: self.get_job_errors(pipeline_id, job_id, limit=page_size, starting_after=after))
+        return self._pages(
+            lambda after: self.get_job_errors(pipeline_id, job_id, limit=page_size, starting_after=after)
+        )
 
     async def get_checkpoints(self, pipeline_id: str, job_id: str) -> list[m.Checkpoint]:
-        return await self._send(ops.get_checkpoints(pipeline_id, job_id))
+        return await self.send(ops.get_checkpoints(pipeline_id, job_id))
 
-    async def get_job_state_transitions(self, pipeline_id: str, job_id: str) -> list[m.StateTransition] | None:
+    async def get_job_state_transitions(
+        self, pipeline_id: str, job_id: str
+    ) -> list[m.StateTransition] | None:
         """See Client.get_job_state_transitions."""
         try:
-            return await self._send(ops.get_job_state_transitions(pipeline_id, job_id))
+            return await self.send(ops.get_job_state_transitions(pipeline_id, job_id))
         except NotFoundError as exc:
             if ops.no_such_route(exc):
                 return None
@@ -551,10 +573,10 @@ class AsyncClient(_BaseClient):
     async def get_checkpoint_details(
         self, pipeline_id: str, job_id: str, epoch: int
     ) -> list[m.OperatorCheckpointGroup]:
-        return await self._send(ops.get_checkpoint_details(pipeline_id, job_id, epoch))
+        return await self.send(ops.get_checkpoint_details(pipeline_id, job_id, epoch))
 
     async def get_operator_metric_groups(self, pipeline_id: str, job_id: str) -> list[m.OperatorMetricGroup]:
-        return await self._send(ops.get_operator_metric_groups(pipeline_id, job_id))
+        return await self.send(ops.get_operator_metric_groups(pipeline_id, job_id))
 
     async def stream_output(
         self, pipeline_id: str, job_id: str, read_timeout: float | None = None
@@ -579,31 +601,37 @@ class AsyncClient(_BaseClient):
             await response.aclose()
             delay = retry.after_status(call, response.status_code, response.headers)
             if delay is None:
-                raise ops.stream_refused(call, response.status_code, response.headers, content, self._shown_root)
+                raise ops.stream_refused(
+                    call, response.status_code, response.headers, content, self._shown_root
+                )
             await asyncio.sleep(delay)
 
     async def list_connectors(self) -> list[m.Connector]:
-        return await self._send(ops.list_connectors())
+        return await self.send(ops.list_connectors())
 
     async def list_connection_profiles(self) -> list[m.ConnectionProfile]:
-        return await self._send(ops.list_connection_profiles())
+        return await self.send(ops.list_connection_profiles())
 
-    async def create_connection_profile(self, name: str, connector: str, config: Any = None) -> m.ConnectionProfile:
-        return await self._send(ops.create_connection_profile(name, connector, config))
+    async def create_connection_profile(
+        self, name: str, connector: str, config: Any = None
+    ) -> m.ConnectionProfile:
+        return await self.send(ops.create_connection_profile(name, connector, config))
 
-    async def test_connection_profile(self, name: str, connector: str, config: Any = None) -> m.TestSourceMessage:
-        return await self._send(ops.test_connection_profile(name, connector, config))
+    async def test_connection_profile(
+        self, name: str, connector: str, config: Any = None
+    ) -> m.TestSourceMessage:
+        return await self.send(ops.test_connection_profile(name, connector, config))
 
     async def delete_connection_profile(self, profile_id: str) -> None:
-        await self._send(ops.delete_connection_profile(profile_id))
+        await self.send(ops.delete_connection_profile(profile_id))
 
     async def get_connection_profile_autocomplete(self, profile_id: str) -> m.ConnectionAutocompleteResp:
-        return await self._send(ops.get_connection_profile_autocomplete(profile_id))
+        return await self.send(ops.get_connection_profile_autocomplete(profile_id))
 
     async def list_connection_tables(
         self, limit: int | None = None, starting_after: str | None = None
     ) -> Page[m.ConnectionTable]:
-        return await self._send(ops.list_connection_tables(limit, starting_after))
+        return await self.send(ops.list_connection_tables(limit, starting_after))
 
     def iter_connection_tables(self, page_size: int = 100) -> AsyncIterator[m.ConnectionTable]:
         return self._pages(lambda after: self.list_connection_tables(page_size, after))
@@ -620,7 +648,7 @@ class AsyncClient(_BaseClient):
         call = ops.create_connection_table(
             name, connector, config, connection_profile_id=connection_profile_id, schema=schema
         )
-        return await self._send(call)
+        return await self.send(call)
 
     async def test_connection_table(
         self,
@@ -634,30 +662,27 @@ class AsyncClient(_BaseClient):
         call = ops.test_connection_table(
             name, connector, config, connection_profile_id=connection_profile_id, schema=schema
         )
-        return await self._send(call)
+        return await self.send(call)
 
     async def test_schema(self, schema: dict[str, Any]) -> None:
-        await self._send(ops.test_schema(schema))
+        await self.send(ops.test_schema(schema))
 
     async def delete_connection_table(self, table_id: str) -> None:
-        await self._send(ops.delete_connection_table(table_id))
+        await self.send(ops.delete_connection_table(table_id))
 
     async def list_udfs(self) -> list[m.GlobalUdf]:
-        return await self._send(ops.list_udfs())
+        return await self.send(ops.list_udfs())
 
     async def create_udf(
         self, prefix: str, definition: str, *, language: str = "python", description: str | None = None
     ) -> m.GlobalUdf:
-        return await self._send(ops.create_udf(prefix, definition, language=language, description=description))
+        return await self.send(ops.create_udf(prefix, definition, language=language, description=description))
 
     async def validate_udf(self, definition: str, *, language: str = "python") -> m.UdfValidationResult:
-        return await self._send(ops.validate_udf(definition, language=language))
+        return await self.send(ops.validate_udf(definition, language=language))
 
     async def delete_udf(self, udf_id: str) -> None:
-        await self._send(ops.delete_udf(udf_id))
+        await self.send(ops.delete_udf(udf_id))
 
     async def current_job(self, pipeline_id: str) -> AsyncJob:
-        jobs = await self.get_pipeline_jobs(pipeline_id)
-        if not jobs:
-            raise NotFoundError(404, f"pipeline {pipeline_id} has no job", method="GET", path="/jobs")
-        return jobs[0]
+        return first_job(pipeline_id, await self.get_pipeline_jobs(pipeline_id))

@@ -2,6 +2,13 @@
 
 ```
 ArroyoError                     base class: catch this to catch everything below
+├── ArgumentError               (also a ValueError) an argument refused before any request:
+│   │                           a URL that is not http(s), an unknown stop mode or state
+│   └── SessionError            a user mistake in arroyo_jupyter.session / the %arroyo magic;
+│       │                       the message says what to do instead
+│       └── ConfigError         a config file cannot be used (arroyo_jupyter.config)
+├── WaitTimeout                 (also a TimeoutError) wait_for() ran out of time
+├── JobFailedError              the job went to Failed while wait_for() waited for another state
 ├── ArroyoConnectionError       server unreachable, or the URL is not the Arroyo API
 │                               (e.g. an HTML page with status 200: wrong base path)
 ├── StreamError                 the output stream was cut in the middle of an event
@@ -23,16 +30,20 @@ from dataclasses import dataclass
 
 __all__ = [
     "ApiError",
+    "ArgumentError",
     "ArroyoConnectionError",
     "ArroyoError",
     "AuthError",
     "BadRequestError",
     "ConflictError",
+    "JobFailedError",
     "NotFoundError",
     "ServerError",
     "SqlDiagnostic",
     "SqlError",
+    "SessionError",
     "StreamError",
+    "WaitTimeout",
     "error_for_status",
 ]
 
@@ -55,6 +66,25 @@ class SqlDiagnostic:
 
 class ArroyoError(Exception):
     """Base class of every error this client raises."""
+
+
+class ArgumentError(ArroyoError, ValueError):
+    """An argument refused before any request was sent; the message names the fix."""
+
+
+class SessionError(ArgumentError):
+    """A user mistake in the session layer or the magic: the message says what to do instead.
+
+    The magic shows it as one line without a traceback (and the cell still fails).
+    """
+
+
+class WaitTimeout(ArroyoError, TimeoutError):
+    """``wait_for()`` ran out of time; the message says which state the job is in."""
+
+
+class JobFailedError(ArroyoError):
+    """The job went to Failed while ``wait_for()`` waited for another state."""
 
 
 class ArroyoConnectionError(ArroyoError):

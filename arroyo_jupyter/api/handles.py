@@ -3,6 +3,10 @@
 A handle shows its model's fields as attributes (``p.name``, ``j.run_id``; the
 pipeline's ``stop`` field is ``stop_mode`` because ``stop()`` is a method) and adds
 the console's actions. Job state semantics come from :mod:`arroyo_jupyter.states`.
+
+Handles build their requests with :mod:`._protocol` and need of their client only the
+small public :class:`~._protocol.Sender` protocol (``send(call)``, ``stream_output``,
+``follow_output``): this module does not import the client.
 """
 
 from __future__ import annotations
@@ -10,42 +14,49 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..states import STOP_MODES, JobState, StopType, parse_state
+from ..states import JobState, StopType, parse_state, parse_stop_mode
 from . import _protocol as ops
 from . import models as m
-from ._protocol import Page
-from .errors import ArroyoError
+from ._protocol import AsyncSender, Page, Sender
+from .errors import ArgumentError, ArroyoError, JobFailedError, NotFoundError, WaitTimeout
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, Client
     from .follow import OutputFollower
     from .stream import AsyncOutputStream, OutputStream
+    from .watch import Subscription
 
 __all__ = ["AsyncJob", "AsyncPipeline", "Job", "Pipeline"]
 
+T = TypeVar("T")
 States = str | JobState | Iterable[str | JobState]
 
 
 def _targets(states: States) -> frozenset[JobState]:
     if isinstance(states, (str, JobState)):
         states = [states]
-    targets = frozenset(parse_state(s) for s in states)
+    try:
+        targets = frozenset(parse_state(s) for s in states)
+    except ValueError as exc:
+        raise ArgumentError(str(exc)) from None
     if not targets:
-        raise ValueError("wait_for needs at least one state, e.g. 'Running'")
+        raise ArgumentError("wait_for needs at least one state, e.g. 'Running'")
     return targets
 
 
 def _stop_mode(mode: str | StopType) -> StopType:
     try:
-        stop = StopType(str(mode))
-    except ValueError:
-        stop = StopType.NONE
-    if stop not in STOP_MODES:
-        names = ", ".join(s.value for s in STOP_MODES)
-        raise ValueError(f"stop mode must be one of {names} (use start() to run), got {mode!r}")
-    return stop
+        return parse_stop_mode(mode)
+    except ValueError as exc:
+        raise ArgumentError(str(exc)) from None
+
+
+def first_job(pipeline_id: str, jobs: list[T]) -> T:
+    """The pipeline's job (newest first; Arroyo has one job per pipeline)."""
+    if not jobs:
+        raise NotFoundError(404, f"pipeline {pipeline_id} has no job", method="GET", path="/jobs")
+    return jobs[0]
 
 
 class _Waiter:
@@ -65,13 +76,17 @@ class _Waiter:
         if state in self.targets:
             return None
         if state is JobState.FAILED and self._seen_other:
-            raise ArroyoError(f"{self.what} failed while waiting for {self._names()}: {job.failure or 'no reason given'}")
+            raise JobFailedError(
+                f"{self.what} failed while waiting for {self._names()}: {job.failure or 'no reason given'}"
+            )
         if state is not JobState.FAILED:
             self._seen_other = True
         left = self.deadline - time.monotonic()
         if left <= 0:
             extra = f" ({job.failure})" if job.failure else ""
-            raise TimeoutError(f"{self.what} is still {state} after {self.timeout:g}s, not {self._names()}{extra}")
+            raise WaitTimeout(
+                f"{self.what} is still {state} after {self.timeout:g}s, not {self._names()}{extra}"
+            )
         delay = min(self.delay, left)
         self.delay = min(self.delay * 2, 1.0)
         return delay
@@ -81,7 +96,7 @@ class _Waiter:
 
 
 class _PipelineView:
-    def __init__(self, client: Any, model: m.Pipeline) -> None:
+    def __init__(self, client: Any, model: m.Pipeline) -> None:  # a Sender or an AsyncSender
         self._client = client
         self.model = model
 
@@ -156,7 +171,7 @@ class _JobView:
 class _SyncActions:
     """Console actions shared by the sync Pipeline and Job handles."""
 
-    _client: Client
+    _client: Sender
 
     def _pid(self) -> str:
         raise NotImplementedError
@@ -169,43 +184,52 @@ class _SyncActions:
 
     def stop(self, mode: str | StopType = "checkpoint") -> Any:
         """Stop the job: checkpoint (default) | graceful | immediate | force."""
-        self._patched(self._client._send(ops.patch_pipeline(self._pid(), stop=_stop_mode(mode))))
+        self._patched(self._client.send(ops.patch_pipeline(self._pid(), stop=_stop_mode(mode))))
         return self
 
     def start(self, ignore_state: bool = False) -> Any:
         """Run a stopped job (PATCH stop=none); ``ignore_state`` first drops its state."""
         if ignore_state:
-            self._client._send(ops.restart_pipeline(self._pid(), ignore_state=True))
-        self._patched(self._client._send(ops.patch_pipeline(self._pid(), stop=StopType.NONE)))
+            self._client.send(ops.restart_pipeline(self._pid(), ignore_state=True))
+        self._patched(self._client.send(ops.patch_pipeline(self._pid(), stop=StopType.NONE)))
         return self
 
     def restart(self, force: bool = False, ignore_state: bool = False) -> Any:
         """Restart a running or failed job (a stopped one needs start())."""
-        self._patched(self._client._send(ops.restart_pipeline(self._pid(), force=force, ignore_state=ignore_state)))
+        self._patched(
+            self._client.send(ops.restart_pipeline(self._pid(), force=force, ignore_state=ignore_state))
+        )
         return self
 
     def rescale(self, parallelism: int) -> Any:
-        self._patched(self._client._send(ops.patch_pipeline(self._pid(), parallelism=parallelism)))
+        self._patched(self._client.send(ops.patch_pipeline(self._pid(), parallelism=parallelism)))
         return self
 
     def delete(self) -> None:
         """Delete the pipeline (its job must be Stopped, Finished or Failed)."""
-        self._client._send(ops.delete_pipeline(self._pid()))
+        self._client.send(ops.delete_pipeline(self._pid()))
 
     def errors(self, limit: int | None = None, starting_after: str | None = None) -> Page[m.JobLogMessage]:
-        return self._client.get_job_errors(self._pid(), self._jid(), limit=limit, starting_after=starting_after)
+        return self._client.send(
+            ops.get_job_errors(self._pid(), self._jid(), limit=limit, starting_after=starting_after)
+        )
 
     def iter_errors(self, page_size: int = 100) -> Iterator[m.JobLogMessage]:
-        return self._client.iter_job_errors(self._pid(), self._jid(), page_size=page_size)
+        pid, jid = self._pid(), self._jid()
+        return ops.iter_pages(
+            lambda after: self._client.send(
+                ops.get_job_errors(pid, jid, limit=page_size, starting_after=after)
+            )
+        )
 
     def checkpoints(self) -> list[m.Checkpoint]:
-        return self._client.get_checkpoints(self._pid(), self._jid())
+        return self._client.send(ops.get_checkpoints(self._pid(), self._jid()))
 
     def checkpoint_details(self, epoch: int) -> list[m.OperatorCheckpointGroup]:
-        return self._client.get_checkpoint_details(self._pid(), self._jid(), epoch)
+        return self._client.send(ops.get_checkpoint_details(self._pid(), self._jid(), epoch))
 
     def metrics(self) -> list[m.OperatorMetricGroup]:
-        return self._client.get_operator_metric_groups(self._pid(), self._jid())
+        return self._client.send(ops.get_operator_metric_groups(self._pid(), self._jid()))
 
     def output(self) -> OutputStream:
         return self._client.stream_output(self._pid(), self._jid())
@@ -234,7 +258,7 @@ class _SyncActions:
 class Pipeline(_PipelineView, _SyncActions):
     """A pipeline on the server (sync). See the module docstring."""
 
-    _client: Client
+    _client: Sender
 
     def _pid(self) -> str:
         return self.model.id
@@ -249,21 +273,29 @@ class Pipeline(_PipelineView, _SyncActions):
         return self.job()
 
     def refresh(self) -> Pipeline:
-        self.model = self._client._send(ops.get_pipeline(self.model.id))
+        self.model = self._client.send(ops.get_pipeline(self.model.id))
         return self
 
     def job(self) -> Job:
         """The pipeline's current job, fresh from the server."""
-        return self._client.current_job(self.model.id)
+        return first_job(self.model.id, self.jobs())
 
     def jobs(self) -> list[Job]:
-        return self._client.get_pipeline_jobs(self.model.id)
+        models = self._client.send(ops.get_pipeline_jobs(self.model.id))
+        return [Job(self._client, j.pipeline_id or self.model.id, j) for j in models]
+
+    def watch(self, callback: Any = None, *, refresh_interval: float = 5.0) -> Subscription:
+        """Follow the job with the pipeline's one watcher (shared with every widget of it):
+        ``callback(event)`` per change, or iterate the subscription; ``close()`` it when done."""
+        from .watch import watch
+
+        return watch(self, callback, refresh_interval=refresh_interval)
 
 
 class Job(_JobView, _SyncActions):
     """A pipeline's job (sync); actions act on its pipeline."""
 
-    _client: Client
+    _client: Sender
 
     def _pid(self) -> str:
         return self.pipeline_id
@@ -275,20 +307,20 @@ class Job(_JobView, _SyncActions):
         return self.refresh()
 
     def refresh(self) -> Job:
-        for job in self._client._send(ops.get_pipeline_jobs(self.pipeline_id)):
+        for job in self._client.send(ops.get_pipeline_jobs(self.pipeline_id)):
             if job.id == self.model.id:
                 self.model = job
                 return self
         raise ArroyoError(f"job {self.model.id} is no longer listed under pipeline {self.pipeline_id}")
 
     def pipeline(self) -> Pipeline:
-        return self._client.get_pipeline(self.pipeline_id)
+        return Pipeline(self._client, self._client.send(ops.get_pipeline(self.pipeline_id)))
 
 
 class _AsyncActions:
     """Console actions shared by the async Pipeline and Job handles."""
 
-    _client: AsyncClient
+    _client: AsyncSender
 
     def _pid(self) -> str:
         raise NotImplementedError
@@ -300,41 +332,41 @@ class _AsyncActions:
         pass
 
     async def stop(self, mode: str | StopType = "checkpoint") -> Any:
-        self._patched(await self._client._send(ops.patch_pipeline(self._pid(), stop=_stop_mode(mode))))
+        self._patched(await self._client.send(ops.patch_pipeline(self._pid(), stop=_stop_mode(mode))))
         return self
 
     async def start(self, ignore_state: bool = False) -> Any:
         if ignore_state:
-            await self._client._send(ops.restart_pipeline(self._pid(), ignore_state=True))
-        self._patched(await self._client._send(ops.patch_pipeline(self._pid(), stop=StopType.NONE)))
+            await self._client.send(ops.restart_pipeline(self._pid(), ignore_state=True))
+        self._patched(await self._client.send(ops.patch_pipeline(self._pid(), stop=StopType.NONE)))
         return self
 
     async def restart(self, force: bool = False, ignore_state: bool = False) -> Any:
         call = ops.restart_pipeline(self._pid(), force=force, ignore_state=ignore_state)
-        self._patched(await self._client._send(call))
+        self._patched(await self._client.send(call))
         return self
 
     async def rescale(self, parallelism: int) -> Any:
-        self._patched(await self._client._send(ops.patch_pipeline(self._pid(), parallelism=parallelism)))
+        self._patched(await self._client.send(ops.patch_pipeline(self._pid(), parallelism=parallelism)))
         return self
 
     async def delete(self) -> None:
-        await self._client._send(ops.delete_pipeline(self._pid()))
+        await self._client.send(ops.delete_pipeline(self._pid()))
 
     async def errors(
         self, limit: int | None = None, starting_after: str | None = None
     ) -> Page[m.JobLogMessage]:
-        jid = await self._jid()
-        return await self._client.get_job_errors(self._pid(), jid, limit=limit, starting_after=starting_after)
+        call = ops.get_job_errors(self._pid(), await self._jid(), limit=limit, starting_after=starting_after)
+        return await self._client.send(call)
 
     async def checkpoints(self) -> list[m.Checkpoint]:
-        return await self._client.get_checkpoints(self._pid(), await self._jid())
+        return await self._client.send(ops.get_checkpoints(self._pid(), await self._jid()))
 
     async def checkpoint_details(self, epoch: int) -> list[m.OperatorCheckpointGroup]:
-        return await self._client.get_checkpoint_details(self._pid(), await self._jid(), epoch)
+        return await self._client.send(ops.get_checkpoint_details(self._pid(), await self._jid(), epoch))
 
     async def metrics(self) -> list[m.OperatorMetricGroup]:
-        return await self._client.get_operator_metric_groups(self._pid(), await self._jid())
+        return await self._client.send(ops.get_operator_metric_groups(self._pid(), await self._jid()))
 
     async def output(self) -> AsyncOutputStream:
         return await self._client.stream_output(self._pid(), await self._jid())
@@ -355,7 +387,7 @@ class _AsyncActions:
 class AsyncPipeline(_PipelineView, _AsyncActions):
     """A pipeline on the server (async): the same methods as Pipeline, as coroutines."""
 
-    _client: AsyncClient
+    _client: AsyncSender
 
     def _pid(self) -> str:
         return self.model.id
@@ -370,20 +402,21 @@ class AsyncPipeline(_PipelineView, _AsyncActions):
         return await self.job()
 
     async def refresh(self) -> AsyncPipeline:
-        self.model = await self._client._send(ops.get_pipeline(self.model.id))
+        self.model = await self._client.send(ops.get_pipeline(self.model.id))
         return self
 
     async def job(self) -> AsyncJob:
-        return await self._client.current_job(self.model.id)
+        return first_job(self.model.id, await self.jobs())
 
     async def jobs(self) -> list[AsyncJob]:
-        return await self._client.get_pipeline_jobs(self.model.id)
+        models = await self._client.send(ops.get_pipeline_jobs(self.model.id))
+        return [AsyncJob(self._client, j.pipeline_id or self.model.id, j) for j in models]
 
 
 class AsyncJob(_JobView, _AsyncActions):
     """A pipeline's job (async)."""
 
-    _client: AsyncClient
+    _client: AsyncSender
 
     def _pid(self) -> str:
         return self.pipeline_id
@@ -395,11 +428,11 @@ class AsyncJob(_JobView, _AsyncActions):
         return await self.refresh()
 
     async def refresh(self) -> AsyncJob:
-        for job in await self._client._send(ops.get_pipeline_jobs(self.pipeline_id)):
+        for job in await self._client.send(ops.get_pipeline_jobs(self.pipeline_id)):
             if job.id == self.model.id:
                 self.model = job
                 return self
         raise ArroyoError(f"job {self.model.id} is no longer listed under pipeline {self.pipeline_id}")
 
     async def pipeline(self) -> AsyncPipeline:
-        return await self._client.get_pipeline(self.pipeline_id)
+        return AsyncPipeline(self._client, await self._client.send(ops.get_pipeline(self.pipeline_id)))

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from .config_schema import problem
 
 _ICON = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="6" '
@@ -27,6 +30,8 @@ class ConnectorInfo:
     hidden: bool = False
     fixed_fields: list[dict[str, Any]] | None = None  # built-in schema (impulse, nexmark)
     options: dict[str, str] = field(default_factory=dict)
+    connection_config: dict[str, Any] | None = None  # the connection profile's schema
+    arroyo_schema: bool = False  # table_config is Arroyo's own (checked as JSON Schema)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,7 +46,7 @@ class ConnectorInfo:
             "custom_schemas": self.fixed_fields is None,
             "testing": False,
             "hidden": self.hidden,
-            "connection_config": None,
+            "connection_config": json.dumps(self.connection_config) if self.connection_config else None,
         }
 
 
@@ -72,6 +77,25 @@ def _struct(name: str, fields: list[dict[str, Any]]) -> dict[str, Any]:
         "required": False,
         "sql_name": f"STRUCT <{inner}>",
     }
+
+
+_SCHEMAS = Path(__file__).parent / "connector_schemas"  # Arroyo's own, copied unchanged
+
+
+def _arroyo(id: str, name: str, description: str, source: bool, sink: bool) -> ConnectorInfo:
+    """A connector whose table (and profile) schema is Arroyo's JSON Schema."""
+    folder = _SCHEMAS / id
+    profile = folder / "profile.json"
+    return ConnectorInfo(
+        id,
+        name,
+        description,
+        source,
+        sink,
+        json.loads((folder / "table.json").read_text()),
+        connection_config=json.loads(profile.read_text()) if profile.exists() else None,
+        arroyo_schema=True,
+    )
 
 
 CONNECTORS: dict[str, ConnectorInfo] = {
@@ -208,6 +232,12 @@ CONNECTORS: dict[str, ConnectorInfo] = {
             ),
             hidden=True,
         ),
+        _arroyo("kafka", "Kafka", "Confluent Cloud, Amazon MSK, or self-hosted", True, True),
+        _arroyo("sse", "Server-Sent Events", "Connect to a SSE/EventSource server", True, False),
+        _arroyo("websocket", "Websocket", "Connect to a Websocket server", True, False),
+        _arroyo("polling_http", "Polling HTTP", "Poll an HTTP server to read data", True, False),
+        _arroyo("webhook", "Webhook", "Sink results via Webhooks", False, True),
+        _arroyo("filesystem", "FileSystem", "Read and write JSON or Parquet files in a local directory", True, True),
     ]
 }
 
@@ -223,6 +253,8 @@ def check_config(connector: ConnectorInfo, config: Any) -> str | None:
     """A short reason the table config does not fit the connector, or None."""
     if not isinstance(config, dict):
         return "config must be a JSON object"
+    if connector.arroyo_schema:
+        return problem(connector.table_config, config)
     schema = connector.table_config
     for name in schema["required"]:
         if name not in config:
@@ -247,7 +279,17 @@ def check_config(connector: ConnectorInfo, config: Any) -> str | None:
     return None
 
 
+def check_profile_config(connector: ConnectorInfo, config: Any) -> str | None:
+    """A short reason a connection profile's config does not fit, or None."""
+    if connector.connection_config is None:
+        return None
+    return problem(connector.connection_config, config)
+
+
 def table_type(connector: ConnectorInfo, config: dict[str, Any]) -> str:
+    kind = config.get("type")
+    if isinstance(kind, dict):  # Arroyo's oneOf Source | Sink (e.g. kafka's offset vs commit_mode)
+        return "sink" if {"commit_mode", "retain"} & set(kind) else "source"
     if "type" in config:
         return str(config["type"])
     return "source" if connector.source else "sink"

@@ -23,7 +23,7 @@ DEFAULT_PAGE = 10
 MAX_U32 = 2**32 - 1
 
 
-class ApiError(Exception):
+class ErrorAnswer(Exception):
     """An error answered as ``{"error": message}`` (Arroyo's ``ErrorResp``)."""
 
     def __init__(self, status: int, message: str):
@@ -43,12 +43,12 @@ class PlainError(Exception):
         self.message = message
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"{what} not found")
+def not_found(what: str) -> ErrorAnswer:
+    return ErrorAnswer(404, f"{what} not found")
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, message)
+def bad_request(message: str) -> ErrorAnswer:
+    return ErrorAnswer(400, message)
 
 
 _encoder = msgspec.json.Encoder()
@@ -65,7 +65,7 @@ async def _bounded_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
-            raise ApiError(413, body_too_large(limit))
+            raise ErrorAnswer(413, body_too_large(limit))
         parts.append(chunk)
     return b"".join(parts)
 
@@ -78,15 +78,15 @@ async def read_body(request: Request, model: type[T]) -> T:
     """
     ctype = request.headers.get("content-type", "")
     if not ctype.split(";")[0].strip().lower().endswith("json"):
-        raise ApiError(415, "Expected request with `Content-Type: application/json`")
+        raise ErrorAnswer(415, "Expected request with `Content-Type: application/json`")
     config = request.app.state.ctx.config
     raw = await _bounded_body(request, config.max_body_bytes)
     try:
         parsed = msgspec.json.decode(raw, type=model)
     except msgspec.ValidationError as e:
-        raise ApiError(422, f"Failed to deserialize the JSON body into the target type: {e}") from None
+        raise ErrorAnswer(422, f"Failed to deserialize the JSON body into the target type: {e}") from None
     except msgspec.DecodeError as e:
-        raise ApiError(400, f"Failed to parse the request body as JSON: {e}") from None
+        raise ErrorAnswer(400, f"Failed to parse the request body as JSON: {e}") from None
     problem = check_fields(parsed, config)
     if problem:
         raise bad_request(problem)
@@ -125,7 +125,7 @@ Handler = Callable[..., Any]
 def endpoint(body: type | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a blocking handler ``fn(request, body)``: parse the body, run it off the loop.
 
-    The handler returns a JSON-able object, a Response, or raises ApiError/PlainError.
+    The handler returns a JSON-able object, a Response, or raises ErrorAnswer/PlainError.
     """
 
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -137,7 +137,7 @@ def endpoint(body: type | None = None) -> Callable[[Handler], Callable[[Request]
                 else:
                     parsed = await read_body(request, body)
                     result = await _run_watching_client(request, fn, parsed)
-            except ApiError as e:
+            except ErrorAnswer as e:
                 return e.response()
             except PlainError as e:
                 return PlainTextResponse(e.message, status_code=400)

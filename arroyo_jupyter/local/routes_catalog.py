@@ -9,8 +9,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import bodies
-from .connectors import CONNECTORS, check_config, table_schema, table_type
+from .connectors import CONNECTORS, check_config, check_profile_config, table_schema, table_type
 from .context import Context, ctx
+from .engine import connectors as engine_connectors
 from .http import bad_request, empty_ok, endpoint, not_found, page, pagination
 from .ids import new_id, now_micros
 from .limits import LimitError, check_connector_options
@@ -38,6 +39,9 @@ def _check_profile(body: bodies.ConnectionProfilePost) -> None:
         raise bad_request("Unknown connector type")
     if not isinstance(body.config, dict):
         raise bad_request("Invalid config: expected a JSON object")
+    problem = check_profile_config(CONNECTORS[body.connector], body.config)
+    if problem:
+        raise bad_request(f"Invalid config: {problem}")
 
 
 @endpoint(bodies.ConnectionProfilePost)
@@ -63,7 +67,14 @@ def create_profile(request: Request, body: bodies.ConnectionProfilePost) -> Any:
 @endpoint(bodies.ConnectionProfilePost)
 def test_profile(request: Request, body: bodies.ConnectionProfilePost) -> Any:
     _check_profile(body)
-    return {"error": False, "done": True, "message": "This connector does not support testing"}
+    options = engine_connectors.console_options(body.connector, {}, body.config) or {}
+    try:
+        steps = engine_connectors.test_connection(body.connector, options)
+    except engine_connectors.ConnectionFailed as err:
+        return {"error": True, "done": True, "message": str(err)}
+    if steps is None:
+        return {"error": False, "done": True, "message": "This connector does not support testing"}
+    return {"error": False, "done": True, "message": "; ".join(steps)}
 
 
 @endpoint()
@@ -75,9 +86,14 @@ def delete_profile(request: Request, _body: None) -> Any:
 
 @endpoint()
 def profile_autocomplete(request: Request, _body: None) -> Any:
-    if ctx(request).store.get_profile(request.path_params["id"]) is None:
+    profile = ctx(request).store.get_profile(request.path_params["id"])
+    if profile is None:
         raise not_found("Connection profile")
-    return {"values": {}}
+    options = engine_connectors.console_options(profile["connector"], {}, profile["config"]) or {}
+    try:
+        return {"values": engine_connectors.autocomplete(profile["connector"], options)}
+    except engine_connectors.ConnectionFailed as err:
+        raise bad_request(f"Could not list values: {err}") from None
 
 
 # -- connection tables ---------------------------------------------------------------
@@ -157,9 +173,21 @@ def create_table(request: Request, body: bodies.ConnectionTablePost) -> Any:
 
 @endpoint(bodies.ConnectionTablePost)
 def test_table(request: Request, body: bodies.ConnectionTablePost) -> Any:
-    _validated_table(ctx(request), body)
-    msg = encode({"error": False, "done": True, "message": "Table configuration is valid"})
-    return Response(b"data: " + msg + b"\n\n", media_type="text/event-stream")
+    c = ctx(request)
+    table = _validated_table(c, body)
+    profile = c.store.get_profile(table["profile_id"]) if table["profile_id"] else None
+    options = engine_connectors.console_options(body.connector, body.config, profile["config"] if profile else None)
+    messages = [{"error": False, "done": False, "message": "Table configuration is valid"}]
+    try:  # connectors to outside systems really connect (the broker, the topic)
+        steps = engine_connectors.test_connection(body.connector, options) if options is not None else None
+        messages += [{"error": False, "done": False, "message": m} for m in steps or []]
+        messages.append({"error": False, "done": True, "message": "Successfully validated connection"})
+    except engine_connectors.ConnectionFailed as err:
+        messages.append({"error": True, "done": True, "message": str(err)})
+    if len(messages) == 2 and not messages[1]["error"]:  # nothing to connect to: one message, as before
+        messages = [{"error": False, "done": True, "message": "Table configuration is valid"}]
+    body_bytes = b"".join(b"data: " + encode(m) + b"\n\n" for m in messages)
+    return Response(body_bytes, media_type="text/event-stream")
 
 
 @endpoint(bodies.SchemaBody)

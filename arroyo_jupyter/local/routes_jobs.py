@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from .context import Context, ctx
-from .http import MAX_U32, ApiError, PlainError, endpoint, not_found, page, pagination
+from .http import MAX_U32, ErrorAnswer, PlainError, endpoint, not_found, page, pagination
 from .views import checkpoint_groups_json, checkpoint_json, log_json, transition_json
 
 
@@ -92,7 +92,7 @@ def _open_output(c: Context, request: Request) -> tuple[Any, bool]:
     if job is None or job["pipeline_id"] != pipeline["id"]:
         raise not_found("Job")
     if not any("preview" in n["operator"] for n in pipeline["graph"]["nodes"]):
-        raise ApiError(400, "Job does not have a preview sink")
+        raise ErrorAnswer(400, "Job does not have a preview sink")
     hub = c.controller.machine(job["id"]).hub
     if job["state"] == "Running":
         return hub, False
@@ -100,14 +100,14 @@ def _open_output(c: Context, request: Request) -> tuple[Any, bool]:
         return hub, True
     if pipeline["preview"] and hub.has_replay:
         return hub, False
-    raise ApiError(400, "Job must be running to read output")
+    raise ErrorAnswer(400, "Job must be running to read output")
 
 
 async def job_output(request: Request) -> Response:
     c = ctx(request)
     try:
         hub, wait = await run_in_threadpool(_open_output, c, request)
-    except ApiError as e:
+    except ErrorAnswer as e:
         return e.response()
     sub = hub.subscribe(asyncio.get_running_loop(), wait_for_run=wait)
     keepalive = c.config.sse_keepalive_s

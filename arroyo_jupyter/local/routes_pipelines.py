@@ -15,7 +15,7 @@ from . import bodies
 from .config import MAX_CHECKPOINT_INTERVAL_MICROS, MIN_CHECKPOINT_INTERVAL_MICROS
 from .context import Context, ctx
 from .controller import PREVIEW_CHECKPOINT_INTERVAL_MICROS
-from .http import ApiError, bad_request, empty_ok, endpoint, not_found, page, pagination
+from .http import ErrorAnswer, bad_request, empty_ok, endpoint, not_found, page, pagination
 from .ids import new_id, now_micros
 from .planning import plan, used_tables
 from .store import DuplicateError
@@ -225,9 +225,9 @@ def get_pipeline(request: Request, _body: None) -> Any:
     return _pipeline_out(c, _get(c, request.path_params["id"]))
 
 
-def _conflict(message: str) -> ApiError:
+def _conflict(message: str) -> ErrorAnswer:
     """409, as Arroyo answers a lifecycle call the job's state does not allow."""
-    return ApiError(409, message)
+    return ErrorAnswer(409, message)
 
 
 def _check_preview_start(p: dict[str, Any], job: dict[str, Any]) -> None:

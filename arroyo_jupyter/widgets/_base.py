@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..api import watch as _watch
 from ._esm import assemble, stylesheet
 from ._saved import SavedSnapshot
 from ._source import short_error
@@ -60,6 +62,56 @@ class Poller:
             self._wake.clear()
 
 
+BEAT_S = 2.0  # the front-end greys a view out after ~3 missed beats (js/common.js liveness)
+
+
+class Heartbeat:
+    """One daemon thread that tells every viewed widget's front-end "the kernel side is here".
+
+    A view that stops hearing it (kernel restarted, died, comm closed) says "disconnected —
+    run the cell again" and greys out; the thread ends when no viewed widget is left.
+    """
+
+    def __init__(self, interval: float = BEAT_S) -> None:
+        self.interval = interval
+        self._widgets: weakref.WeakSet[ArroyoWidget] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, widget: ArroyoWidget) -> None:
+        with self._lock:
+            self._widgets.add(widget)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="arroyo-widget-heartbeat", daemon=True)
+                self._thread.start()
+        widget._emit({"type": "__beat__"})  # at once: the view need not wait a whole beat
+
+    def discard(self, widget: ArroyoWidget) -> None:
+        with self._lock:
+            self._widgets.discard(widget)
+            thread = self._thread if not self._widgets else None
+        if thread is not None:
+            self._changed.set()
+            if thread is not threading.current_thread():
+                thread.join(5.0)
+
+    def _run(self) -> None:
+        while True:
+            self._changed.wait(self.interval)
+            self._changed.clear()
+            with self._lock:
+                widgets = list(self._widgets)
+                if not widgets:
+                    self._thread = None
+                    return
+            for widget in widgets:
+                widget._emit({"type": "__beat__"})
+
+
+HEARTBEAT = Heartbeat()
+
+
 class ArroyoWidget(anywidget.AnyWidget):
     """Base: loads ``js/<_esm_name>.js`` (``_esm.assemble``), dispatches ``{"type": …}`` custom messages
     to ``_msg_<type>`` methods, reports failures in the synced ``error`` trait, and adds a
@@ -73,6 +125,7 @@ class ArroyoWidget(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self._pollers: list[Poller] = []
+        self._subscriptions: list[_watch.Subscription] = []
         self._saved = SavedSnapshot(self._repr_mimebundle_)
         self.on_msg(self._dispatch)
 
@@ -89,6 +142,20 @@ class ArroyoWidget(anywidget.AnyWidget):
         self._pollers.append(poller)
         return poller
 
+    def _watch(
+        self, pipeline: Any, callback: Callable[[_watch.WatchEvent], None], refresh_interval: float
+    ) -> _watch.Subscription:
+        """Subscribe to the pipeline's one watcher (api/watch.py); closed with the widget,
+        and told whether the view is on screen (the ``__visible__`` messages)."""
+        sub = _watch.watch(pipeline, callback, refresh_interval=refresh_interval)
+        self._subscriptions.append(sub)
+        return sub
+
+    def stop_polling(self) -> None:
+        """End this widget's own poll loops (its pipeline is gone); the view stays."""
+        for poller in self._pollers:
+            poller.stop()
+
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
@@ -100,6 +167,9 @@ class ArroyoWidget(anywidget.AnyWidget):
         if not self.closed and self.comm is not None:
             self._saved.publish()  # the final state, for a headless run's saved output
         self._closed.set()
+        HEARTBEAT.discard(self)
+        for sub in self._subscriptions:
+            sub.close()
         for poller in self._pollers:
             poller.stop()
         for thread in getattr(self, "_threads", []):
@@ -133,6 +203,12 @@ class ArroyoWidget(anywidget.AnyWidget):
 
     def _msg___view__(self, _content: dict, _buffers: list) -> None:
         self._saved.viewed = True
+        if not self.closed:
+            HEARTBEAT.add(self)
+
+    def _msg___visible__(self, content: dict, _buffers: list) -> None:
+        for sub in self._subscriptions:
+            sub.visible = bool(content.get("visible", True))
 
     def _dispatch(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
         if not isinstance(content, dict):
@@ -172,6 +248,8 @@ class ArroyoWidget(anywidget.AnyWidget):
 class PlotlyHost:
     """Mixin: hands plotly.js (shipped with the plotly package) to a front-end that asks,
     so figures render without a CDN and saved notebooks stay small."""
+
+    _emit: Callable[..., None]  # from ArroyoWidget
 
     def _msg_need_plotly(self, _content: dict, _buffers: list) -> None:
         self._emit({"type": "plotly"}, [plotly_js()])

@@ -2,8 +2,10 @@
 
 anywidget loads a widget's ESM from a string, so relative imports cannot work: the shared
 helpers of ``js/common.js`` are inlined in front of the widget's own module. Every view
-also announces itself with a ``__view__`` message (see ``_saved.py``). No build step, and
-nothing generated is kept in git.
+also announces itself with a ``__view__`` message (see ``_saved.py``), watches its kernel
+side's heartbeat (``liveness`` in common.js: "disconnected — run the cell again") and
+reports whether it is on screen (``__visible__``, for the pipeline watcher's cadence).
+No build step, and nothing generated is kept in git.
 """
 
 from __future__ import annotations
@@ -17,9 +19,7 @@ JS_DIR = Path(__file__).parent / "js"
 _IMPORT_COMMON = re.compile(r'^import .* from "\./common\.js";\n', re.M)
 _EXPORT = re.compile(r"^export ", re.M)
 _DEFAULT_EXPORT = "export default { render };"
-_ANNOUNCING_EXPORT = (
-    'export default { render(ctx) { ctx.model.send({ type: "__view__" }); return render(ctx); } };'
-)
+_ANNOUNCING_EXPORT = "export default { render(ctx) { return renderLive(ctx, render); } };"
 
 
 @cache

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..api.watch import existing_watcher
+
 _HANDLE_METHODS = ("job", "refresh", "stop", "start", "restart")
 
 
@@ -59,9 +61,29 @@ class Source:
     def checkpoint_interval_micros(self) -> int | None:
         return getattr(self.pipeline, "checkpoint_interval_micros", None)
 
+    def parallelism(self) -> int:
+        """The largest operator parallelism in the pipeline's graph (0 when unknown)."""
+        graph = self.graph
+        nodes = (
+            getattr(graph, "nodes", None) or (graph.get("nodes") if isinstance(graph, dict) else None) or []
+        )
+        return max(
+            (
+                int(
+                    getattr(n, "parallelism", None) or (n.get("parallelism", 0) if isinstance(n, dict) else 0)
+                )
+                for n in nodes
+            ),
+            default=0,
+        )
+
     # state
     def job(self) -> Any:
-        return self.pipeline.job()
+        """The current job: the pipeline watcher's latest poll while one runs and is fresh
+        (views of one pipeline share its poll loop), else fetched now."""
+        watcher = existing_watcher(self.pipeline)
+        cached = watcher.cached_job() if watcher is not None else None
+        return cached if cached is not None else self.pipeline.job()
 
     def refresh(self) -> Any:
         return self.pipeline.refresh()
@@ -76,30 +98,36 @@ class Source:
     def restart(self, ignore_state: bool = False) -> Any:
         return self.pipeline.restart(ignore_state=ignore_state)
 
-    # data
+    # data: through the client with the (watcher-shared) job id, so a data call does not
+    # fetch the job again the way a handle method would; fakes and other handles use theirs.
+    def _client_call(self, name: str) -> Any:
+        client = getattr(self.pipeline, "_client", None)
+        return getattr(client, name, None)
+
     def errors_page(self, limit: int, starting_after: str | None = None) -> Any:
         """One page of the current job's error log (``.data``, ``.has_more``)."""
-        try:
-            return self.pipeline.errors(limit=limit, starting_after=starting_after)
-        except TypeError:
-            # A handle whose errors() has no starting_after: page through the client.
-            client = getattr(self.pipeline, "client", None) or getattr(self.pipeline, "_client", None)
-            if client is None:
-                raise
-            job = self.job()
-            return client.get_job_errors(self.id, job.id, limit=limit, starting_after=starting_after)
+        get = self._client_call("get_job_errors")
+        if get is not None:
+            return get(self.id, self.job().id, limit=limit, starting_after=starting_after)
+        return self.pipeline.errors(limit=limit, starting_after=starting_after)
 
     def checkpoints(self) -> list[Any]:
-        return list(self.pipeline.checkpoints())
+        get = self._client_call("get_checkpoints")
+        return list(get(self.id, self.job().id) if get is not None else self.pipeline.checkpoints())
 
     def checkpoint_details(self, epoch: int) -> list[Any]:
+        get = self._client_call("get_checkpoint_details")
+        if get is not None:
+            return list(get(self.id, self.job().id, epoch))
         return list(self.pipeline.checkpoint_details(epoch))
 
     def metrics(self) -> list[Any]:
-        return list(self.pipeline.metrics())
+        get = self._client_call("get_operator_metric_groups")
+        return list(get(self.id, self.job().id) if get is not None else self.pipeline.metrics())
 
     def output(self) -> Any:
-        return self.pipeline.output()
+        get = self._client_call("stream_output")
+        return get(self.id, self.job().id) if get is not None else self.pipeline.output()
 
     def follow_output(self) -> Any | None:
         """The output across runs (``OutputFollower``), or None if the handle cannot follow."""

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+import pandas as pd
 import traitlets as t
 
 from .. import charts
+from ..frames import checkpoints_frame, field
 from ..states import TERMINAL_STATES, parse_state
 from ._base import ArroyoWidget, PlotlyHost, esc
 from ._source import Source, short_error
 
 DETAILS_CACHE = 32  # epochs whose operator details are kept (sizes for the history)
+SIZE_HISTORY = 20  # the newest finished epochs whose sizes are fetched for the history
 
 
 class CheckpointsWidget(PlotlyHost, ArroyoWidget):
@@ -21,7 +24,9 @@ class CheckpointsWidget(PlotlyHost, ArroyoWidget):
     _esm_name = "checkpoints"
 
     pipeline_name = t.Unicode("").tag(sync=True)
-    epochs = t.List().tag(sync=True)  # newest first: {epoch, start_time, finish_time, duration, type}
+    epochs: t.List[Any] = t.List().tag(
+        sync=True
+    )  # newest first: {epoch, start_time, finish_time, duration, type}
     selected_epoch = t.Int(0).tag(sync=True)  # 0: follow the latest finished epoch
     shown_epoch = t.Int(0).tag(sync=True)
     summary = t.Dict().tag(sync=True)  # the stats box of the shown epoch
@@ -65,61 +70,69 @@ class CheckpointsWidget(PlotlyHost, ArroyoWidget):
                 self._details.move_to_end(epoch)
                 return self._details[epoch]
         groups = self._source.checkpoint_details(epoch)
-        cp = next((c for c in self._checkpoints if charts._get(c, "epoch") == epoch), None)
+        cp = next((c for c in self._checkpoints if field(c, "epoch") == epoch), None)
         with self._lock:
-            if cp is not None and charts._get(cp, "finish_time"):
+            if cp is not None and field(cp, "finish_time"):
                 self._details[epoch] = groups
                 while len(self._details) > DETAILS_CACHE:
                     self._details.popitem(last=False)
         return groups
 
     def update(self) -> None:
-        """Fetch the checkpoint list and rebuild the figures that changed."""
+        """Fetch the checkpoint list (and sizes of new epochs); redraw what changed."""
         cps = self._source.checkpoints()
-        changed = [(charts._get(c, "epoch"), charts._get(c, "finish_time")) for c in cps] != [
-            (charts._get(c, "epoch"), charts._get(c, "finish_time")) for c in self._checkpoints
+        changed = [(field(c, "epoch"), field(c, "finish_time")) for c in cps] != [
+            (field(c, "epoch"), field(c, "finish_time")) for c in self._checkpoints
         ]
         self._checkpoints = cps
         if changed:
-            self._history()
+            self._fetch_sizes()
+            self._epochs()
         target = self.selected_epoch or self._latest_epoch()
         if changed or target != self.shown_epoch:
             self._show(target)
 
+    def _fetch_sizes(self) -> None:
+        """Details of the newest finished epochs: their bytes make the size subplot."""
+        finished = [int(field(c, "epoch")) for c in self._checkpoints if field(c, "finish_time")]
+        for epoch in sorted(finished)[-SIZE_HISTORY:]:
+            self.details(epoch)
+
     def _latest_epoch(self) -> int:
-        finished = [charts._get(c, "epoch") for c in self._checkpoints if charts._get(c, "finish_time")]
-        every = [charts._get(c, "epoch") for c in self._checkpoints]
+        finished = [field(c, "epoch") for c in self._checkpoints if field(c, "finish_time")]
+        every = [field(c, "epoch") for c in self._checkpoints]
         return int(max(finished or every or [0]))
 
-    def _history(self) -> None:
-        table = charts.checkpoint_table(self._checkpoints) if self._checkpoints else None
-        interval = self._source.checkpoint_interval_micros
+    def _sizes(self) -> dict[int, float]:
         with self._lock:
-            sizes = {e: sum(charts._get(g, "bytes") or 0 for g in gs) for e, gs in self._details.items()}
-        fig = charts.checkpoint_history(self._checkpoints, interval_micros=interval, sizes=sizes)
-        epochs = []
-        if table is not None:
-            for row in table.iloc[::-1].head(500).itertuples():
-                epochs.append(
-                    {
-                        "epoch": int(row.epoch),
-                        "start_time": float(row.start_time),
-                        "finish_time": None if row.finish_time != row.finish_time else float(row.finish_time),
-                        "type": row.checkpoint_type,
-                    }
-                )
-        with self.hold_sync():
-            self.hint = charts.checkpoint_hint(self._checkpoints, interval) or ""
-            self.history_json = fig.to_json()
-            self.epochs = epochs
+            return {e: float(sum(field(g, "bytes") or 0 for g in gs)) for e, gs in self._details.items()}
+
+    def _epochs(self) -> None:
+        table = checkpoints_frame(self._checkpoints)
+        epochs = [
+            {
+                "epoch": int(row.epoch),
+                "start_time": row.start_time.value // 1000,
+                "finish_time": None if pd.isna(row.finish_time) else row.finish_time.value // 1000,
+                "type": row.checkpoint_type,
+            }
+            for row in table.iloc[::-1].head(500).itertuples()
+        ]
+        self.epochs = epochs
 
     def _show(self, epoch: int) -> None:
-        cp = next((c for c in self._checkpoints if charts._get(c, "epoch") == epoch), None)
+        cp = next((c for c in self._checkpoints if field(c, "epoch") == epoch), None)
         if cp is None:
             return
         groups = self.details(epoch)
-        start, finish = charts._get(cp, "start_time"), charts._get(cp, "finish_time")
-        total = sum(charts._get(g, "bytes") or 0 for g in groups)
+        start, finish = field(cp, "start_time"), field(cp, "finish_time")
+        total = sum(field(g, "bytes") or 0 for g in groups)
+        interval = self._source.checkpoint_interval_micros
+        sizes = self._sizes()
+        history = charts.checkpoint_history(
+            self._checkpoints, interval_micros=interval, sizes=sizes, selected_epoch=epoch
+        )
+        hint = charts.checkpoint_hint(self._checkpoints, interval, sizes=sizes, groups=groups)
         with self.hold_sync():  # shown_epoch last: it signals "all of this epoch is in"
             self.summary = {
                 "epoch": epoch,
@@ -128,8 +141,10 @@ class CheckpointsWidget(PlotlyHost, ArroyoWidget):
                 "duration": charts.format_duration((finish - start) if finish else None),
                 "size": charts.format_bytes(total),
                 "operators": len(groups),
-                "type": charts._get(cp, "checkpoint_type"),
+                "type": field(cp, "checkpoint_type"),
             }
+            self.hint = hint or ""
+            self.history_json = history.to_json()
             self.timeline_json = charts.checkpoint_timeline(groups, cp).to_json()
             self.bytes_json = charts.checkpoint_bytes(groups).to_json()
             self.shown_epoch = epoch

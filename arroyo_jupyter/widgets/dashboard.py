@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import ipywidgets as ipw
 
 from .. import charts
-from ._base import esc
+from ..api.watch import STEADY_POLL, WatchEvent, watch
+from ._base import ArroyoWidget, esc
 from ._source import Source
 from .checkpoints import CheckpointsWidget
 from .errors import ErrorsWidget
@@ -25,18 +27,35 @@ def has_preview_sink(graph: Any) -> bool:
     return any("preview" in str(charts._get(n, "operator") or "") for n in nodes)
 
 
-class Dashboard(ipw.VBox):
-    """``Dashboard(pipeline)``: ``.state``, ``.output``, ``.errors``, ``.checkpoints``,
-    ``.metrics`` and ``.graph`` are the widgets inside; ``close()`` closes them all."""
+def _with_interval(cls: type, handle: Any, refresh_interval: float) -> Any:
+    """``cls(handle)`` with the dashboard's refresh interval, by whichever name it takes."""
+    params = inspect.signature(cls).parameters
+    for name in ("refresh_interval", "refresh"):
+        if name in params:
+            return cls(handle, **{name: refresh_interval})
+    return cls(handle)
 
-    def __init__(self, pipeline: Any, **kwargs: Any) -> None:
+
+class Dashboard(ipw.VBox):
+    """``Dashboard(pipeline, refresh_interval=5.0)``: ``.state``, ``.output``, ``.errors``,
+    ``.checkpoints``, ``.metrics`` and ``.graph`` are the widgets inside; ``close()``
+    closes them all.
+
+    Every part learns the job's state from the pipeline's one watcher (api/watch.py):
+    one poll loop for the whole dashboard. When the pipeline is deleted the parts stop
+    polling and the header says so.
+    """
+
+    def __init__(self, pipeline: Any, refresh_interval: float = STEADY_POLL, **kwargs: Any) -> None:
         source = Source(pipeline)
         handle = source.pipeline
-        self.state = JobStateWidget(handle)
-        self.output: OutputTable | None = OutputTable(handle) if has_preview_sink(source.graph) else None
-        self.errors = ErrorsWidget(handle)
-        self.checkpoints = CheckpointsWidget(handle)
-        self.metrics = MetricsWidget(handle)
+        self.state = JobStateWidget(handle, refresh_interval=refresh_interval)
+        self.output: OutputTable | None = (
+            _with_interval(OutputTable, handle, refresh_interval) if has_preview_sink(source.graph) else None
+        )
+        self.errors = _with_interval(ErrorsWidget, handle, refresh_interval)
+        self.checkpoints = _with_interval(CheckpointsWidget, handle, refresh_interval)
+        self.metrics = _with_interval(MetricsWidget, handle, refresh_interval)
         self.graph = FigureView(charts.pipeline_graph(source.graph))
         no_output = ipw.HTML("<i>This pipeline has no preview (web) sink, so there is no output to show.</i>")
         self.tabs = ipw.Tab(
@@ -46,6 +65,17 @@ class Dashboard(ipw.VBox):
         self.tabs.add_class("arroyo-dashboard-tabs")
         super().__init__(children=[self.state, self.tabs], **kwargs)
         self.add_class("arroyo-dashboard")
+        self.deleted = False
+        self._sub = watch(handle, self._on_event, refresh_interval=refresh_interval)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        if not event.deleted or self.deleted:
+            return
+        self.deleted = True
+        self.add_class("arroyo-dashboard-deleted")
+        for part in self.parts:
+            if isinstance(part, ArroyoWidget) and part is not self.state:
+                part.stop_polling()
 
     @property
     def parts(self) -> list[Any]:
@@ -54,6 +84,7 @@ class Dashboard(ipw.VBox):
         ]
 
     def close(self) -> None:
+        self._sub.close()
         for w in self.parts:
             w.close()
         self.tabs.close()

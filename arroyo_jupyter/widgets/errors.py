@@ -7,38 +7,21 @@ from typing import Any
 import pandas as pd
 import traitlets as t
 
+from ..frames import error_groups_frame, errors_frame, field
 from ..states import TERMINAL_STATES, parse_state
 from ._base import ArroyoWidget, esc
 from ._source import Source, short_error
 
-MAX_GROUPED = 10_000  # messages read to group the log (bounded: logs can be long)
+MAX_GROUPED = 10_000  # messages read to count and group the log (bounded: logs can be long)
 COLUMNS = ["id", "created_at", "operator_id", "task_index", "level", "message", "details", "error_domain"]
 
 
 def message_dict(m: Any) -> dict:
-    get = (lambda k: m.get(k)) if isinstance(m, dict) else (lambda k: getattr(m, k, None))
-    return {k: get(k) for k in COLUMNS}
+    return {k: field(m, k) for k in COLUMNS}
 
 
-def messages_frame(messages: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(messages, columns=COLUMNS)
-    df["created_at"] = pd.to_datetime(df["created_at"].astype("float64"), unit="us", utc=True)
-    return df
-
-
-def group_messages(messages: list[dict]) -> pd.DataFrame:
-    """Count per operator and message, with first and last seen."""
-    df = messages_frame(messages)
-    if df.empty:
-        return pd.DataFrame(columns=["operator_id", "message", "count", "first_seen", "last_seen"])
-    df["operator_id"] = df["operator_id"].fillna("(job)")
-    g = (
-        df.groupby(["operator_id", "message"], sort=False)["created_at"]
-        .agg(["count", "min", "max"])
-        .reset_index()
-    )
-    g.columns = ["operator_id", "message", "count", "first_seen", "last_seen"]
-    return g.sort_values(["count", "last_seen"], ascending=False, kind="stable").reset_index(drop=True)
+def _iso(ts: Any) -> str | None:
+    return None if pd.isna(ts) else ts.isoformat()
 
 
 class ErrorsWidget(ArroyoWidget):
@@ -47,11 +30,13 @@ class ErrorsWidget(ArroyoWidget):
     _esm_name = "errors"
 
     pipeline_name = t.Unicode("").tag(sync=True)
-    page = t.List().tag(sync=True)  # rows of the page shown (created_at in µs)
+    page: t.List[Any] = t.List().tag(sync=True)  # rows of the page shown (created_at in µs)
     page_index = t.Int(0).tag(sync=True)
     page_size = t.Int(50).tag(sync=True)
     has_more = t.Bool(False).tag(sync=True)
-    groups = t.List().tag(sync=True)
+    total = t.Int(-1).tag(sync=True)  # messages in the log (-1: not counted yet)
+    total_capped = t.Bool(False).tag(sync=True)  # the log has more than MAX_GROUPED
+    groups: t.List[Any] = t.List().tag(sync=True)
     grouped_over = t.Int(0).tag(sync=True)  # how many messages the groups cover
     loading = t.Bool(False).tag(sync=True)
 
@@ -63,6 +48,7 @@ class ErrorsWidget(ArroyoWidget):
         self._source = Source(pipeline)
         super().__init__(pipeline_name=self._source.name, page_size=page_size, **kwargs)
         self._cursors: list[str | None] = [None]  # starting_after of each page seen
+        self._counted_newest: Any = object()  # newest id when the log was last counted
         try:
             self.load_page(0)
         except Exception as exc:  # shown in the widget; refresh retries
@@ -103,8 +89,24 @@ class ErrorsWidget(ArroyoWidget):
                     self._cursors.append(rows[-1]["id"])
             with self.hold_sync():
                 self.page, self.page_index, self.has_more, self.error = rows, index, has_more, ""
+            if index == 0:
+                self._count(rows, has_more)
         finally:
             self.loading = False
+
+    def _count(self, first_page: list[dict], has_more: bool) -> None:
+        """The log's size, for "page N of M": recounted only when a new error arrived."""
+        newest = first_page[0]["id"] if first_page else None
+        if newest == self._counted_newest:
+            return
+        if not has_more:
+            total, capped = len(first_page), False
+        else:
+            total = len(self.iter_all(MAX_GROUPED + 1))
+            total, capped = min(total, MAX_GROUPED), total > MAX_GROUPED
+        self._counted_newest = newest
+        with self.hold_sync():
+            self.total, self.total_capped = total, capped
 
     def next_page(self) -> None:
         if self.has_more:
@@ -117,12 +119,11 @@ class ErrorsWidget(ArroyoWidget):
         self.load_page(self.page_index)
 
     def iter_all(self, limit: int | None = None) -> list[dict]:
+        """Every message of the log (or the newest ``limit``), newest first."""
         out: list[dict] = []
         after: str | None = None
         while limit is None or len(out) < limit:
-            page = self._source.errors_page(
-                min(self.page_size * 4, 1000) if self.page_size < 250 else 1000, after
-            )
+            page = self._source.errors_page(1000, after)  # the API's largest page: fewest calls
             rows = [message_dict(m) for m in getattr(page, "data", page)]
             out.extend(rows)
             if not getattr(page, "has_more", False) or not rows:
@@ -131,25 +132,33 @@ class ErrorsWidget(ArroyoWidget):
         return out if limit is None else out[:limit]
 
     def group(self) -> pd.DataFrame:
-        """Group the log (up to MAX_GROUPED messages) by operator and message."""
+        """Group the log (up to MAX_GROUPED messages) by operator and normalised message
+        (``frames.error_groups_frame``: numbers and ids masked), with counts and first/last seen."""
         messages = self.iter_all(MAX_GROUPED)
-        g = group_messages(messages)
-        rows = g.assign(
-            first_seen=g["first_seen"].map(lambda x: x.isoformat()),
-            last_seen=g["last_seen"].map(lambda x: x.isoformat()),
-        ).to_dict("records")
+        g = error_groups_frame(messages)
+        rows = [
+            {
+                "operator_id": r.operator_id,
+                "pattern": r.pattern,
+                "count": int(r.count),
+                "first_seen": _iso(r.first_seen),
+                "last_seen": _iso(r.last_seen),
+                "example": r.example,
+            }
+            for r in g.itertuples()
+        ]
         with self.hold_sync():
             self.groups, self.grouped_over = rows, len(messages)
         return g
 
     def to_pandas(self, all_pages: bool = False) -> pd.DataFrame:
-        return messages_frame(self.iter_all() if all_pages else list(self.page))
+        return errors_frame(self.iter_all() if all_pages else list(self.page))
 
     # ---- messages from the browser
 
     def _msg_page(self, content: dict, _buffers: list) -> None:
         step = {"next": self.next_page, "prev": self.previous_page, "first": lambda: self.load_page(0)}
-        self._background(step.get(content.get("dir"), self.refresh), "errors-page")
+        self._background(step.get(str(content.get("dir")), self.refresh), "errors-page")
 
     def _msg_page_size(self, content: dict, _buffers: list) -> None:
         size = int(content.get("value", 50))
@@ -168,21 +177,27 @@ class ErrorsWidget(ArroyoWidget):
 
     # ---- snapshot
 
+    def _pages(self) -> str:
+        if self.total < 0:
+            return f"page {self.page_index + 1}"
+        count = max(1, -(-self.total // self.page_size))
+        plus = "+" if self.total_capped else ""
+        return f"page {self.page_index + 1} of {count}{plus}, {self.total}{plus} errors"
+
     def _snapshot_text(self) -> str:
-        more = "+" if self.has_more else ""
-        lines = [
-            f"ErrorsWidget {self.pipeline_name}: {len(self.page)}{more} errors on page {self.page_index + 1}"
-        ]
+        if not self.page and self.page_index == 0:
+            return f"ErrorsWidget {self.pipeline_name}: no errors"
+        lines = [f"ErrorsWidget {self.pipeline_name}: {self._pages()}"]
         for m in self.page[:5]:
             lines.append(f"  {m['operator_id'] or '(job)'}: {m['message']} {m['details'] or ''}".rstrip())
         return "\n".join(lines)
 
     def _snapshot_html(self) -> str:
-        more = "+" if self.has_more else ""
-        head = f"<b>Errors of {esc(self.pipeline_name)}</b>: {len(self.page)}{more} on page {self.page_index + 1}"
-        if not self.page:
-            return head
-        df = messages_frame(list(self.page[:20]))[
+        if not self.page and self.page_index == 0:
+            return f"<b>Errors of {esc(self.pipeline_name)}</b>: no errors"
+        head = f"<b>Errors of {esc(self.pipeline_name)}</b>: {esc(self._pages())}"
+        df = errors_frame(list(self.page[:20]))[
             ["created_at", "operator_id", "task_index", "message", "details"]
         ]
-        return head + df.to_html(escape=True, index=False)
+        with pd.option_context("display.max_colwidth", None):
+            return head + df.to_html(escape=True, index=False)

@@ -1,4 +1,10 @@
-"""JobStateWidget: a job's state, live, with the console's action buttons."""
+"""JobStateWidget: a job's state, live, with the console's action buttons.
+
+The widget does not poll: it subscribes to the pipeline's one watcher (api/watch.py),
+which every other view of the pipeline shares. Its timeline is the server's list of
+state transitions (with the server's times), so states passed while the view was
+off-screen or between two polls are still there.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,13 @@ from typing import Any
 
 import traitlets as t
 
-from ..charts import format_duration
-from ..states import STOP_MODES, TERMINAL_STATES, TRANSITIONAL_STATES, console_buttons, parse_state
+from ..api.watch import STEADY_POLL, Subscription, WatchEvent
+from ..states import STOP_MODES, console_buttons
 from ._base import ArroyoWidget, esc
 from ._source import Source, short_error
 
-FAST_POLL = 1.0  # s, while the state is changing
-STEADY_POLL = 5.0  # s, while it is not
-HIDDEN_POLL = 30.0  # s, while no view is visible
 METHODS = ("stop", "start", "restart")
+TIMELINE_MAX = 50
 
 
 def job_dict(job: Any) -> dict:
@@ -46,7 +50,11 @@ def job_dict(job: Any) -> dict:
 
 
 def buttons_for(job: dict) -> list[dict]:
-    """The shared state→action table (states.console_buttons), JSON-ready."""
+    """The shared state→action table (states.console_buttons), JSON-ready.
+
+    A disabled button that only repeats the state ("Finished", "Stopping" …) is left out:
+    the state badge already says it, and a dead button next to it reads like a control.
+    """
     return [
         {
             "label": b.label,
@@ -57,11 +65,39 @@ def buttons_for(job: dict) -> list[dict]:
             "enabled": b.enabled,
         }
         for b in console_buttons(job["state"], job["running_desired"])
+        if b.enabled
     ]
 
 
+def format_uptime(micros: float | None) -> str:
+    """One style for every duration the header shows (js/common.js fmtUptime is the same):
+    "0.4 s", "9.1 s", "14 s", "3 m 41 s", "2 h 05 m"."""
+    if micros is None or micros < 0:
+        return "-"
+    s = micros / 1e6
+    if s < 10:
+        return f"{s:.1f} s"
+    whole = int(s)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} m {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} m"
+
+
+def timeline_from(transitions: list[Any]) -> list[dict]:
+    """The server's transitions as chips: {"state", "time": ms since epoch, "run_id"}."""
+    chips = []
+    for tr in transitions:
+        get = tr.get if isinstance(tr, dict) else lambda k, _t=tr: getattr(_t, k, None)
+        chips.append(
+            {"state": str(get("state")), "time": int(get("time") or 0) // 1000, "run_id": get("run_id")}
+        )
+    return chips[-TIMELINE_MAX:]
+
+
 class JobStateWidget(ArroyoWidget):
-    """The live state of a pipeline's job: ``JobStateWidget(pipeline)``."""
+    """The live state of a pipeline's job: ``JobStateWidget(pipeline, refresh_interval=5.0)``."""
 
     _esm_name = "job_state"
 
@@ -70,72 +106,98 @@ class JobStateWidget(ArroyoWidget):
     preview = t.Bool(False).tag(sync=True)
     parallelism = t.Int(0).tag(sync=True)
     job = t.Dict().tag(sync=True)
-    buttons = t.List().tag(sync=True)
+    buttons: t.List[dict] = t.List().tag(sync=True)
     stop_modes = t.List(t.Unicode(), default_value=[m.value for m in STOP_MODES]).tag(sync=True)
-    timeline = t.List().tag(sync=True)  # [{"state", "time": ms since epoch}]
+    timeline: t.List[dict] = t.List().tag(
+        sync=True
+    )  # [{"state", "time": ms since epoch, "run_id", "sampled"?}]
+    timeline_source = t.Unicode("server").tag(sync=True)  # "server" | "polls" (a cluster without transitions)
     busy = t.Unicode("").tag(sync=True)  # the label of the call in progress
-    confirm_stop = t.Bool(True).tag(sync=True)
+    confirm_stop = t.Bool(True).tag(sync=True)  # ask before Stop and before dropping state
+    gone = t.Unicode("").tag(sync=True)  # "deleted" once the pipeline is gone
+    as_of = t.Float(0.0).tag(sync=True)  # ms since epoch of the shown job when the last poll failed
 
-    def __init__(self, pipeline: Any, *, confirm_stop: bool | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        pipeline: Any,
+        *,
+        confirm_stop: bool | None = None,
+        refresh_interval: float = STEADY_POLL,
+        **kwargs: Any,
+    ) -> None:
         self._source = Source(pipeline)
-        graph = self._source.graph
-        nodes = (
-            getattr(graph, "nodes", None) or (graph.get("nodes") if isinstance(graph, dict) else None) or []
-        )
-        par = max(
-            (
-                int(
-                    getattr(n, "parallelism", None) or (n.get("parallelism", 0) if isinstance(n, dict) else 0)
-                )
-                for n in nodes
-            ),
-            default=0,
-        )
         super().__init__(
             pipeline_name=self._source.name,
             pipeline_id=self._source.id,
             preview=self._source.preview,
-            parallelism=par,
+            parallelism=self._source.parallelism(),
             confirm_stop=(not self._source.preview) if confirm_stop is None else confirm_stop,
             **kwargs,
         )
-        self._visible = True
         self._calls: list[threading.Thread] = []
-        self._poller = self._poll("job-state", self._poll_once)
+        self._last_ok = 0.0
+        self._sub: Subscription = self._watch(self._source.pipeline, self._on_event, refresh_interval)
 
-    # ---- polling
+    # ---- news from the watcher
 
-    def _poll_once(self) -> float | None:
+    def _on_event(self, event: WatchEvent) -> None:
         if self.closed:
-            return None
-        try:
-            job = job_dict(self._source.job())
-        except Exception as exc:
-            self.error = short_error(exc)
-            return STEADY_POLL
-        self._apply(job)
-        state = parse_state(job["state"])
-        if self.busy:
-            return FAST_POLL
-        if state in TERMINAL_STATES:
-            return None  # parked until a button wakes it
-        if not self._visible:
-            return HIDDEN_POLL
-        return FAST_POLL if state in TRANSITIONAL_STATES else STEADY_POLL
-
-    def _apply(self, job: dict) -> None:
+            return
+        if event.deleted:
+            with self.hold_sync():
+                self.gone = "deleted"
+                self.buttons = []
+                self.busy = ""
+                self.error = ""
+            return
+        if event.job is None:
+            self.error = event.error or ""
+            return
+        job = job_dict(event.job)
         with self._lock, self.hold_sync():
-            if not self.timeline or self.timeline[-1]["state"] != job["state"]:
-                self.timeline = [*self.timeline, {"state": job["state"], "time": int(time.time() * 1000)}][
-                    -50:
-                ]
+            if event.error:
+                self.error = f"could not refresh: {event.error}"
+                self.as_of = self._last_ok
+                return
+            self._last_ok = event.at * 1000
+            if self.as_of or self.error.startswith("could not refresh"):
+                self.as_of, self.error = 0.0, ""
+            ended = job["state"] in ("Stopped", "Finished", "Failed")
+            if self.job and (job.get("run_id") != self.job.get("run_id") or ended):
+                self._refresh_parallelism()  # a new run, or a rescale while stopped
+            self._apply_timeline(job, event.transitions)
             if job != self.job:
                 self.job = job
                 self.buttons = buttons_for(job)
 
+    def _apply_timeline(self, job: dict, transitions: list[Any] | None) -> None:
+        if transitions is not None:
+            self.timeline_source = "server"
+            self.timeline = timeline_from(transitions)
+            return
+        # A server without transitions: the states the polls saw, at the job's own times
+        # where it has them (a run's start, its finish), else at the poll.
+        self.timeline_source = "polls"
+        last = self.timeline[-1] if self.timeline else None
+        if last and last["state"] == job["state"] and last.get("run_id") == job.get("run_id"):
+            return
+        when = {"Running": job.get("start_time")}.get(job["state"]) or (
+            job.get("finish_time") if job["state"] in ("Stopped", "Finished", "Failed") else None
+        )
+        time_ms = int(when) // 1000 if when else int(time.time() * 1000)
+        chip = {"state": job["state"], "time": time_ms, "run_id": job.get("run_id"), "sampled": not when}
+        self.timeline = [*self.timeline, chip][-TIMELINE_MAX:]
+
+    def _refresh_parallelism(self) -> None:
+        try:
+            self._source.refresh()
+            self.parallelism = self._source.parallelism()
+        except Exception:  # the state is still worth showing; the next run change retries
+            pass
+
     def refresh(self) -> None:
         """Poll now."""
-        self._poller.wake()
+        self._sub.watcher.wake()
 
     # ---- actions
 
@@ -148,6 +210,9 @@ class JobStateWidget(ArroyoWidget):
             raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
         if method == "stop" and mode not in [m.value for m in STOP_MODES]:
             raise ValueError(f"stop mode must be one of {', '.join(self.stop_modes)}; got {mode!r}")
+        if self.gone:
+            self.error = f"{method} is not possible: the pipeline was {self.gone}"
+            return
         label = f"{method} {mode or ''}".strip() + (" without state" if ignore_state else "")
         self.busy, self.error = label, ""
         call = threading.Thread(
@@ -170,20 +235,22 @@ class JobStateWidget(ArroyoWidget):
             self.error = f"{method} failed: {short_error(exc)}"
         finally:
             self.busy = ""
-            self._poller.wake()
+            self._sub.watcher.hurry()
 
     def _msg_action(self, content: dict, _buffers: list) -> None:
         method, mode = content.get("method"), content.get("mode")
-        if method == "stop" and self.confirm_stop and not content.get("confirmed"):
-            self.error = "Stopping a running pipeline needs confirmation: click Stop, then Confirm."
+        ignore_state = bool(content.get("ignore_state"))
+        if self.confirm_stop and not content.get("confirmed") and (method == "stop" or ignore_state):
+            what = (
+                "Stopping a running pipeline" if method == "stop" else f"{str(method).title()} without state"
+            )
+            self.error = f"{what} needs confirmation: click the button, then Confirm."
             return
         # Run on a thread: the comm handler must not block the kernel on HTTP.
-        self.act(str(method), mode, bool(content.get("ignore_state")), wait=False)
+        self.act(str(method), mode, ignore_state, wait=False)
 
-    def _msg_visible(self, content: dict, _buffers: list) -> None:
-        was, self._visible = self._visible, bool(content.get("visible", True))
-        if self._visible and not was:
-            self._poller.wake()
+    def _msg_visible(self, content: dict, buffers: list) -> None:  # older front-ends
+        self._msg___visible__(content, buffers)
 
     def _on_close(self) -> None:
         for call in self._calls:
@@ -196,33 +263,40 @@ class JobStateWidget(ArroyoWidget):
         if not start:
             return "-"
         end = finish or time.time() * 1e6
-        return format_duration(end - start)
+        return format_uptime(end - start)
+
+    def _state(self) -> str:
+        return "Deleted" if self.gone else self.job.get("state", "…")
 
     def _snapshot_text(self) -> str:
         j = self.job
         if not j:
-            return f"JobStateWidget {self.pipeline_name}: (no job yet)"
-        line = f"{self.pipeline_name} [{j['id']}]: {j['state']} (run {j['run_id']}, tasks {j['tasks'] if j['tasks'] is not None else 'n/a'}, uptime {self._uptime()})"
+            return f"JobStateWidget {self.pipeline_name}: " + ("deleted" if self.gone else "(no job yet)")
+        ran = "ran" if j.get("finish_time") else "uptime"
+        tasks = j["tasks"] if j["tasks"] is not None else "n/a"
+        line = f"{self.pipeline_name} [{j['id']}]: {self._state()} (run {j['run_id']}, tasks {tasks}, {ran} {self._uptime()})"
         if j.get("failure"):
             line += f"\n  failure ({j.get('failure_domain') or 'internal'}): {j['failure']}"
         if self.timeline:
-            line += "\n  states: " + " → ".join(s["state"] for s in self.timeline)
+            line += "\n  history: " + " → ".join(s["state"] for s in self.timeline)
         return line
 
     def _snapshot_html(self) -> str:
         j = self.job
         if not j:
-            return f"<b>{esc(self.pipeline_name)}</b>: no job yet"
+            return f"<b>{esc(self.pipeline_name)}</b>: " + ("deleted" if self.gone else "no job yet")
+        state = self._state()
+        ran = "ran" if j.get("finish_time") else "uptime"
         rows = [
             f"<b>{esc(self.pipeline_name)}</b> <code>{esc(j['id'])}</code>: "
-            f'<span class="arroyo-state arroyo-state-{esc(j["state"])}">{esc(j["state"])}</span>',
+            f'<span class="arroyo-state arroyo-state-{esc(state)}">{esc(state)}</span>',
             f"run {esc(j['run_id'])} · tasks {esc(j['tasks'] if j['tasks'] is not None else 'n/a')} · "
-            f"parallelism {self.parallelism} · uptime {esc(self._uptime())}",
+            f"parallelism {self.parallelism} · {ran} {esc(self._uptime())}",
         ]
         if j.get("failure"):
             rows.append(
                 f"<div>failure ({esc(j.get('failure_domain') or 'internal')}): {esc(j['failure'])}</div>"
             )
         if self.timeline:
-            rows.append("<div>" + " → ".join(esc(s["state"]) for s in self.timeline) + "</div>")
+            rows.append("<div>history: " + " → ".join(esc(s["state"]) for s in self.timeline) + "</div>")
         return "<br>".join(rows)

@@ -81,11 +81,11 @@ for p in runs.values():
 # %%
 import pandas as pd
 
-from arroyo_jupyter import charts
+from arroyo_jupyter import charts, frames
 
 
 def checkpoint_stats(name: str, p) -> pd.DataFrame:
-    table = charts.checkpoint_table(finished_checkpoints(p))
+    table = frames.checkpoints_frame(finished_checkpoints(p))
     table["bytes"] = [sum(g.bytes or 0 for g in p.checkpoint_details(int(e))) for e in table["epoch"]]
     table["pipeline"] = name
     table["interval_s"] = p.checkpoint_interval_micros / 1e6
@@ -94,7 +94,7 @@ def checkpoint_stats(name: str, p) -> pd.DataFrame:
 
 
 stats = pd.concat([checkpoint_stats(name, p) for name, p in runs.items()], ignore_index=True)
-stats["duration_ms"] = stats["duration_us"] / 1000
+stats["duration_ms"] = stats["duration_micros"].astype("float64") / 1000
 stats[["pipeline", "epoch", "checkpoint_type", "duration_ms", "bytes"]]
 
 # %%
@@ -109,13 +109,29 @@ summary["share_of_interval"] = summary["median_ms"] / (summary.index.get_level_v
 summary
 
 # %% [markdown]
-# The duration of each checkpoint over time, against its interval (the dashed line):
+# The duration of each checkpoint over time, on an axis scaled to the durations (the
+# interval is drawn as a dashed line only when checkpoints come close to it; otherwise
+# the axis title says it is off scale), with outliers (above median + 3·MAD) marked:
 
 # %%
 %arroyo checkpoints cp_fast
 
 # %%
 %arroyo checkpoints cp_slow
+
+# %% [markdown]
+# The same history as a figure of our own, with each epoch's state size on a subplot
+# below and the last epoch ringed; `checkpoint_hint` says what to change.
+
+# %%
+slow = runs["cp_slow"]
+slow_sizes = dict(zip(stats.loc[stats["pipeline"] == "cp_slow", "epoch"].astype(int),
+                      stats.loc[stats["pipeline"] == "cp_slow", "bytes"]))  # fmt: skip
+last_epoch = max(slow_sizes)
+charts.checkpoint_history(
+    finished_checkpoints(slow), interval_micros=slow.checkpoint_interval_micros,
+    sizes=slow_sizes, selected_epoch=last_epoch,
+)  # fmt: skip
 
 # %% [markdown]
 # ## 4. One epoch's timeline
@@ -153,8 +169,13 @@ else:
         f"({best['share_of_interval']:.1%} of the interval), writing about {best['median_bytes']:,.0f} bytes"
     )
 for name, p in runs.items():
-    hint = charts.checkpoint_hint(finished_checkpoints(p), p.checkpoint_interval_micros)
-    print(f"{name}: {hint or 'checkpoint overhead is low'}")
+    mine = stats[stats["pipeline"] == name]
+    hint = charts.checkpoint_hint(
+        finished_checkpoints(p), p.checkpoint_interval_micros,
+        sizes=dict(zip(mine["epoch"].astype(int), mine["bytes"])),
+        groups=p.checkpoint_details(int(mine["epoch"].max())),
+    )  # fmt: skip
+    print(f"{name}: {hint}")
 print("Decision:", advice)
 
 # %% [markdown]

@@ -114,20 +114,22 @@ for message in first_page.data[:3]:
 # %% [markdown]
 # ## 3. Group them
 #
-# `%arroyo errors NAME --all` fetches every page into one DataFrame. Each message
-# names the line and the reason; grouping by reason shows the kinds of damage.
+# `%arroyo errors NAME --all` fetches every page into one DataFrame (messages shown
+# whole). `frames.error_groups_frame` groups it by operator and *normalised* message:
+# numbers and ids are masked (`line 14` and `line 27` both read `line N`), so each kind
+# of damage is one row, with its count, first and last time seen and the latest example.
+# The errors widget's *Group* button shows the same table.
 
 # %%
+from arroyo_jupyter import frames
+
 all_errors = %arroyo errors scan_orders --all
 print(f"{len(all_errors)} errors")
 all_errors.head()
 
 # %%
-pattern = r"bad data in (?:line (?P<line>\d+) of )?.*?: (?P<reason>.*)"
-parts = all_errors["message"].str.extract(pattern)
-all_errors["reason"] = parts["reason"].str.replace(r"\d+", "N", regex=True).str.slice(0, 80)
-grouped = all_errors.groupby("reason").agg(count=("message", "size"), example=("message", "first"))
-grouped.sort_values("count", ascending=False)
+grouped = frames.error_groups_frame(all_errors)
+grouped[["pattern", "count", "first_seen", "last_seen", "example"]]
 
 # %% [markdown]
 # ## 4. Fix the data, restart the pipeline

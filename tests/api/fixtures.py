@@ -26,7 +26,9 @@ def pipeline(pid: str = "pl_W2UjDI6Iud", stop: str = "none", **extra: Any) -> di
                 {"node_id": 1, "operator": "impulse", "description": "Impulse<10 eps>", "parallelism": 2},
                 {"node_id": 2, "operator": "preview", "description": "PreviewSink", "parallelism": 1},
             ],
-            "edges": [{"src_id": 1, "dest_id": 2, "key_type": "()", "value_type": "()", "edge_type": "Forward"}],
+            "edges": [
+                {"src_id": 1, "dest_id": 2, "key_type": "()", "value_type": "()", "edge_type": "Forward"}
+            ],
         },
         "preview": False,
         "state_url": None,
@@ -37,7 +39,9 @@ def pipeline(pid: str = "pl_W2UjDI6Iud", stop: str = "none", **extra: Any) -> di
     return body
 
 
-def job(state: str = "Running", jid: str = "job_Tqkow4Uc4x", pid: str = "pl_W2UjDI6Iud", **extra: Any) -> dict[str, Any]:
+def job(
+    state: str = "Running", jid: str = "job_Tqkow4Uc4x", pid: str = "pl_W2UjDI6Iud", **extra: Any
+) -> dict[str, Any]:
     body = {
         "id": jid,
         "pipeline_id": pid,

@@ -52,7 +52,10 @@ def _newer(spec: dict[str, Any]) -> dict[str, Any]:
     sc["SqlLocation"] = {
         "type": "object",
         "required": ["line", "column"],
-        "properties": {"line": {"type": "integer", "minimum": 1}, "column": {"type": "integer", "minimum": 1}},
+        "properties": {
+            "line": {"type": "integer", "minimum": 1},
+            "column": {"type": "integer", "minimum": 1},
+        },
     }
     sc["SqlSpan"] = {"type": "object", "required": ["start", "end"],
                      "properties": {"start": ref("SqlLocation"), "end": ref("SqlLocation")}}  # fmt: skip

@@ -103,7 +103,9 @@ def test_html_200_means_wrong_base_path(server: FaultServer) -> None:
     server.fallback = lambda h, _s: reply(h, 200, page, "text/html")
     with Client(api_root=server.url + "/v1", retries=0) as client:  # a wrong root on purpose
         for call in (client.list_pipelines, client.ping, client.list_jobs):
-            with pytest.raises(ArroyoConnectionError, match="serves a web page, not the Arroyo API: check the base path"):
+            with pytest.raises(
+                ArroyoConnectionError, match="serves a web page, not the Arroyo API: check the base path"
+            ):
                 call()
         with pytest.raises(ArroyoConnectionError, match="web page"):
             client.stream_output("pl_x", "job_x")
@@ -199,7 +201,9 @@ def test_sql_error_from_create_carries_diagnostics(server: FaultServer) -> None:
 
 
 def test_sql_error_from_an_older_engine_preview(server: FaultServer) -> None:
-    server.json("POST", "/api/v1/pipelines/preview", 400, {"error": "Error during planning: table 'nope' not found"})
+    server.json(
+        "POST", "/api/v1/pipelines/preview", 400, {"error": "Error during planning: table 'nope' not found"}
+    )
     with client_for(server) as client:
         with pytest.raises(SqlError) as info:
             client.create_preview("SELECT * FROM nope")
@@ -207,7 +211,12 @@ def test_sql_error_from_an_older_engine_preview(server: FaultServer) -> None:
 
 
 def test_non_sql_400_on_create_is_not_a_sql_error(server: FaultServer) -> None:
-    server.json("POST", "/api/v1/pipelines", 400, {"error": "Checkpoint_interval_micros must be between 1 second and 1 day."})
+    server.json(
+        "POST",
+        "/api/v1/pipelines",
+        400,
+        {"error": "Checkpoint_interval_micros must be between 1 second and 1 day."},
+    )
     with client_for(server) as client:
         with pytest.raises(BadRequestError) as info:
             client.create_pipeline("p", "SELECT 1", checkpoint_interval_micros=5)
@@ -225,11 +234,21 @@ def test_validate_query_both_versions(server: FaultServer) -> None:
         result = client.validate_query("x")
         assert not result.ok
         d0, d1 = result.errors
-        assert (d0.message, d0.line, d0.column, d0.end_line, d0.end_column) == ("Unsupported SQL type 'FOO'", 2, 12, 2, 15)
+        assert (d0.message, d0.line, d0.column, d0.end_line, d0.end_column) == (
+            "Unsupported SQL type 'FOO'",
+            2,
+            12,
+            2,
+            15,
+        )
         assert (d1.message, d1.line) == ("Query is empty!", None)
-        server.json("POST", "/api/v1/pipelines/validate_query", 200, {"graph": None, "errors": ["bad thing"], "x": 1})
+        server.json(
+            "POST", "/api/v1/pipelines/validate_query", 200, {"graph": None, "errors": ["bad thing"], "x": 1}
+        )
         assert [d.message for d in client.validate_query("x").errors] == ["bad thing"]
-        server.json("POST", "/api/v1/pipelines/validate_query", 200, {"graph": fx.pipeline()["graph"], "errors": []})
+        server.json(
+            "POST", "/api/v1/pipelines/validate_query", 200, {"graph": fx.pipeline()["graph"], "errors": []}
+        )
         assert client.validate_query("SELECT 1").ok
 
 

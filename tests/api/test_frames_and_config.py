@@ -20,7 +20,9 @@ def test_pipelines_and_jobs_frames() -> None:
     ps = [msgspec.convert(fx.pipeline(f"pl_{i}"), m.Pipeline) for i in range(3)]
     df = frames.pipelines_frame(ps)
     assert list(df["id"]) == ["pl_0", "pl_1", "pl_2"] and list(df["parallelism"]) == [2, 2, 2]
-    assert str(df["created_at"].dt.tz) == "UTC" and df["created_at"][0] == pd.Timestamp(T0, unit="us", tz="UTC")
+    assert str(df["created_at"].dt.tz) == "UTC" and df["created_at"][0] == pd.Timestamp(
+        T0, unit="us", tz="UTC"
+    )
     jobs = [msgspec.convert(fx.job("Running"), m.Job),
             msgspec.convert(fx.job("Failed", finish_time=T0 + 61_000_000,
                                    failure_reason={"error": "boom", "domain": "user"}), m.Job)]  # fmt: skip
@@ -36,7 +38,10 @@ def test_errors_and_checkpoints_frames() -> None:
             m.JobLogMessage("jlm_2", T0 + 5, "error", "job failed", "y")]  # fmt: skip
     ef = frames.errors_frame(msgs)
     assert list(ef["task_index"].astype(object).where(ef["task_index"].notna(), None)) == [2, None]
-    cps = [m.Checkpoint(1, "parquet", T0, [], T0 + 2500, "scheduled"), m.Checkpoint(2, "parquet", T0 + 10_000)]
+    cps = [
+        m.Checkpoint(1, "parquet", T0, [], T0 + 2500, "scheduled"),
+        m.Checkpoint(2, "parquet", T0 + 10_000),
+    ]
     cf = frames.checkpoints_frame(cps)
     assert list(cf["epoch"]) == [1, 2] and cf["duration"][0] == pd.Timedelta(microseconds=2500)
     assert pd.isna(cf["duration"][1]) and pd.isna(cf["finish_time"][1])

@@ -48,7 +48,9 @@ def pipeline_routes(server: FaultServer) -> None:
 
 
 def sent(server: FaultServer) -> list[tuple[str, str, Any]]:
-    return [(s.method, s.path, json.loads(s.body) if s.body else None) for s in server.seen if s.method != "GET"]
+    return [
+        (s.method, s.path, json.loads(s.body) if s.body else None) for s in server.seen if s.method != "GET"
+    ]
 
 
 @pytest.fixture
@@ -61,7 +63,13 @@ def client(server: FaultServer) -> Any:
 def test_pipeline_handle_fields_and_repr(client: Client) -> None:
     p = client.pipeline(PID)
     assert isinstance(p, Pipeline)
-    assert (p.id, p.name, p.stop_mode, p.tags, p.parallelism) == (PID, "top_auctions", StopType.NONE, {"team": "data"}, 2)
+    assert (p.id, p.name, p.stop_mode, p.tags, p.parallelism) == (
+        PID,
+        "top_auctions",
+        StopType.NONE,
+        {"team": "data"},
+        2,
+    )
     assert p.created_at_dt is not None and p.created_at_dt.tzinfo is not None
     assert p.graph.nodes[1].operator == "preview"
     text = repr(p)

@@ -27,7 +27,9 @@ def event(start_id: int, rows: list[dict], eid: int, newline: bytes = b"\n") -> 
     return b"data: " + json.dumps(data).encode() + newline + b"id: " + str(eid).encode() + newline + newline
 
 
-def sse(chunks: Callable[[FaultServer], Iterable[bytes]], server: FaultServer, chunked: bool = False) -> Callable:
+def sse(
+    chunks: Callable[[FaultServer], Iterable[bytes]], server: FaultServer, chunked: bool = False
+) -> Callable:
     def handler(h: Any, _s: Any) -> None:
         h.close_connection = True
         h.send_response(200)
@@ -62,14 +64,18 @@ def test_stream_ends_cleanly_when_the_server_ends_it(server: FaultServer) -> Non
 
 def test_crlf_stream_in_odd_chunks(server: FaultServer) -> None:
     raw = b": hello\r\n\r\n" + b"".join(event(i, [{"v": i}], i, newline=b"\r\n") for i in range(5))
-    server.route("GET", PATH, sse(lambda _s: [raw[i : i + 7] for i in range(0, len(raw), 7)], server, chunked=True))
+    server.route(
+        "GET", PATH, sse(lambda _s: [raw[i : i + 7] for i in range(0, len(raw), 7)], server, chunked=True)
+    )
     with Client(server.url) as client:
         assert [r["v"] for r in client.stream_output("pl_x", "job_x").iter_rows()] == [0, 1, 2, 3, 4]
 
 
 def test_stream_cut_mid_event_raises_stream_error(server: FaultServer) -> None:
     whole = event(2, [{"counter": 2}], 1)
-    server.route("GET", PATH, sse(lambda _s: [event(0, [{"counter": 0}, {"counter": 1}], 0), whole[:25]], server))
+    server.route(
+        "GET", PATH, sse(lambda _s: [event(0, [{"counter": 0}, {"counter": 1}], 0), whole[:25]], server)
+    )
     with Client(server.url) as client:
         stream = client.stream_output("pl_x", "job_x")
         first = next(stream)
@@ -87,7 +93,7 @@ def test_stream_cut_inside_a_chunk_raises_stream_error(server: FaultServer) -> N
         h.end_headers()
         first = event(0, [{"a": 1}], 0)
         h.wfile.write(b"%x\r\n%s\r\n" % (len(first), first))
-        h.wfile.write(b"400\r\ndata: {\"operator")  # announces 1024 bytes, sends a few, hangs up
+        h.wfile.write(b'400\r\ndata: {"operator')  # announces 1024 bytes, sends a few, hangs up
 
     server.route("GET", PATH, handler)
     with Client(server.url) as client:
@@ -102,7 +108,7 @@ async def test_async_stream_end_and_cut(server: FaultServer) -> None:
     async with AsyncClient(server.url) as client:
         async with await client.stream_output("pl_x", "job_x") as stream:
             assert [e.start_id async for e in stream] == [0, 2, 4, 6]
-        server.route("GET", PATH, sse(lambda _s: [counter_events(1)[0], b"data: {\"x"], server))
+        server.route("GET", PATH, sse(lambda _s: [counter_events(1)[0], b'data: {"x'], server))
         stream = await client.stream_output("pl_x", "job_x")
         with pytest.raises(StreamError):
             async for _ in stream:

@@ -84,7 +84,10 @@ class AsyncValidating(httpx.AsyncBaseTransport):
 
 UDF = "from arroyo_udf import udf\n@udf\ndef double(x: int) -> int:\n    return x * 2\n"
 QUERY = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');\nSELECT counter FROM impulse;"
-SCHEMA = {"format": {"type": "json", "unstructured": False}, "fields": [{"name": "a", "type": "int64", "required": True}]}
+SCHEMA = {
+    "format": {"type": "json", "unstructured": False},
+    "fields": [{"name": "a", "type": "int64", "required": True}],
+}
 
 
 def exercise(client: Client) -> list[Any]:
@@ -96,12 +99,20 @@ def exercise(client: Client) -> list[Any]:
         list(islice(client.iter_pipelines(page_size=1), 2)),
         client.get_pipeline("pl_abcdefghij"),
         client.create_pipeline(
-            "demo", QUERY, parallelism=2, checkpoint_interval_micros=5_000_000, udfs=[UDF],
-            tags={"team": "data"}, env_vars={"A": "1"}, scheduler_config={"k": 1},
+            "demo",
+            QUERY,
+            parallelism=2,
+            checkpoint_interval_micros=5_000_000,
+            udfs=[UDF],
+            tags={"team": "data"},
+            env_vars={"A": "1"},
+            scheduler_config={"k": 1},
         ),  # fmt: skip
         client.create_preview(QUERY, udfs=[models.Udf(UDF, "python")], enable_sinks=True),
         client.validate_query(QUERY, udfs=[{"definition": UDF, "language": "python"}]),
-        client.patch_pipeline("pl_abcdefghij", stop="checkpoint", parallelism=3, checkpoint_interval_micros=2_000_000),
+        client.patch_pipeline(
+            "pl_abcdefghij", stop="checkpoint", parallelism=3, checkpoint_interval_micros=2_000_000
+        ),
         client.patch_pipeline("pl_abcdefghij", env_vars={"B": "2"}, scheduler_config={}),
         client.restart_pipeline("pl_abcdefghij", force=True, ignore_state=True),
         client.restart_pipeline("pl_abcdefghij"),
@@ -123,7 +134,9 @@ def exercise(client: Client) -> list[Any]:
         client.list_connection_tables(limit=10),
         list(islice(client.iter_connection_tables(page_size=1), 2)),
         client.create_connection_table("src", "impulse", {"event_rate": 10}, schema=SCHEMA),
-        client.test_connection_table("src", "impulse", {"event_rate": 10}, connection_profile_id="cp_abcdefghij"),
+        client.test_connection_table(
+            "src", "impulse", {"event_rate": 10}, connection_profile_id="cp_abcdefghij"
+        ),
         client.test_schema(SCHEMA),
         client.delete_connection_table("ct_abcdefghij"),
         client.list_udfs(),
@@ -134,7 +147,15 @@ def exercise(client: Client) -> list[Any]:
     p = client.pipeline("pl_abcdefghij")
     p.refresh().stop("immediate").start(ignore_state=True).restart(force=True).rescale(4)
     job = p.job()
-    out += [p, job, p.errors(limit=2), p.checkpoints(), p.checkpoint_details(1), p.metrics(), list(p.output())]
+    out += [
+        p,
+        job,
+        p.errors(limit=2),
+        p.checkpoints(),
+        p.checkpoint_details(1),
+        p.metrics(),
+        list(p.output()),
+    ]
     job.stop().start().restart()
     out += [job.errors(), job.checkpoints(), job.checkpoint_details(2), job.metrics(), list(job.output())]
     p.delete()

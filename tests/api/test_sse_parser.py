@@ -127,7 +127,9 @@ def test_connection_table_test_messages() -> None:
 
 
 rows_strategy = st.lists(
-    st.dictionaries(st.sampled_from(["a", "b", "c"]), st.one_of(st.integers(), st.text(max_size=5), st.none())),
+    st.dictionaries(
+        st.sampled_from(["a", "b", "c"]), st.one_of(st.integers(), st.text(max_size=5), st.none())
+    ),
     max_size=4,
 )
 
@@ -158,6 +160,8 @@ def test_a_malformed_event_is_named_even_in_bulk() -> None:
     with pytest.raises(StreamError, match=r"malformed output event \(id 1\)"):
         decode_output_region(parser, parser.take(good + two_objects), GapTracker())
     parser = SSEParser()
-    bad_batch = b'data: {"operator_id":"s","subtask_idx":0,"timestamps":[],"start_id":1,"batch":"[1],[2"}\nid: 7\n\n'
+    bad_batch = (
+        b'data: {"operator_id":"s","subtask_idx":0,"timestamps":[],"start_id":1,"batch":"[1],[2"}\nid: 7\n\n'
+    )
     with pytest.raises(StreamError, match=r"id 7"):
         decode_output_region(parser, parser.take(good + bad_batch), GapTracker())

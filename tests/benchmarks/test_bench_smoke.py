@@ -24,7 +24,9 @@ EXPECTED = {
         for m in ("rows_per_s", "mb_per_s")
         for vs in ("vs_httpx_sse", "vs_in_memory")
     ],
-    "charts": [f"charts.{c}.{m}" for c in ("timeline", "history") for m in ("build_ms", "payload_bytes")],
+    "charts": [
+        f"charts.{c}.{m}" for c in ("timeline", "history", "metrics") for m in ("build_ms", "payload_bytes")
+    ],
     "engine": [
         "engine.filter_projection.events_per_s",
         "engine.filter_projection.seconds",

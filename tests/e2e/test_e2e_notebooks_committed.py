@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-EXPECTED = ["quickstart", "sql_iteration", "checkpoint_analysis", "troubleshooting"]
+EXPECTED = ["quickstart", "sql_iteration", "checkpoint_analysis", "troubleshooting", "kafka"]
 
 
 @pytest.mark.parametrize("name", EXPECTED)

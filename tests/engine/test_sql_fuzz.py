@@ -32,6 +32,10 @@ def _variants(text: str, rng: random.Random) -> list[str]:
             out.append(text[: w.start()] + text[w.end() :])  # a token dropped
         else:
             out.append(text[: w.end()] + " " + w.group() + text[w.end() :])  # a token doubled
+    names = list(re.finditer(r"[A-Za-z_]{3,}", text))
+    for _ in range(6):
+        w = rng.choice(names)
+        out.append(text[: w.end() - 1] + text[w.end() :])  # a typo: SELEC, FRO, WIT …
     return out
 
 
@@ -47,6 +51,10 @@ def _check(sql: str) -> None:
                 assert d.start is not None, (d.message, sql)
                 lines = sql.split("\n")
                 assert 1 <= d.start.line <= len(lines), (d, sql)
+                found = re.search(r"found: (\S+)$", d.message)
+                if found and found.group(1) != "EOF":  # a syntax error sits under the token it found
+                    at = lines[d.start.line - 1][d.start.column - 1 :]
+                    assert at.lower().startswith(found.group(1).lower()), (d, sql)
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="Arroyo's queries are not checked out")
@@ -76,6 +84,57 @@ IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');
             "json_get_str",
         ),
         (T + "SELECT doc -> ts FROM t", "the right side of '->' must be a key", "->"),
+        (T + "SELECT doc ? ts FROM t", "the right side of '?' must be a literal key", "?"),
+        (
+            T + "SELECT doc, count(*) FROM t",
+            'column "t.doc" must appear in the GROUP BY clause',
+            "doc, count",
+        ),
+        (
+            T + "SELECT doc FROM t WHERE doc -> 'a' -> 0",
+            "non-boolean predicate 'json_get(json_get(t.doc, 'a'), 0)' returning Utf8",
+            "a' -> 0",
+        ),
+        ("EXPLAIN SELECT 1", "unsupported statement 'EXPLAIN'", "EXPLAIN"),
+        ("create tabl", "SQL error: Expected: an object type after CREATE, found: tabl", "tabl"),
+        (
+            "CREATE TABLE o (\n  a TEXT,\n  ts TIMESTAMP,\n  WATERMARK FOR ts AS CAST(a AS ) - INTERVAL '1' SECOND\n"
+            ") WITH (connector = 'single_file', path = 'x', format = 'json', type = 'source'); SELECT * FROM o",
+            "invalid watermark expression: SQL error: Expected: a data type name, found: )",
+            ") - INTERVAL",
+        ),
+        (
+            "CREATE TABLE u (id INT, t STRUCT<a INT, x STRUCT<TEXT>>) WITH (connector = 'single_file', "
+            "path = 'x', format = 'json', type = 'source'); SELECT id FROM u",
+            "each STRUCT field needs a name and a type",
+            "t STRUCT",
+        ),
+        (  # a bad WITH value is marked in the WITH clause
+            "CREATE TABLE t (a INT) WITH (\n  connector = 'kafkaa',\n  x = 'y');\nSELECT * FROM t",
+            "unknown connector 'kafkaa'",
+            "kafkaa'",
+        ),
+        (
+            "CREATE TABLE i WITH (connector = 'impulse', event_rate = 'fast'); SELECT * FROM i",
+            "option event_rate must be a number, got 'fast'",
+            "fast'",
+        ),
+        (T + "SELECT *  t", "SQL error: Expected: end of statement, found: t", "t"),
+        (T + "SELECT cas(doc AS TEXT)\nFROM t", "SQL error: Expected: ), found: AS", "AS TEXT"),
+        (
+            "CREATE TABLE t (\n  x TEXT\n) WITH (\n  connector = 'single_file',\n  path = 'x.json'\n));\nSELECT x FROM t",
+            "SQL error: Expected: end of statement, found: )",
+            ");",  # the stray one, on line 6 (the WITH clause keeps its lines)
+        ),
+        (T + "SELECT SELECT * FROM t", "SQL error: Expected: an expression, found: SELECT", "SELECT *"),
+        (
+            "CREATE TABLE l (\n  key TEXT,\n  value\n) WITH (connector = 'single_file', path = 'x.json', "
+            "format = 'json', type = 'source'); SELECT * FROM l",
+            "column 'value' needs a type",
+            "value\n)",
+        ),
+        (IMPULSE + "SHOW TABLES", "unsupported statement 'SHOW'", "SHOW"),
+        (T + "SELECT 1;\n  update t SET doc = 'x'", "unsupported statement 'UPDATE'", "update"),
         (
             IMPULSE + "SELECT count(*) FROM impulse GROUP BY tumble('soon')",
             "cannot read interval 'soon'",

@@ -64,9 +64,43 @@ MEM = "CREATE TABLE mem (driver_id BIGINT, kind TEXT);\n"
             "hop(",
         ),
         (
+            IMPULSE
+            + "SELECT tumble(interval '1 minute') AS a, tumble(interval '1 minute') AS b, count(*) AS n "
+            "FROM impulse GROUP BY 1, 2",
+            "This feature is not implemented: do not support 2 window expressions in group by",
+            None,
+        ),
+        (
+            IMPULSE + "SELECT count(*) FROM impulse GROUP BY hop(interval '1 minute', interval '2 minute'), "
+            "tumble(interval '1 minute')",
+            "This feature is not implemented: do not support 2 window expressions in group by",
+            None,
+        ),
+        (
             CARS + "SELECT a.driver_id FROM cars a JOIN cars b ON a.ts < b.ts",
             "Updating joins must include an equijoin condition",
             "a.ts < b.ts",
+        ),
+        (
+            CARS + "SELECT kind FROM cars WHERE driver_id IN (SELECT driver_id FROM cars WHERE kind = 'x')",
+            "This feature is not implemented: can't handle non-inner joins without windows",
+            "IN (SELECT",
+        ),
+        (
+            CARS + "CREATE VIEW v AS SELECT kind FROM cars a WHERE EXISTS (SELECT 1 FROM cars b "
+            "WHERE b.driver_id = a.driver_id);\nSELECT * FROM v",
+            "can't handle non-inner joins without windows (here 'EXISTS' with a subquery is a semi-join)",
+            None,
+        ),
+        (
+            CARS + "SELECT driver_id FROM cars INTERSECT SELECT driver_id FROM cars",
+            "can't handle non-inner joins without windows (here 'INTERSECT' is a semi-join)",
+            "INTERSECT",
+        ),
+        (
+            CARS + "SELECT driver_id FROM cars EXCEPT SELECT driver_id FROM cars",
+            "can't handle non-inner joins without windows (here 'EXCEPT' is a semi-join)",
+            "EXCEPT",
         ),
         (
             CARS + "CREATE VIEW counts AS SELECT driver_id, count(*) AS n FROM cars GROUP BY 1;\n"
@@ -115,3 +149,24 @@ def test_messages_and_suggestions_never_name_internal_columns(query):
     message = info.value.diagnostics[0].message
     assert "No field named" in message
     assert "_timestamp" not in message and "__window" not in message and "__ts" not in message
+
+
+DEBEZIUM = (
+    "CREATE TABLE debezium_input (id INT PRIMARY KEY, count INT) WITH (connector = 'single_file', "
+    "path = 'd.json', type = 'source', format = 'debezium_json');\n"
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT count(*) FROM debezium_input",  # Arroyo's error_no_aggregate_over_debezium: it plans
+        "SELECT id % 2 AS k, sum(count) AS total FROM debezium_input GROUP BY 1",
+        "SELECT count(*) FROM (SELECT id FROM debezium_input WHERE count > 1)",
+        # nested updating aggregates plan in Arroyo (its golden test active_drivers has one)
+        "SELECT count(*) FROM (SELECT id % 3 AS k, count(*) AS n FROM debezium_input GROUP BY 1)",
+    ],
+)
+def test_aggregates_over_debezium_sources_plan_as_updating_queries(query):
+    program = plan_query(DEBEZIUM + query)
+    assert [q.kind for q in program.queries] == ["updating"]

@@ -150,3 +150,18 @@ def test_debezium_sink_timestamps_follow_the_same_option(tmp_path):
     assert rows == [{"before": None, "after": {"ts": 1704067201250, "n": 1}, "op": "c"}]
     rows = _timestamps_out(tmp_path, "", fmt="debezium_json")
     assert rows == [{"before": None, "after": {"ts": "2024-01-01T00:00:01.250", "n": 1}, "op": "c"}]
+
+
+def test_union_removes_duplicates_across_the_whole_stream(tmp_path):
+    # UNION (not ALL) is DISTINCT over both branches: an updating query whose final table is the
+    # set union, however the rows are split into batches (7 rows a batch here)
+    rows = [{"a": i % 3, "b": i % 5} for i in range(40)]
+    src = write_lines(tmp_path / "in.json", rows)
+    rec, job = run_sql(
+        f"CREATE TABLE t (a BIGINT, b BIGINT) WITH (connector = 'single_file', path = '{src}', "
+        "format = 'json', type = 'source');\nSELECT a AS k FROM t UNION SELECT b + 10 AS k FROM t",
+        batch_size=7,
+    )
+    assert job.outcome == "finished"
+    assert sorted(r["k"] for r in fold_debezium(rec.rows)) == [0, 1, 2, 10, 11, 12, 13, 14]
+    assert all(r["op"] == "c" for r in rec.rows)  # each value once, never retracted

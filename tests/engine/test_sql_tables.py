@@ -3,6 +3,8 @@ CREATE TABLE … AS SELECT, SET updating_ttl. Expected rows are worked out from 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from engine_helpers import read_lines, run_sql, write_lines
 
@@ -41,6 +43,42 @@ def test_generated_columns_are_computed_and_can_carry_the_event_time(tmp_path):
     assert got == want
 
 
+def test_generated_columns_may_use_arroyos_json_operators_and_functions(tmp_path):
+    # an unstructured JSON payload; name, size and event time are generated from it. Two 10 s
+    # tumbling windows over 20 documents 1 s apart; each window: 10 docs, sizes 0..9 or 10..19.
+    docs = [{"name": f"n{i % 2}", "size": i, "at": f"2024-01-01 00:00:{i:02d}"} for i in range(20)]
+    src = write_lines(tmp_path / "in.json", [{"value": json.dumps(d)} for d in docs])
+    rec, job = run_sql(
+        f"""CREATE TABLE docs (
+              value TEXT,
+              name TEXT GENERATED ALWAYS AS (value->>'name'),
+              size BIGINT GENERATED ALWAYS AS (json_get_int(value, 'size')),
+              ts TIMESTAMP GENERATED ALWAYS AS (CAST(json_get_str(value, 'at') AS TIMESTAMP)) STORED,
+              WATERMARK FOR ts
+            ) WITH (connector = 'single_file', path = '{src}', format = 'json', type = 'source');
+            SELECT window.start AS start, name, total FROM (
+              SELECT tumble(interval '10 seconds') AS window, name, sum(size) AS total FROM docs GROUP BY 1, 2)"""
+    )
+    assert job.outcome == "finished"
+    got = sorted((str(r["start"]), r["name"], r["total"]) for r in rec.rows)
+    want = sorted(
+        (f"2024-01-01 00:00:{w:02d}", f"n{p}", sum(i for i in range(w, w + 10) if i % 2 == p))
+        for w in (0, 10)
+        for p in (0, 1)
+    )
+    assert got == want
+
+
+def test_a_generated_json_key_must_be_a_literal():
+    sql = (
+        "CREATE TABLE t (value TEXT, k TEXT, name TEXT GENERATED ALWAYS AS (json_get_str(value, k))) WITH ("
+        "connector = 'single_file', path = 'x.json', format = 'json', type = 'source'); SELECT * FROM t"
+    )
+    diag = _plan_error(sql)
+    assert "generated column: the keys of 'json_get_str' must be literal" in diag.message
+    assert diag.start.column == sql.index("json_get_str(") + 1
+
+
 def test_a_generated_column_that_does_not_plan_is_refused_at_its_expression():
     sql = (
         "CREATE TABLE t (x BIGINT, y BIGINT GENERATED ALWAYS AS (nope * 2)) WITH (connector = 'single_file', "
@@ -70,6 +108,26 @@ def test_metadata_from_is_refused_by_name_where_the_connector_has_none():
     diag = _plan_error(sql)
     assert diag.message == "METADATA FROM is not supported for connector 'single_file'"
     assert diag.start.column == sql.index("topic") + 1  # under the column
+
+
+@pytest.mark.parametrize("table", ["m", "m WITH (connector = 'impulse', event_rate = '1')"])
+def test_a_one_letter_metadata_column_is_marked_at_the_column_not_inside_a_keyword(table):
+    name, _, options = table.partition(" ")
+    sql = f"CREATE TABLE {name} (a TEXT METADATA FROM 'topic', b TEXT) {options}; SELECT * FROM {name}"
+    diag = _plan_error(sql)
+    assert diag.message.startswith("METADATA FROM is not supported for connector")
+    assert diag.start.column == sql.index("a TEXT") + 1  # not the `a` of CREATE or TABLE
+
+
+@pytest.mark.parametrize("generated", ["GENERATED ALWAYS AS", "GENERATED ALWAYS AS IDENTITY"])
+def test_a_generated_column_without_an_expression_is_refused_at_the_column(generated):
+    sql = (
+        f"CREATE TABLE t (x BIGINT, y BIGINT {generated}) WITH (connector = 'single_file', path = 'x.json', "
+        "format = 'json', type = 'source'); SELECT * FROM t"
+    )
+    diag = _plan_error(sql)
+    assert "GENERATED ALWAYS AS needs an expression" in diag.message
+    assert diag.start.column == sql.index("y BIGINT") + 1
 
 
 def test_metadata_types_are_checked_against_what_the_connector_offers():

@@ -76,3 +76,33 @@ def test_mixed_case_table_names_fold_to_lower_case(tmp_path):
     )
     assert job.outcome == "finished"
     assert [r["n"] for r in read_lines(out)] == [30]
+
+
+def test_a_window_named_in_a_view_or_a_cte_is_grouped_by_further_out(tmp_path):
+    # the view / CTE names the window of each row (no aggregate there); the outer query groups by
+    # it: 3 windows of 10 events, v = 0..29, so the sums are 0+…+9, 10+…+19, 20+…+29
+    want = [(f"2024-01-01T00:00:{w:02d}", 10, sum(range(w, w + 10))) for w in (0, 10, 20)]
+    for body in (
+        "CREATE VIEW w AS SELECT tumble(interval '10 seconds') AS window, v FROM events;\n"
+        "INSERT INTO out SELECT window.start, count(*) AS n, sum(v) AS total FROM w GROUP BY window",
+        "INSERT INTO out WITH w AS (SELECT tumble(interval '10 seconds') AS window, v FROM events) "
+        "SELECT window.start, count(*) AS n, sum(v) AS total FROM w GROUP BY window",
+    ):
+        sql, out = _setup(tmp_path, "start TIMESTAMP, n BIGINT, total BIGINT")
+        _, job = run_sql(sql + body, parallelism=2)
+        assert job.outcome == "finished"
+        assert sorted((r["start"], r["n"], r["total"]) for r in read_lines(out)) == want, body
+        out.unlink()
+
+
+def test_a_windowed_aggregate_re_read_twice_further_out_keeps_its_window(tmp_path):
+    # window.start two selects away from the tumble() that made it
+    sql, out = _setup(tmp_path, "start TIMESTAMP, n BIGINT")
+    _, job = run_sql(
+        sql + "INSERT INTO out SELECT window.start, n FROM (SELECT window, n FROM ("
+        "SELECT tumble(interval '10 seconds') AS window, count(*) AS n FROM events GROUP BY 1))"
+    )
+    assert job.outcome == "finished"
+    assert sorted((r["start"], r["n"]) for r in read_lines(out)) == [
+        (f"2024-01-01T00:00:{w:02d}", 10) for w in (0, 10, 20)
+    ]

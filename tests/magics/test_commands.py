@@ -90,11 +90,11 @@ def test_server_going_down_is_a_short_error(shell, fresh_server):
 def test_validate_shows_line_and_caret(connected):
     cell = connected.run("%%arroyo validate\n" + IMPULSE + "SELEC counter FROM impulse;")
     message = cell.usage_error
-    assert "line 2, column" in message
+    assert "line 3, column" in message  # the %%arroyo line counts: numbers match the cell
     lines = message.splitlines()
     source = next(i for i, line in enumerate(lines) if "| SELEC counter" in line)
     caret_line = lines[source + 1]
-    column = int(message.split("line 2, column ")[1].split(":")[0])
+    column = int(message.split("line 3, column ")[1].split(":")[0])
     assert caret_line.index("^") - caret_line.index("|") - 2 == column - 1
 
 
@@ -291,9 +291,7 @@ def test_tables_connectors_udfs(shell, fresh_server, name):
     assert name in set(connected.ok("%arroyo tables")["name"])
     connectors = connected.ok("%arroyo connectors")
     assert {"impulse", "nexmark"} <= set(connectors["id"])
-    udf_source = (
-        f"from arroyo_udf import udf\n\n@udf\ndef {name}_inc(x: int) -> int:\n    return x + 1\n"
-    )
+    udf_source = f"from arroyo_udf import udf\n\n@udf\ndef {name}_inc(x: int) -> int:\n    return x + 1\n"
     udf = connected.ok("%%arroyo udf\n" + udf_source)
     assert udf.name == f"{name}_inc"
     assert f"{name}_inc" in set(connected.ok("%arroyo udfs")["name"])

@@ -1,9 +1,11 @@
 """A page on 127.0.0.1 that loads a widget's ESM (as the kernel assembles it) and renders it with a model stub.
 
 The stub implements what anywidget gives ``render``: get/set/save_changes/on/off/send and
-custom messages with DataView buffers. It records what the widget sends, and answers
+custom messages with DataView buffers. It records what the widget sends, answers
 ``need_plotly`` and ``need_grid`` the way the kernel does (with plotly.js and the output
-grid's bundle), so figures and the grid really render.
+grid's bundle), so figures and the grid really render, and beats like a live kernel once
+the view announces itself (``model.stopBeats()`` plays a kernel that went away;
+``model.fire(ev)`` fires a widget-manager event).
 """
 
 from __future__ import annotations
@@ -47,12 +49,18 @@ function makeModel(state) {
       if (msg && msg.type === "need_grid") {  // as OutputTable._msg_need_grid answers
         fetch("/grid.js").then((r) => r.arrayBuffer()).then((b) => fire("msg:custom", { type: "grid" }, [new DataView(b)]));
       }
+      if (msg && msg.type === "__view__" && !model.beat) {
+        fire("msg:custom", { type: "__beat__" }, []);
+        model.beat = setInterval(() => fire("msg:custom", { type: "__beat__" }, []), 1000);
+      }
       if (msg && msg.type === "need_plotly") {
         fetch("/plotly.min.js").then((r) => r.arrayBuffer()).then((b) => fire("msg:custom", { type: "plotly" }, [new DataView(b)]));
       }
     },
     emit: (msg, buffers) => fire("msg:custom", msg, buffers || []),
     update: (k, v) => model.set(k, v),
+    stopBeats: () => { clearInterval(model.beat); model.beat = -1; },
+    fire,
     sent,
     listeners,
   };

@@ -55,10 +55,12 @@ def fake():
 
 @pytest.fixture
 def no_thread_leaks():
-    """Fails a test that leaves an arroyo-* thread running."""
+    """Fails a test that leaves an arroyo-* thread running (widget pollers, pipeline watchers)."""
     yield
     wait_for(
-        lambda: not [t for t in threading.enumerate() if t.name.startswith("arroyo-widget-")],
+        lambda: (
+            not [t for t in threading.enumerate() if t.name.startswith(("arroyo-widget-", "arroyo-watch-"))]
+        ),
         timeout=10,
         message="arroyo threads to end: " + ", ".join(t.name for t in threading.enumerate()),
     )

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from test_charts import make_checkpoint, make_groups
 from widget_fakes import T0
 
@@ -99,13 +100,15 @@ def job_state(state="Running", desired=True, **extra):
 
 def test_job_state_stop_asks_for_confirmation_and_sends_the_chosen_mode(page):
     mount(page, "job_state", job_state())
-    assert page.locator("#w .arroyo-state").first.text_content() == "Running"
-    assert "run 3" in page.locator("#w .arroyo-info").text_content()
+    w = page.locator("#w")
+    expect(w.locator(".arroyo-state")).to_have_text(["Running"])  # one state display
+    expect(w.locator(".arroyo-info")).to_contain_text("run 3")
     page.select_option("#w .arroyo-stop-mode", "graceful")
     page.click("#w .arroyo-action:has-text('Stop')")
+    expect(w.locator(".arroyo-confirm")).to_contain_text("Stop orders (graceful)?")
     assert sent(page, kind="action") == []
-    assert "Stop orders (graceful)?" in page.locator("#w .arroyo-confirm").text_content()
     page.click("#w .arroyo-confirm-yes")
+    expect(w.locator(".arroyo-confirm")).to_be_hidden()
     (msg,) = sent(page, kind="action")
     assert msg == {
         "type": "action",
@@ -114,51 +117,190 @@ def test_job_state_stop_asks_for_confirmation_and_sends_the_chosen_mode(page):
         "ignore_state": False,
         "confirmed": True,
     }
-    assert page.locator("#w .arroyo-confirm").is_hidden()
-    chips = page.locator("#w .arroyo-chip").all_text_contents()
-    assert chips == ["Scheduling", "Running"]
+    # the menu is back on the safe default for the next Stop
+    expect(w.locator(".arroyo-stop-mode")).to_have_value("checkpoint")
+    expect(w.locator(".arroyo-history summary")).to_have_text("history: 2 states")
+    expect(w.locator(".arroyo-chip .arroyo-chip-state")).to_have_text(["Scheduling", "Running"])
+
+
+def test_job_state_stop_mode_menu_resets_after_a_restart(page):
+    mount(page, "job_state", job_state(confirm_stop=False))
+    page.select_option("#w .arroyo-stop-mode", "force")
+    update(page, "job", {**job_state()["job"], "run_id": 4})  # a restart: a new run
+    expect(page.locator("#w .arroyo-stop-mode")).to_have_value("checkpoint")
+
+
+def test_job_state_start_without_state_asks_first(page):
+    mount(page, "job_state", job_state("Stopped", False))
+    w = page.locator("#w")
+    expect(w.locator(".arroyo-action")).to_have_text(["Start", "Start without state"])
+    page.click("#w .arroyo-action:has-text('Start without state')")
+    expect(w.locator(".arroyo-confirm")).to_contain_text("Start without state for orders?")
+    expect(w.locator(".arroyo-confirm")).to_contain_text("state is dropped")
+    assert sent(page, kind="action") == []
+    page.click("#w .arroyo-confirm-yes")
+    expect(w.locator(".arroyo-confirm")).to_be_hidden()
+    (msg,) = sent(page, kind="action")
+    assert msg["method"] == "start" and msg["ignore_state"] is True and msg["confirmed"] is True
+    page.click("#w .arroyo-action >> text='Start'")  # plain Start goes at once
+    expect(w.locator(".arroyo-confirm")).to_be_hidden()
+    assert sent(page, kind="action")[-1]["ignore_state"] is False
 
 
 def test_job_state_failed_offers_restart_without_state_and_shows_the_reason(page):
     mount(
         page,
         "job_state",
-        job_state("Failed", False, job={"failure": XSS, "failure_domain": "user"}, pipeline_name=XSS),
+        job_state(
+            "Failed",
+            False,
+            job={"failure": XSS, "failure_domain": "user"},
+            pipeline_name=XSS,
+            confirm_stop=False,
+        ),
     )
-    labels = page.locator("#w .arroyo-action").all_text_contents()
-    assert labels == ["Restart", "Restart without state"]
+    w = page.locator("#w")
+    expect(w.locator(".arroyo-action")).to_have_text(["Restart", "Restart without state"])
     page.click("#w .arroyo-action:has-text('Restart without state')")
     (msg,) = sent(page, kind="action")
     assert msg["method"] == "restart" and msg["ignore_state"] is True
-    assert XSS in page.locator("#w .arroyo-failure").text_content()
-    assert XSS in page.locator("#w .arroyo-title").text_content()
-    assert page.locator("#w .arroyo-stop-mode").is_hidden()
+    expect(w.locator(".arroyo-failure")).to_contain_text(XSS)
+    expect(w.locator(".arroyo-title")).to_have_text(XSS)
+    expect(w.locator(".arroyo-stop-mode")).to_be_hidden()
     assert_no_xss(page)
 
 
 def test_job_state_busy_disables_buttons_and_errors_show(page):
     mount(page, "job_state", job_state())
+    w = page.locator("#w")
     update(page, "busy", "stop checkpoint")
-    assert page.locator("#w .arroyo-action").first.is_disabled()
+    expect(w.locator(".arroyo-action").first).to_be_disabled()
     update(page, "error", "stop failed: 409: " + XSS)
-    assert "409" in page.locator("#w .arroyo-error").text_content()
-    update(
-        page,
-        "buttons",
-        [
-            {
-                "label": "Finished",
-                "method": None,
-                "mode": None,
-                "ignore_state": False,
-                "in_progress": False,
-                "enabled": False,
-            }
-        ],
-    )
+    expect(w.locator(".arroyo-error")).to_contain_text("409")
+    update(page, "buttons", [])
     update(page, "busy", "")
-    assert page.locator("#w .arroyo-action").first.is_disabled()
+    expect(w.locator(".arroyo-action")).to_have_count(0)
     assert_no_xss(page)
+
+
+def test_job_state_ended_job_shows_how_long_it_ran_and_does_not_tick(page):
+    finished = {"state": "Finished", "running_desired": False, "finish_time": T0 + 85_000}
+    mount(page, "job_state", job_state("Finished", False, job=finished, buttons=[]))
+    w = page.locator("#w")
+    expect(w.locator(".arroyo-info")).to_contain_text("ran 0.1 s")
+    expect(w.locator(".arroyo-action")).to_have_count(0)  # no dead "Finished" button beside the badge
+    expect(w.locator(".arroyo-state")).to_have_text(["Finished"])
+
+
+def test_job_state_uptime_uses_one_format():
+    """The kernel's snapshot and the browser format durations alike (common.js fmtUptime)."""
+    from arroyo_jupyter.widgets.job_state import format_uptime
+
+    cases = {
+        85_000: "0.1 s",
+        9_050_000: "9.1 s",
+        14_000_000: "14 s",
+        221_000_000: "3 m 41 s",
+        7_500_000_000: "2 h 05 m",
+    }
+    assert {us: format_uptime(us) for us in cases} == cases
+
+
+def test_job_state_uptime_formats_match_the_browser(page):
+    from arroyo_jupyter.widgets.job_state import format_uptime
+
+    mount(page, "job_state", job_state())
+    values = [0, 85_000, 9_050_000, 14_000_000, 59_999_999, 221_000_000, 3_600_000_000, 7_500_000_000]
+    for us in values:
+        update(page, "job", {**job_state()["job"], "state": "Stopped", "finish_time": T0 + us})
+        expect(page.locator("#w .arroyo-info")).to_contain_text(f"ran {format_uptime(us)} · ")
+
+
+def test_job_state_history_comes_from_the_server_with_run_marks(page):
+    chips = [
+        {"state": "Running", "time": T0 // 1000, "run_id": 1},
+        {"state": "Stopping", "time": T0 // 1000 + 1000, "run_id": 1},
+        {"state": "Stopped", "time": T0 // 1000 + 2000, "run_id": 1},
+        {"state": "Scheduling", "time": T0 // 1000 + 3000, "run_id": 1},
+        {"state": "Running", "time": T0 // 1000 + 4000, "run_id": 2},
+    ]
+    mount(page, "job_state", job_state(timeline=chips))
+    w = page.locator("#w")
+    expect(w.locator(".arroyo-history summary")).to_have_text("history: 5 states")
+    page.click("#w .arroyo-history summary")
+    expect(w.locator(".arroyo-chip-state")).to_have_text([c["state"] for c in chips])
+    expect(w.locator(".arroyo-chip-time").first).to_have_text("22:13:20")  # server time, UTC
+    expect(w.locator(".arroyo-run-mark")).to_have_text(["run 2"])
+
+
+def test_job_state_deleted_says_so_and_has_no_controls(page):
+    mount(page, "job_state", job_state())
+    w = page.locator("#w")
+    expect(w.locator(".arroyo-action")).to_have_text(["Stop"])
+    update(page, "gone", "deleted")
+    expect(w.locator(".arroyo-state")).to_have_text(["Deleted"])
+    expect(w.locator(".arroyo-gone")).to_contain_text("orders was deleted")
+    expect(w.locator(".arroyo-action")).to_have_count(0)
+    expect(w.locator(".arroyo-stop-mode")).to_be_hidden()
+    expect(w.locator(".arroyo-info")).to_contain_text("no longer on the server")
+
+
+def test_job_state_shows_as_of_when_the_server_stops_answering(page):
+    mount(page, "job_state", job_state())
+    update(page, "as_of", T0 / 1000)
+    update(page, "error", "could not refresh: connection refused")
+    w = page.locator("#w")
+    expect(w.locator(".arroyo-info")).to_contain_text("as of 22:13:20 UTC")
+    expect(w.locator(".arroyo-error")).to_contain_text("connection refused")
+
+
+@pytest.mark.parametrize("name", ["job_state", "errors", "output_table", "metrics"])
+def test_a_view_whose_kernel_is_gone_says_disconnected_and_greys_out(page, name):
+    """No heartbeat for a while (kernel restarted or dead): every widget kind says so."""
+    page.clock.install()
+    states = {
+        "job_state": job_state,
+        "errors": errors_state,
+        "output_table": output_state,
+        "metrics": lambda: {"pipeline_name": "orders", "error": "", "operators": [], "figure_json": ""},
+    }
+    mount(page, name, states[name]())
+    w = page.locator("#w")
+    banner = w.locator(".arroyo-disconnected-banner")
+    page.clock.run_for(20_000)  # beats keep it live
+    expect(banner).to_be_hidden()
+    page.evaluate("() => window.__widgets.w.model.stopBeats()")
+    page.clock.run_for(10_000)
+    expect(banner).to_have_text("disconnected — run the cell again")
+    expect(w).to_have_class("arroyo-disconnected")
+    expect(w.locator(".arroyo-widget")).to_have_attribute("inert", "")
+    before = len(sent(page))
+    w.locator(".arroyo-btn").first.click(force=True)  # a click does nothing
+    assert len(sent(page)) == before
+    # a beat again (a busy kernel catching up) brings it back
+    emit(page, {"type": "__beat__"})
+    expect(banner).to_be_hidden()
+    expect(w).not_to_have_class("arroyo-disconnected")
+
+
+def test_a_view_greys_out_at_once_when_the_widget_manager_drops_its_comm(page):
+    mount(page, "job_state", job_state())
+    page.evaluate("() => { const m = window.__widgets.w.model; m.stopBeats(); m.fire('comm_live_update'); }")
+    expect(page.locator("#w .arroyo-disconnected-banner")).to_be_visible()
+    text = page.locator("#w .arroyo-info").text_content()
+    page.wait_for_timeout(1500)  # the uptime would have ticked by now
+    assert page.locator("#w .arroyo-info").text_content() == text
+
+
+def test_each_view_reports_whether_it_is_on_screen(page):
+    page.evaluate("() => { document.body.style.paddingTop = '3000px'; }")
+    mount(page, "job_state", job_state())
+    page.wait_for_function("() => window.__widgets.w.model.sent.some((m) => m.type === '__visible__')")
+    assert sent(page, kind="__visible__")[-1] == {"type": "__visible__", "visible": False}
+    page.locator("#w").scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => window.__widgets.w.model.sent.filter((m) => m.type === '__visible__').slice(-1)[0].visible"
+    )
 
 
 # ---------------------------------------------------------------- output table
@@ -221,12 +363,12 @@ def test_errors_table_pagination_and_grouping(page):
     update(
         page,
         "groups",
-        [{"operator_id": XSS, "message": "task failed", "count": 7, "first_seen": "a", "last_seen": "b"}],
+        [{"operator_id": XSS, "pattern": "task failed", "count": 7, "first_seen": "a", "last_seen": "b"}],
     )
-    assert "Grouped" in page.locator("#w .arroyo-groups").text_content()
-    assert XSS in page.locator("#w .arroyo-groups td").first.text_content()
+    expect(page.locator("#w .arroyo-groups")).to_contain_text("1 kind of error")
+    expect(page.locator("#w .arroyo-groups td").first).to_contain_text(XSS)
     update(page, "has_more", False)
-    assert page.locator("#w .arroyo-next").is_disabled()
+    expect(page.locator("#w .arroyo-next")).to_be_disabled()
     assert_no_xss(page)
 
 
@@ -262,10 +404,11 @@ def test_checkpoints_render_plotly_figures_and_select_epochs(page):
     mount(page, "checkpoints", state)
     page.wait_for_selector("#w .arroyo-plot-timeline .main-svg", timeout=20_000)
     ticks = page.locator("#w .arroyo-plot-timeline .ytick text").all_text_contents()
-    assert "op_2" in ticks and "[1]" in ticks
+    assert "■ op_2" in ticks and "[1]" in ticks  # operator rows carry their colour swatch
     assert "duration 1000 ms" in page.locator("#w .arroyo-summary").text_content()
     assert "50%" in page.locator("#w .arroyo-hint").text_content()
     page.select_option("#w .arroyo-epoch", "1")
+    page.wait_for_function("() => window.__widgets.w.model.sent.some((m) => m.type === '__save__')")
     assert sent(page, kind="__save__")[-1]["state"]["selected_epoch"] == 1
     assert len(sent(page, kind="need_plotly")) == 1  # plotly.js requested once
     assert_no_xss(page)
@@ -291,7 +434,7 @@ def test_metrics_table_shows_backpressure_levels(page):
     mount(page, "metrics", state)
     assert page.locator("#w .arroyo-bp").all_text_contents() == ["LOW", "HIGH"]
     assert page.locator("#w .arroyo-bp-HIGH").count() == 1
-    assert page.locator("#w td").nth(1).text_content() == XSS
+    assert page.locator("#w td").nth(1).text_content() == "■ " + XSS
     assert "1,234.5" in page.locator("#w table").text_content()
     assert_no_xss(page)
 

@@ -4,11 +4,14 @@ comm and a fake pipeline handle with injected faults."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
-from test_charts import make_checkpoint, make_groups, metric_groups
+from test_charts import make_checkpoint, make_groups, metric_groups, plain
 from widget_fakes import T0, FakePipeline, ServerError, wait_for
 
+from arroyo_jupyter.api import watch
 from arroyo_jupyter.widgets import (
     CheckpointsWidget,
     Dashboard,
@@ -17,7 +20,6 @@ from arroyo_jupyter.widgets import (
     JobStateWidget,
     MetricsWidget,
 )
-from arroyo_jupyter.widgets import job_state as js
 
 pytestmark = pytest.mark.usefixtures("recording_comm", "no_thread_leaks")
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
@@ -33,7 +35,7 @@ XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
         ("Failed", False, ["Restart", "Restart without state"]),
         ("Stopped", False, ["Start", "Start without state"]),
         ("CheckpointStopping", True, ["Force Stop"]),
-        ("Finished", False, ["Finished"]),
+        ("Finished", False, []),  # the badge says Finished; no dead "Finished" button beside it
     ],
 )
 def test_buttons_come_from_the_shared_state_table(fake, state, desired, labels):
@@ -41,8 +43,7 @@ def test_buttons_come_from_the_shared_state_table(fake, state, desired, labels):
     w = JobStateWidget(fake)
     wait_for(lambda: w.job.get("state") == state)
     assert [b["label"] for b in w.buttons] == labels
-    if state == "Finished":
-        assert not w.buttons[0]["enabled"]
+    assert all(b["enabled"] for b in w.buttons)
     w.close()
 
 
@@ -58,8 +59,11 @@ def test_stop_needs_confirmation_then_calls_the_api_with_the_chosen_mode(fake):
     assert fake.calls == [("stop", "graceful")]
     assert [b["label"] for b in w.buttons] == ["Start", "Start without state"]
     assert [s["state"] for s in w.timeline] == ["Running", "Stopped"]
-    # Stopped is terminal: the poller parks until an action wakes it
+    assert w.timeline_source == "polls"  # the fake has no state_transitions
+    # Stopped is terminal: the watcher polls slowly until an action hurries it
     calls = fake.job_calls
+    comm.deliver({"type": "action", "method": "start", "ignore_state": True})
+    assert "Start without state needs confirmation" in w.error and fake.calls[-1] == ("stop", "graceful")
     w.act("start", ignore_state=True)
     wait_for(lambda: w.job.get("state") == "Running")
     assert fake.calls[-1] == ("start", True)
@@ -102,16 +106,23 @@ def test_failure_reason_and_snapshot_are_escaped(fake):
 
 
 def test_poll_interval_follows_the_state(fake):
-    w = JobStateWidget(fake)
+    w = JobStateWidget(fake, refresh_interval=3.0)
+    watcher = w._sub.watcher
+    wait_for(lambda: w.job.get("state") == "Running")
+    watcher._hurry_until = 0.0
     fake.state = "Scheduling"
-    assert w._poll_once() == js.FAST_POLL
+    assert watcher._poll_once() == watch.FAST_POLL
     fake.state = "Running"
-    assert w._poll_once() == js.STEADY_POLL
-    w.comm.deliver({"type": "visible", "visible": False})
-    assert w._poll_once() == js.HIDDEN_POLL
+    assert watcher._poll_once() == 3.0  # the widget's refresh_interval
+    fake.start_time = int(time.time() * 1e6) - 2_000_000  # a run that began 2 s ago
+    assert watcher._poll_once() == watch.FAST_POLL  # a young run may end any moment
+    fake.start_time = T0
     fake.state = "Finished"
-    assert w._poll_once() is None
+    assert watcher._poll_once() == watch.IDLE_POLL  # still polled: someone may start or delete it
+    w.comm.deliver({"type": "__visible__", "visible": False})
+    assert watcher._poll_once() == watch.HIDDEN_POLL
     w.close()
+    assert not watcher.alive
 
 
 # ---------------------------------------------------------------- errors
@@ -196,7 +207,7 @@ def test_checkpoints_follow_the_latest_epoch_and_show_its_timeline(fake):
     wait_for(lambda: w.shown_epoch == 3, message="epoch 3 shown")
     assert [e["epoch"] for e in w.epochs] == [3, 2, 1]
     timeline = json.loads(w.timeline_json)
-    assert {"op_1", "op_2"} <= set(timeline["layout"]["yaxis"]["ticktext"])
+    assert {"op_1", "op_2"} <= {plain(x) for x in timeline["layout"]["yaxis"]["ticktext"]}
     assert w.summary["duration"] == "1000 ms"
     assert json.loads(w.history_json)["data"]
     w.select(1)
@@ -242,6 +253,55 @@ def test_metrics_rows_and_levels(fake):
     assert json.loads(w.figure_json)["data"]
     assert "backpressure HIGH" in w._snapshot_text()
     w.close()
+
+
+def test_an_unreachable_server_keeps_the_last_state_as_of_its_poll(fake, monkeypatch):
+    w = JobStateWidget(fake, refresh_interval=0.05)
+    wait_for(lambda: w.job.get("state") == "Running", message="Running")
+    real_job = fake.job
+
+    def down():
+        raise ServerError("connection refused")
+
+    monkeypatch.setattr(fake, "job", down)
+    wait_for(lambda: w.as_of > 0, message="as of")
+    assert w.job["state"] == "Running" and w.error == "could not refresh: connection refused"
+    assert w.gone == ""  # an error is not a deletion
+    monkeypatch.setattr(fake, "job", real_job)
+    wait_for(lambda: w.as_of == 0 and w.error == "", message="back to live")
+    w.close()
+
+
+def test_viewed_widgets_hear_a_heartbeat_until_they_close(fake):
+    from arroyo_jupyter.widgets import _base
+
+    w = JobStateWidget(fake)
+    comm = w.comm
+    assert not comm.customs("__beat__")  # nothing until a view announces itself
+    comm.deliver({"type": "__view__"})
+    wait_for(lambda: len(comm.customs("__beat__")) >= 2, timeout=3 * _base.BEAT_S, message="two beats")
+    assert [t for t in threading.enumerate() if t.name == "arroyo-widget-heartbeat"]
+    w.close()
+    beats = len(comm.customs("__beat__"))
+    assert not [t for t in threading.enumerate() if t.name == "arroyo-widget-heartbeat"]
+    assert len(comm.customs("__beat__")) == beats
+
+
+def test_dashboard_on_a_deleted_pipeline_stops_every_part(fake):
+    d = Dashboard(fake, refresh_interval=0.1)
+    try:
+        wait_for(lambda: d.state.job.get("state") == "Running", message="Running")
+        fake.deleted = True
+        d.state.refresh()
+        wait_for(lambda: d.deleted and d.state.gone == "deleted", message="deleted")
+        parts = [p for p in d.parts if p is not d.state and getattr(p, "_pollers", None)]
+        assert len(parts) == 4  # output, errors, checkpoints, metrics
+        wait_for(
+            lambda: all(not poller.alive for p in parts for poller in p._pollers),
+            message="every part's own poller to stop",
+        )
+    finally:
+        d.close()
 
 
 def test_dashboard_has_all_parts_and_closes_them(fake):

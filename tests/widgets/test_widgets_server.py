@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_charts import plain
 from widget_fakes import wait_for
 
 from arroyo_jupyter.api import Client
@@ -120,7 +121,7 @@ def test_a_finished_checkpoints_timeline_has_the_engines_operators_and_subtasks(
             message="a finished checkpoint",
         )
         groups = p.checkpoint_details(w.shown_epoch)
-        ticks = json.loads(w.timeline_json)["layout"]["yaxis"]["ticktext"]
+        ticks = [plain(x) for x in json.loads(w.timeline_json)["layout"]["yaxis"]["ticktext"]]
         for g in groups:
             assert g.operator_id in ticks
         assert ticks.count("[1]") >= 1  # parallelism 2: a second subtask row
@@ -154,7 +155,7 @@ def test_metrics_show_the_engines_rates_per_operator(client):
     w = MetricsWidget(p, refresh=0.5)
     try:
         wait_for(
-            lambda: any(r["sent"] > 0 for r in w.operators), timeout=60, message="events/s from the engine"
+            lambda: any((r["sent"] or 0) > 0 for r in w.operators), timeout=60, message="events/s from the engine"
         )
         nodes = {n.node_id for n in p.graph.nodes}
         assert {r["node_id"] for r in w.operators} == nodes

@@ -133,6 +133,12 @@ class ServerError(Exception):
     """Stands in for api.errors.ApiError in fault injection."""
 
 
+class NotFound(ServerError):
+    """A 404, as api.errors.NotFoundError carries it."""
+
+    status = 404
+
+
 class FakePipeline:
     """A pipeline handle under the test's control."""
 
@@ -159,9 +165,16 @@ class FakePipeline:
         self.cps: list[dict] = []
         self.details: dict[int, list[dict]] = {}
         self.metric_groups: list[dict] = []
+        self.deleted = False
+        self.start_time = T0
+
+    def _check_deleted(self, what: str) -> None:
+        if self.deleted:
+            raise NotFound(f"404 (GET /pipelines/{self.id}{what}): pipeline not found")
 
     def job(self) -> SimpleNamespace:
         self.job_calls += 1
+        self._check_deleted("/jobs")
         reason = {"error": self.failure, "domain": "user"} if self.failure else None
         return SimpleNamespace(
             id="job_fake",
@@ -169,12 +182,13 @@ class FakePipeline:
             running_desired=self.running_desired,
             run_id=1,
             tasks=3,
-            start_time=T0,
+            start_time=self.start_time,
             finish_time=None,
             failure_reason=reason,
         )
 
     def refresh(self) -> FakePipeline:
+        self._check_deleted("")
         return self
 
     def _act(self, *call: Any) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+from . import connectors as connector_registry
 from .dialect import Statement
 from .interface import Diagnostic, PlanError
 from .jsonio import GENERATED, TIMESTAMP_FORMATS
@@ -58,6 +59,10 @@ def arrow_type(kind: exp.DataType) -> pa.DataType:
     if name == "STRUCT":
         fields = []
         for col in kind.expressions:
+            if not isinstance(col, exp.ColumnDef) or col.args.get("kind") is None:
+                raise ValueError(
+                    f"each STRUCT field needs a name and a type, e.g. STRUCT<name TEXT>, not {kind.sql()}"
+                )
             fields.append(pa.field(col.name, arrow_type(col.args["kind"])))
         return pa.struct(fields)
     raise ValueError(f"unsupported type {kind.sql()}")
@@ -142,10 +147,10 @@ NEXMARK_SCHEMA = pa.schema(
     [pa.field("person", _PERSON), pa.field("auction", _AUCTION), pa.field("bid", _BID)]
 )
 
-SOURCE_CONNECTORS = {"impulse", "nexmark", "single_file"}
-SINK_CONNECTORS = {"single_file", "blackhole", "stdout", "preview"}
+SOURCE_CONNECTORS = {"impulse", "nexmark", "single_file"} | set(connector_registry.SOURCES)
+SINK_CONNECTORS = {"single_file", "blackhole", "stdout", "preview"} | set(connector_registry.SINKS)
 KNOWN_CONNECTORS = SOURCE_CONNECTORS | SINK_CONNECTORS
-FORMATS = {"json", "debezium_json"}
+FORMATS = {"json", "debezium_json"} | connector_registry.FORMATS
 
 
 def _option_value(value: exp.Expression) -> str:
@@ -184,12 +189,12 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
     if connector not in KNOWN_CONNECTORS:
         raise fail(f"unknown connector '{connector}'; available: {', '.join(sorted(KNOWN_CONNECTORS))}")
     kind = opts.get("type")
-    if kind is None:
+    if kind is None:  # a connector that is only a source (or only a sink) needs no type
         kind = (
             "source"
-            if connector in ("impulse", "nexmark")
+            if connector in ("impulse", "nexmark") or connector in SOURCE_CONNECTORS - SINK_CONNECTORS
             else "sink"
-            if connector in SINK_CONNECTORS - {"single_file"}
+            if connector in SINK_CONNECTORS - SOURCE_CONNECTORS
             else None
         )
     if kind not in ("source", "sink"):
@@ -231,6 +236,9 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
                 float(opts[key])
             except ValueError:
                 raise fail(f"option {key} must be a number, got '{opts[key]}'") from None
+    problem = connector_registry.check_options(connector, kind, table.format, opts, table.schema, table.metadata)
+    if problem:
+        raise fail(problem)
     if kind == "source" and connector == "single_file":
         if opts.get("json.unstructured", "false").lower() == "true":
             if table.schema is None:
@@ -344,6 +352,21 @@ def _check_arroyo_table_rules(
             raise failed(f"generated column: {reason}", first) from None
 
 
+def _generated_sql(stmt: Statement, table: str, expr: exp.Expression) -> str:
+    """A generated column's expression as DataFusion runs it: Arroyo's JSON operators and
+    functions (``value->>'name'``, ``json_get_str``) become the engine's, as in queries."""
+    from .translate import JsonArgumentError, rewrite_json
+
+    holder = exp.Paren(this=expr.copy())
+    try:
+        rewrite_json(holder)
+    except JsonArgumentError as err:
+        raise stmt.error_at(
+            f"Failed to create table {table} caused by Error during planning: generated column: {err}", expr
+        ) from None
+    return holder.this.sql(dialect="postgres")
+
+
 def table_from_create(stmt: Statement) -> TableDef:
     ast = stmt.ast
     schema_node = ast.this
@@ -357,11 +380,10 @@ def table_from_create(stmt: Statement) -> TableDef:
         if isinstance(col, exp.PrimaryKey):
             pks.extend(c.name for c in col.expressions)
             continue
-        if not isinstance(col, exp.ColumnDef):
-            raise stmt.error(f"unsupported column definition '{col.sql()}'")
-        kind = col.args.get("kind")
-        if kind is None:
-            raise stmt.error(f"column '{col.name}' needs a type")
+        if not isinstance(col, exp.ColumnDef) or col.args.get("kind") is None:
+            name = col.name or col.sql()
+            raise stmt.error_at(f"column '{name}' needs a type, e.g. {name} TEXT", name)
+        kind = col.args["kind"]
         try:
             typ = arrow_type(kind)
         except ValueError as err:
@@ -377,14 +399,17 @@ def table_from_create(stmt: Statement) -> TableDef:
         computed = next((c for c in constraints if isinstance(c, exp.ComputedColumnConstraint)), None)
         expr = computed.this if computed is not None else None
         for c in constraints:  # without STORED sqlglot reads GENERATED ALWAYS AS (expr) as an identity
-            if (
-                isinstance(c, exp.GeneratedAsIdentityColumnConstraint)
-                and c.args.get("expression") is not None
-            ):
+            if isinstance(c, exp.GeneratedAsIdentityColumnConstraint):
+                if c.args.get("expression") is None:  # IDENTITY, or the expression left out
+                    raise stmt.error_at(
+                        f"column '{col.name}': GENERATED ALWAYS AS needs an expression in parentheses, "
+                        "e.g. GENERATED ALWAYS AS (price * 2); identity columns are not supported",
+                        col.name,
+                    )
                 expr = c.args["expression"]
         if expr is not None:  # GENERATED ALWAYS AS (expr): computed from the row's other columns
             generated[col.name] = expr
-            fields.append(pa.field(col.name, typ, True, {GENERATED: expr.sql(dialect="postgres")}))
+            fields.append(pa.field(col.name, typ, True, {GENERATED: _generated_sql(stmt, name, expr)}))
             continue
         fields.append(pa.field(col.name, typ, not not_null))
     opts = dict(stmt.options or {})
@@ -404,10 +429,12 @@ def table_from_create(stmt: Statement) -> TableDef:
 
 
 def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
-    """A connection table from the server: ``{connector, config, schema?}``."""
+    """A connection table from the server: ``{connector, config, schema?, profile?}``."""
+    raw_config = spec.get("config") or {}
+    flat = connector_registry.console_options(spec.get("connector") or "", raw_config, spec.get("profile"))
     config = {
         str(k).lower(): str(v).lower() if isinstance(v, bool) else str(v)
-        for k, v in (spec.get("config") or {}).items()
+        for k, v in (flat if flat is not None else raw_config).items()
     }
     schema = None
     raw = spec.get("schema") or {}

@@ -9,6 +9,7 @@ sqlglot AST. Every error is a :class:`PlanError` whose diagnostic carries a line
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class Statement:
     # the statement as written, options/watermark blanked (same offsets as the script)
     written: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)  # column → METADATA FROM 'key' of a CREATE TABLE
+    raw: str | None = None  # the statement exactly as written, WITH (…) included (same offsets)
 
     @property
     def original_text(self) -> str:
@@ -62,9 +64,26 @@ class Statement:
         """An error spanning the statement, or just the name it is about when that is
         found in the statement (DataFusion's planning errors carry no position)."""
         message = user_words(message)
-        span = self._span_of_name_in(message)
+        if message.startswith("SQL error: Expected:"):  # DataFusion's parser, on SQL the engine wrote
+            own = _syntax_error(self.original_text, self.start, self.end, {})
+            if "Expected:" in own.diagnostics[0].message:  # the same parser on the user's text
+                return own
+            message = "SQL error: cannot read this statement; check its syntax"  # (not the engine's SQL)
+        span = self._span_in_watermark(message) or self._span_of_name_in(message)
         start, end = span if span else (self.start, self.end)
         return PlanError([Diagnostic(message, start, end)])
+
+    def _span_in_watermark(self, message: str) -> tuple[SqlLocation, SqlLocation] | None:
+        """A parser error in the watermark expression (planned on its own): under the token found."""
+        found = re.search(r"found: (\S+)$", message)
+        expr = self.watermark[1] if self.watermark else None
+        if not found or not expr or self.raw is None or expr not in self.raw:
+            return None
+        at = self.raw.index(expr)
+        hit = re.search(re.escape(found.group(1)), expr, re.I)
+        if hit is None:
+            return None
+        return self._location_written(at + hit.start()), self._location_written(at + hit.end() - 1)
 
     def error_at(self, message: str, node: exp.Expression | str | None) -> PlanError:
         """An error under ``node`` (an AST node or a word of the statement), else the statement."""
@@ -87,7 +106,11 @@ class Statement:
         words = [re.escape(w) for w in re.split(r"\s+", needle.strip()) if w]
         if not words:
             return None
-        hit = re.search(r"\s*".join(words).replace('\\"', '"?'), self.original_text, re.I)
+        pattern = r"\s*".join(words).replace('\\"', '"?')
+        # whole words only: a column named `a` is not the `a` of CREATE
+        pattern = (r"(?<!\w)" if re.match(r"\w", needle.strip()) else "") + pattern
+        pattern += r"(?!\w)" if re.search(r"\w$", needle.strip()) else ""
+        hit = re.search(pattern, self.original_text, re.I)
         if hit is None:
             return None
         return self._location_written(hit.start()), self._location_written(hit.end() - 1)
@@ -109,6 +132,9 @@ class Statement:
             written = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", self.original_text, re.I)
             if name and written:  # a word the engine rewrote (session → session_window)
                 return self._location_written(written.start()), self._location_written(written.end() - 1)
+            option = re.search(rf"'{re.escape(name)}'", self.raw or "")
+            if name and option:  # a value in WITH (…): connector = 'kafkaa'
+                return self._location_written(option.start() + 1), self._location_written(option.end() - 2)
         return None
 
     def _location(self, offset: int) -> SqlLocation:
@@ -119,6 +145,8 @@ class Statement:
 def user_words(message: str) -> str:
     """A planning message without the engine's internal names or positions in rewritten SQL."""
     message = re.sub(r"\s*at Line: \d+, Column: \d+", "", message)
+    # a parser error DataFusion raised on SQL the engine wrote: its words, not the Rust debug form
+    message = re.sub(r'(?:SQL error: )?ParserError\("(.*?)"\)', r"SQL error: \1", message)
     message = re.sub(r"(\.?)\s*Did you mean '[\w.]*(?:__window|_timestamp|__ts)'\?", r"\1", message)
     hidden = r'(?:[\w"]+\.)*"?(?:_timestamp|__ts|__window)"?'
     message = re.sub(rf",\s*{hidden}(?=[,\s.]|$)", "", message)  # from "Valid fields are …" lists
@@ -127,15 +155,43 @@ def user_words(message: str) -> str:
     message = re.sub(
         r"'__(json_\w+)'", r"'\1'", message
     )  # the engine's JSON functions, as the user calls them
-    return message.strip()
+    return _json_calls_as_written(message).strip()
+
+
+# DataFusion's rendering of the engine's JSON calls: __json_get(t.doc, Utf8("["a",0]"))
+_JSON_CALL = re.compile(r'__(json_\w+)\(((?:[^()]|\([^()]*\))*?), Utf8\("(\[[^\]]*\])"\)\)')
+
+
+def _json_calls_as_written(message: str) -> str:
+    """``__json_get(t.doc, Utf8("["a",0]"))`` in a message as ``json_get(t.doc, 'a', 0)``."""
+
+    def call(m: re.Match[str]) -> str:
+        try:
+            keys = json.loads(m.group(3))
+        except ValueError:
+            return m.group(0)
+        args = [m.group(2)] + [f"'{k}'" if isinstance(k, str) else str(k) for k in keys]
+        return f"{m.group(1)}({', '.join(args)})"
+
+    for _ in range(8):  # nested calls, innermost first
+        message, n = _JSON_CALL.subn(call, message)
+        if not n:
+            break
+    return message
 
 
 # Names DataFusion's and our planning errors are about: 'quoted', "No field named x",
 # "Field x not found", "column x" …
 _NAMED_IN_ERROR = re.compile(
-    r"'([^'\s]+)'|\bNo field named ([\w.\"]+)|\b[Ff]ield ([\w\"]+) not found|\bcolumn ([\w\"]+)"
+    r"'([^'\s]+)'|\bNo field named ([\w.\"]+)|\b[Ff]ield ([\w\"]+) not found|\bcolumn \"?([\w.]+)\"?"
     r"|\btime window function (\w+)|\b(hop|tumble|session)\(\) width"
 )
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    """``text`` with ``[start, end)`` spaced out, keeping its line breaks (so that lines and
+    columns of what follows stay those of the user's text)."""
+    return text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
 
 
 def _tokenize(script: str, positions: Positions):
@@ -198,7 +254,7 @@ def _cut_watermark(
                 cut_from, cut_to = tok.start - base, tokens[j].end - base + 1
             else:
                 cut_from, cut_to = tok.start - base, tokens[j - 1].end - base + 1
-            text = text[:cut_from] + " " * (cut_to - cut_from) + text[cut_to:]
+            text = _blank(text, cut_from, cut_to)
             return text, (column, expr)
     return text, None
 
@@ -291,7 +347,7 @@ def _cut_options(
             if j >= len(tokens):
                 raise PlanError([Diagnostic("WITH (...) is not closed", positions.at(tok.start))])
             cut_from, cut_to = tok.start - base, tokens[j].end - base + 1
-            text = text[:cut_from] + " " * (cut_to - cut_from) + text[cut_to:]
+            text = _blank(text, cut_from, cut_to)
             return text, options
     return text, None
 
@@ -326,7 +382,7 @@ def _cut_metadata(text: str, tokens: list, base: int) -> tuple[str, dict[str, st
         ):
             found[column] = tokens[i + 2].text
             cut_from, cut_to = tok.start - base, tokens[i + 2].end - base + 1
-            text = text[:cut_from] + " " * (cut_to - cut_from) + text[cut_to:]
+            text = _blank(text, cut_from, cut_to)
     return text, found
 
 
@@ -368,7 +424,12 @@ def _original_offset(offset: int, edits: list[tuple[int, int, int]]) -> int:
     return offset - shift
 
 
-_STATEMENT_WORDS = {"SELECT", "WITH", "INSERT", "CREATE", "SET", "VALUES", "EXPLAIN", "DROP", "SHOW"}
+# SQL statements a pipeline has no use for: refused by name, not as a syntax error
+_UNSUPPORTED_STATEMENTS = {
+    "EXPLAIN", "DROP", "SHOW", "UPDATE", "DELETE", "ALTER", "TRUNCATE", "MERGE", "COPY", "DESCRIBE",
+    "USE", "BEGIN", "COMMIT", "ROLLBACK", "START", "GRANT", "REVOKE", "ANALYZE", "PREPARE", "EXECUTE",
+}  # fmt: skip
+_STATEMENT_WORDS = {"SELECT", "WITH", "INSERT", "CREATE", "SET", "VALUES"} | _UNSUPPORTED_STATEMENTS
 
 
 def _syntax_error(original: str, start: SqlLocation, end: SqlLocation, fallback: dict) -> PlanError:
@@ -399,8 +460,14 @@ def _syntax_error(original: str, start: SqlLocation, end: SqlLocation, fallback:
     if (info.get("line") or 1) == 1:
         col += start.column - 1
     desc = info.get("description") or "syntax error"
+    found = (info.get("highlight") or "").strip()
+    expecting = re.match(r"Expecting (.+)", desc)
     if "Required keyword" in desc or "missing for" in desc:
         desc = "incomplete SQL: something is missing here"
+    elif expecting and found:  # sqlglot's words in sqlparser's form: what was expected, what was found
+        desc = f"Expected: {expecting.group(1)}, found: {found}"
+    elif "Unexpected token" in desc and found:
+        desc = f"Expected: an expression, found: {found}"
     return PlanError([Diagnostic(f"SQL error: {desc}", SqlLocation(line, col))])
 
 
@@ -440,6 +507,17 @@ def split_statements(script: str) -> list[Statement]:
                     )
                 ]
             )
+        if first.text.upper() in _UNSUPPORTED_STATEMENTS:
+            raise PlanError(
+                [
+                    Diagnostic(
+                        f"unsupported statement '{first.text.upper()}': a pipeline is CREATE TABLE, "
+                        "CREATE VIEW, SET, INSERT INTO and SELECT statements",
+                        positions.at(first.start),
+                        positions.at(first.end),
+                    )
+                ]
+            )
         blanked = text
         text, edits = _rewrite_keywords(text, group, base)
         start, end = positions.at(base), positions.at(group[-1].end)
@@ -450,6 +528,10 @@ def split_statements(script: str) -> list[Statement]:
         trees = [p for p in parsed if p is not None]
         if len(trees) != 1:
             raise PlanError([Diagnostic("expected one statement", start, end)])
+        if isinstance(trees[0], exp.Command):  # sqlglot gave up on the grammar: the parser's words
+            refusal = _syntax_error(blanked, start, end, {})
+            if "Expected:" in refusal.diagnostics[0].message:
+                raise refusal
         # unquoted names fold to lower case, as Arroyo's parser does
         ast = cast(exp.Expression, normalize_identifiers(trees[0], dialect=DIALECT))
         if (
@@ -459,7 +541,8 @@ def split_statements(script: str) -> list[Statement]:
             and not isinstance(ast.this, exp.Schema)
         ):
             ast.set("kind", "VIEW")  # CREATE TABLE t AS SELECT: a table defined by a query (a view)
-        statements.append(Statement(ast, text, start, end, watermark, options, edits, blanked, metadata))
+        raw = script[base : group[-1].end + 1]
+        statements.append(Statement(ast, text, start, end, watermark, options, edits, blanked, metadata, raw))
     if not statements:
         raise PlanError([Diagnostic("Query is empty!")])
     return statements

@@ -1,7 +1,8 @@
 """The pipeline graph (Arroyo's ``PipelineGraph``) derived from a planned program.
 
 Each node is a real operator of the runtime: sources, their watermark generators, the key
-(shuffle) operator in front of a stateful query, the query operator itself and the sinks.
+(shuffle) operator in front of a stateful query, the query operator itself and the sinks;
+each carries the builder of its subtasks (nodes.py).
 """
 
 from __future__ import annotations
@@ -30,25 +31,28 @@ def _source_description(table) -> str:
     if table.connector == "nexmark":
         rate = opts.get("event_rate")
         return f"{'BoundedNexmark' if 'runtime' in opts else 'Nexmark'}<{rate} eps>"
+    if table.connector == "kafka":
+        return f"KafkaSource<{opts.get('topic', '')}>"
     return f"FileSource<{opts.get('path', '')}>"
 
 
 def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating_tables: set[str]) -> None:
+    """The program's typed DAG (``program.dag``), each node with the builder of its subtasks."""
+    from . import nodes as ops
+    from .dag import Dag
     from .planner import PREVIEW, SinkPlan
 
-    nodes: list[dict] = []
-    edges: list[dict] = []
+    dag = Dag()
     op_ids: dict[int, str] = {}
     n = program.parallelism
 
-    def node(operator_id: str, operator: str, description: str, parallelism: int) -> int:
-        node_id = len(nodes) + 1
-        nodes.append({"node_id": node_id, "operator": operator, "description": description, "parallelism": parallelism})
-        op_ids[node_id] = operator_id
-        return node_id
+    def node(operator_id: str, operator: str, description: str, parallelism: int, build, stream: str = "") -> int:
+        added = dag.add(operator_id, operator, description, parallelism, build, bool(stream), stream)
+        op_ids[added.node_id] = operator_id
+        return added.node_id
 
-    def edge(src: int, dest: int, kind: str) -> None:
-        edges.append({"src_id": src, "dest_id": dest, "key_type": "()", "value_type": "()", "edge_type": kind})
+    def next_id() -> int:
+        return len(dag.nodes) + 1
 
     # sources in order of first use
     used: list[str] = []
@@ -58,12 +62,13 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
                 used.append(name)
     for name in used:
         table = program.tables[name]
-        src = node(f"source_{name}_{len(nodes) + 1}", table.connector, _source_description(table), n)
-        wm_id = len(nodes) + 1
+        src = node(f"source_{name}_{next_id()}", table.connector, _source_description(table), n,
+                   ops.build_source(table), stream=name)
+        wm_id = next_id()
         wm_desc = f"Watermark<{table.watermark[1] or table.watermark[0]}>" if table.watermark else (
             f"Watermark<{table.event_time_field} - 1s>" if table.event_time_field else "Watermark<_timestamp - 1s>")
-        wm = node(f"watermark_{wm_id}", f"watermark_{wm_id}", wm_desc, n)
-        edge(src, wm, "Forward")
+        wm = node(f"watermark_{wm_id}", f"watermark_{wm_id}", wm_desc, n, ops.build_watermark(table, program.udfs))
+        dag.connect(src, wm)
         program.source_nodes[name] = (src, wm)
 
     producers: dict[str, int] = {name: wm for name, (_, wm) in program.source_nodes.items()}
@@ -71,17 +76,17 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
     for q in program.queries:
         inputs = [producers[t] for t in q.shape.inputs if t in producers]
         if q.kind == "stateless":
-            nid = len(nodes) + 1
-            q.node_id = node(f"projection_{nid}", f"projection_{nid}", "ArrowProjection", n)
+            nid = next_id()
+            q.node_id = node(f"projection_{nid}", f"projection_{nid}", "ArrowProjection", n, ops.build_query(q, program))
             for src in inputs:
-                edge(src, q.node_id, "Forward")
+                dag.connect(src, q.node_id)
         else:
-            kid = len(nodes) + 1
+            kid = next_id()
             keys = ", ".join(q.shape.key_exprs) if q.shape.key_exprs else ""
-            q.key_node_id = node(f"key_{kid}", f"key_{kid}", f"ArrowKey<{keys}>", n)
+            q.key_node_id = node(f"key_{kid}", f"key_{kid}", f"ArrowKey<{keys}>", n, ops.build_key(q, program.udfs))
             for src in inputs:
-                edge(src, q.key_node_id, "Forward")
-            nid = len(nodes) + 1
+                dag.connect(src, q.key_node_id)
+            nid = next_id()
             if q.kind == "windowed":
                 w = q.window
                 if q.shape.has_join:
@@ -94,8 +99,8 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
                     op, desc = f"session_window_{nid}", f"SessionWindow<{_duration(w.width)}>"
             else:
                 op, desc = (f"join_{nid}", "join") if q.shape.has_join else (f"updating_aggregate_{nid}", "UpdatingAggregate")
-            q.node_id = node(op, op, desc, n)
-            edge(q.key_node_id, q.node_id, "Shuffle")
+            q.node_id = node(op, op, desc, n, ops.build_query(q, program))
+            dag.connect(q.key_node_id, q.node_id, "shuffle")
         target = q.target
         table = program.tables.get(target)
         if table is not None and table.kind == "memory":
@@ -106,20 +111,23 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
             connector = "preview" if (target == PREVIEW or (preview and not enable_sinks)) else table.connector
             schema = q.output_schema if table is None or table.schema is None else table.schema
             par = 1 if connector in _SINK_PARALLELISM_ONE else n
-            sid = len(nodes) + 1
+            sid = next_id()
             op_id = f"sink_{target}_{sid}"
             desc = "PreviewSink" if connector == "preview" else f"{connector.title().replace('_', '')}Sink"
-            sink_nodes[target] = node(op_id, connector, desc, par)
-            program.sinks.append(SinkPlan(
-                target, connector, sink_nodes[target], op_id, schema, updating,
-                dict(table.options) if table is not None else {}, list(table.primary_keys) if table is not None else []))
+            plan = SinkPlan(target, connector, sid, op_id, schema, updating,
+                            dict(table.options) if table is not None else {},
+                            list(table.primary_keys) if table is not None else [])
+            sink_nodes[target] = node(op_id, connector, desc, par, ops.build_sink(plan))
+            program.sinks.append(plan)
             if preview and enable_sinks and connector != "preview":
-                pid = node(f"{op_id}_1", "preview", "PreviewSink", 1)
-                program.sinks.append(SinkPlan(PREVIEW, "preview", pid, f"{op_id}_1", schema, updating))
+                pid = next_id()
+                extra = SinkPlan(PREVIEW, "preview", pid, f"{op_id}_1", schema, updating)
+                node(f"{op_id}_1", "preview", "PreviewSink", 1, ops.build_sink(extra))
+                program.sinks.append(extra)
         for sink in program.sinks:
             if sink.node_id == sink_nodes[target] or (sink.operator_id.startswith(op_ids[sink_nodes[target]] + "_")):
-                edge(q.node_id, sink.node_id, "Forward")
+                dag.connect(q.node_id, sink.node_id)
                 if q.kind == "updating":
                     sink.updating = True
-    program.graph = {"nodes": nodes, "edges": edges}
+    program.dag = dag
     program.op_ids = op_ids

@@ -1,13 +1,15 @@
 """Incremental updating aggregates: per-key partial state instead of keeping every input row.
 
 A query of the shape ``SELECT keys…, f(aggs…) FROM t [WHERE …] GROUP BY keys [HAVING …]``
-with COUNT / SUM / MIN / MAX / AVG (no DISTINCT) is split into three SQL statements:
+with COUNT / SUM / MIN / MAX / AVG and COUNT(DISTINCT x) is split into three SQL statements:
 
     partial  per batch:    SELECT k0.., COUNT(x) AS a0, SUM(y) AS a1 … FROM t WHERE … GROUP BY k0..
     merge    per flush:    SELECT k0.., SUM(a0) AS a0, SUM(a1) AS a1 … FROM __merge_in GROUP BY k0..
     final    output rows:  SELECT <the select list over k*/a*> FROM __merged WHERE <having>
 
-so the state is one row per key, and a flush only touches the keys that changed.
+so the state is one row per key, and a flush only touches the keys that changed. COUNT(DISTINCT x)
+keeps each key's distinct values as a list (partial ``array_agg(DISTINCT x)``, merged with
+``array_distinct(flatten(…))``): state proportional to keys × distinct values, not to rows.
 Other updating queries keep their input and re-run (``UpdatingOp``).
 """
 
@@ -71,9 +73,20 @@ def plan_incremental(tree: exp.Expression, table_names: set[str]) -> Incremental
         if text in aggs:
             return aggs[text][0]
         arg = agg.this
+        i = len(aggs)
+        if isinstance(agg, exp.Count) and isinstance(arg, exp.Distinct) and len(arg.expressions) == 1:
+            # COUNT(DISTINCT x): the state is each key's set of distinct values (bounded by
+            # the distinct values, not by the input rows)
+            x = arg.expressions[0]
+            if any(isinstance(n, exp.AggFunc) for n in x.walk()):
+                return None
+            x_sql = _sql(x)
+            cols = [(f"a{i}", f"array_agg(DISTINCT {x_sql}) FILTER (WHERE {x_sql} IS NOT NULL)",
+                     f"array_distinct(flatten(array_agg(a{i})))")]
+            aggs[text] = (f"COALESCE(CAST(cardinality(a{i}) AS BIGINT), 0)", cols)
+            return aggs[text][0]
         if isinstance(arg, exp.Distinct) or any(isinstance(n, exp.AggFunc) for n in arg.walk() if n is not agg):
             return None
-        i = len(aggs)
         arg_sql = "*" if isinstance(arg, exp.Star) else _sql(arg)
         if type(agg) in _MERGE:
             name = type(agg).__name__.upper()

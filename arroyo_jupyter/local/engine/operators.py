@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalog import TS
+from .prepared import PreparedQuery
 from .sources import OP_COL
 from .translate import TIME_COL, WINDOW_COL, WindowSpec
 
@@ -47,6 +48,12 @@ def _run(ctx: Any, sql: str) -> pa.Table:
 
 def _ts_ns(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return pc.cast(arr, TS).cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _max_ts(arr: pa.Array | pa.ChunkedArray) -> int | None:
+    """The largest event time in ns (None: no non-null value), without a NumPy copy."""
+    value = pc.max(arr if arr.type == TS else pc.cast(arr, TS))
+    return value.value if value.is_valid else None
 
 
 def _nullable(schema: pa.Schema) -> pa.Schema:
@@ -98,14 +105,23 @@ class _Base:
         else:
             ts = pa.array(np.full(table.num_rows, fallback_ts, dtype=np.int64)).cast(TS)
         keep = [i for i, n in enumerate(names) if n not in (TIME_COL, "__ts", WINDOW_COL)]
-        columns = [table.column(i) for i in keep] + [pc.cast(ts, TS)]
+        columns = [table.column(i) for i in keep] + [ts if ts.type == TS else pc.cast(ts, TS)]
         return pa.Table.from_arrays(columns, names=[names[i] for i in keep] + [TIME_COL])
 
 
 class StatelessOp(_Base):
+    def __init__(self, plan, schemas, udfs):
+        super().__init__(plan, schemas, udfs)
+        self.prepared = PreparedQuery(self.ctx, self.sql, self.schemas)  # planned once, run per batch
+
     def process(self, table: str, batch: pa.RecordBatch) -> pa.Table | None:
-        result = self._execute({table: batch})
-        fallback = int(_ts_ns(batch.column(TIME_COL)).max()) if batch.num_rows else 0
+        try:
+            result = self.prepared.run({table: batch})
+        except Exception as err:  # DataFusion raises plain exceptions
+            raise QueryError(str(err).replace("DataFusion error: ", "")) from None
+        if result.num_rows == 0:
+            return None
+        fallback = 0 if TIME_COL in result.schema.names else (_max_ts(batch.column(TIME_COL)) or 0)
         return self.output(result, fallback)
 
 
@@ -330,7 +346,7 @@ class UpdatingOp(_Base):
     def process(self, table: str, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
-        self.max_ts = max(self.max_ts, int(_ts_ns(batch.column(TIME_COL)).max()))
+        self.max_ts = max(self.max_ts, _max_ts(batch.column(TIME_COL)) or 0)
         names = batch.schema.names
         if OP_COL in names:
             ops = batch.column(names.index(OP_COL))
@@ -560,7 +576,7 @@ class IncrementalAggOp(_Base):
     def process(self, table: str, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
-        self.max_ts = max(self.max_ts, int(_ts_ns(batch.column(TIME_COL)).max()))
+        self.max_ts = max(self.max_ts, _max_ts(batch.column(TIME_COL)) or 0)
         _register(self.ctx, table, batch)
         for name, schema in self.schemas.items():
             if name != table:

@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from . import validate
 from .catalog import TS, TableDef, table_from_connection, table_from_create
+from .dag import Dag
 from .dialect import Statement, split_statements
 from .interface import Diagnostic, PlanError
 from .translate import (
@@ -62,7 +63,7 @@ class Program:
     tables: dict[str, TableDef]
     queries: list[QueryPlan]
     sinks: list[SinkPlan]
-    graph: dict[str, Any]
+    dag: Dag
     udfs: list[Any]
     preview: bool
     source_nodes: dict[str, tuple[int, int]] = field(default_factory=dict)  # table → (source, watermark) ids
@@ -70,9 +71,14 @@ class Program:
     settings: dict[str, str] = field(default_factory=dict)  # SET name = value (updating_ttl)
 
     @property
+    def graph(self) -> dict[str, Any]:
+        """Arroyo's ``PipelineGraph`` JSON of the DAG."""
+        return self.dag.to_json()
+
+    @property
     def has_preview_sink(self) -> bool:
         """Arroyo's test: some node's operator contains "preview"."""
-        return any("preview" in n["operator"] for n in self.graph["nodes"])
+        return any("preview" in n.operator for n in self.dag.nodes)
 
 
 def _df_error(err: Exception) -> str:
@@ -227,7 +233,7 @@ def plan_query(
                 )
     from .graph import build_graph
 
-    program = Program(sql, parallelism, catalog, queries, [], {}, udf_defs, preview, settings=settings)
+    program = Program(sql, parallelism, catalog, queries, [], Dag(), udf_defs, preview, settings=settings)
     build_graph(program, preview=preview, enable_sinks=enable_sinks, updating_tables=updating_tables)
     return program
 

@@ -48,6 +48,9 @@ class SourceSubtask:
     def snapshot(self) -> dict[str, Any]:
         return {}
 
+    def close(self) -> None:
+        """Release connections and files; called once when the subtask ends (optional)."""
+
 
 class _Rated(SourceSubtask):
     """Emits at ``rate`` rows/s (per subtask), up to ``limit`` rows."""
@@ -304,8 +307,16 @@ class FileSubtask(SourceSubtask):
 
 
 def open_source(table: TableDef, index: int, parallelism: int, batch_size: int | None,
-                state: dict[str, Any], on_error: ErrorSink) -> SourceSubtask:
+                state: dict[str, Any], on_error: ErrorSink,
+                all_states: list[dict[str, Any]] | None = None) -> SourceSubtask:
+    """``all_states``: every saved subtask state of this source (a restore at another
+    parallelism hands a connector's partitions to other subtasks)."""
     size = batch_size or DEFAULT_BATCH
+    from .connectors import source_class  # connector modules import this one
+
+    connector_cls = source_class(table.connector or "")
+    if connector_cls is not None:
+        return connector_cls(table, index, parallelism, size, state, on_error, all_states)
     if table.connector == "impulse":
         return ImpulseSubtask(table, index, parallelism, size, state)
     if table.connector == "nexmark":

@@ -181,10 +181,12 @@ class JsonArgumentError(_WindowError):  # reported like the window errors: at th
     pass
 
 
-def _rewrite_json(tree: exp.Expression) -> None:
+def rewrite_json(tree: exp.Expression) -> None:
     """``->`` / ``->>`` / ``?`` and ``json_get*(json, key, …)`` as the engine's (json, keys) functions."""
     for has_key in list(tree.find_all(exp.JSONBContainsTopKey)):  # json ? 'key'
-        key = _json_keys(has_key.expression) or [has_key.expression.name]
+        key = _json_keys(has_key.expression)
+        if key is None:  # the engine's JSON functions take literal keys only
+            raise JsonArgumentError("the right side of '?' must be a literal key, e.g. doc ? 'name'")
         has_key.replace(_json_call("json_contains", has_key.this, key, has_key))
     for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
         keys = _json_keys(node.expression)
@@ -254,6 +256,8 @@ def translate(
             inputs.append(table.name)
 
     # windows
+    for select in tree.find_all(exp.Select):
+        _check_one_window_per_group_by(select)
     windows: list[WindowSpec] = []
     for call in list(tree.find_all(exp.Anonymous)):
         spec = _window_of(call)
@@ -272,13 +276,15 @@ def translate(
         if call.name.lower() == "row_time" and not call.expressions:
             as_item = isinstance(call.parent, exp.Select)  # a bare select item keeps a visible name
             call.replace(exp.alias_(exp.column(TIME_COL), "row_time") if as_item else exp.column(TIME_COL))
-    _rewrite_json(tree)
+    rewrite_json(tree)
 
     selects = list(tree.find_all(exp.Select))
     agg_selects = [s for s in selects if _is_aggregate_select(s)]
     if window is not None:
         _check_windowed_aggregates(agg_selects, selects)
     joins = list(tree.find_all(exp.Join))
+    if window is None:
+        _check_no_semi_joins(tree)
     non_inner = any((j.side or "").upper() in ("LEFT", "RIGHT", "FULL") for j in joins)
     updating_side = None
     if window is None:
@@ -299,7 +305,9 @@ def translate(
         non_inner_join=non_inner,
         updating_join_side=updating_side,
         has_over=any(True for _ in tree.find_all(exp.Window)),
-        distinct=any(s.args.get("distinct") for s in selects),
+        # UNION (not ALL) removes duplicates across the whole stream: an updating query, as in Arroyo
+        distinct=any(s.args.get("distinct") for s in selects)
+        or any(u.args.get("distinct") for u in tree.find_all(exp.Union)),
     )
     _find_keys(tree, shape, agg_selects, joins)
     _render_types(tree)
@@ -402,6 +410,27 @@ def _carry_window(tree: exp.Expression) -> None:
         provides(s)
 
 
+def _check_one_window_per_group_by(select: exp.Select) -> None:
+    """Arroyo groups by at most one window (its aggregate is computed per window)."""
+    group = select.args.get("group")
+    items = [e.unalias() for e in select.expressions]
+    count = 0
+    for g in group.expressions if group else []:
+        if isinstance(g, exp.Literal) and not g.is_string and 0 < int(g.this) <= len(items):
+            g = items[int(g.this) - 1]
+        count += isinstance(g, exp.Anonymous) and _window_name(g) is not None
+    if count > 1:
+        raise _WindowError(
+            f"This feature is not implemented: do not support {count} window expressions in group by"
+        )
+
+
+def _window_name(call: exp.Anonymous) -> str | None:
+    name = call.name.lower()
+    name = "session" if name == "session_window" else name
+    return name if name in ("tumble", "hop", "session") else None
+
+
 def _check_window_context(call: exp.Expression) -> None:
     """A window function belongs in a GROUP BY, or names the window of a select's rows
     (``SELECT tumble(…) AS window, …`` without aggregates); not in an aggregate without GROUP BY."""
@@ -444,6 +473,25 @@ def _check_windowed_aggregates(agg_selects: list[exp.Select], selects: list[exp.
                 grouped = True
         if not grouped:
             raise _WindowError(f"Error during planning: {_MISSING_WINDOW}")
+
+
+def _check_no_semi_joins(tree: exp.Expression) -> None:
+    """``IN (SELECT …)``, ``EXISTS``, ``INTERSECT`` and ``EXCEPT`` are semi/anti joins (DataFusion
+    plans them so), which Arroyo refuses without windows, as it refuses other non-inner joins."""
+    found = None
+    for node in tree.walk():
+        if isinstance(node, exp.In) and node.args.get("query") is not None:
+            found = "IN"
+        elif isinstance(node, exp.Exists):
+            found = "EXISTS"
+        elif isinstance(node, (exp.Intersect, exp.Except)):
+            found = node.key.upper()
+        if found:
+            what = f"'{found}' with a subquery" if found in ("IN", "EXISTS") else f"'{found}'"
+            raise _WindowError(
+                "This feature is not implemented: can't handle non-inner joins without windows "
+                f"(here {what} is a semi-join)"
+            )
 
 
 class _UnknownTable(Exception):

@@ -1,7 +1,8 @@
 import { h, button, fmtTime, drawFigure, purgeFigure, errorBox } from "./common.js";
 
 // Checkpoints: epoch selector (or follow the latest), stats box, tuning hint, and the
-// history / timeline / bytes figures built in the kernel by charts.py.
+// history (durations on their own scale, sizes below, the shown epoch ringed) / timeline /
+// bytes figures built in the kernel by charts.py.
 
 function render({ model, el }) {
   const root = h("div", "arroyo-widget arroyo-checkpoints");
@@ -22,7 +23,7 @@ function render({ model, el }) {
   const bytes = h("div", "arroyo-plot arroyo-plot-bytes");
   root.append(bar, summary, hint);
   const offError = errorBox(model, root);
-  root.append(timeline, history, bytes);
+  root.append(history, timeline, bytes);
 
   function drawControls() {
     title.textContent = "Checkpoints of " + (model.get("pipeline_name") || "pipeline");

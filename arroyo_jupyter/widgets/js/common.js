@@ -39,6 +39,18 @@ export function fmtDuration(us) {
   return hr + ":" + String(m).padStart(2, "0") + ":" + String(s).padStart(2, "0");
 }
 
+// Uptimes and run lengths, one style everywhere (job_state.format_uptime is the same):
+// "0.4 s", "9.1 s", "14 s", "3 m 41 s", "2 h 05 m".
+export function fmtUptime(us) {
+  if (us === null || us === undefined || isNaN(us) || us < 0) return "-";
+  const s = us / 1e6;
+  if (s < 10) return s.toFixed(1) + " s";
+  const whole = Math.floor(s);
+  if (whole < 60) return whole + " s";
+  if (whole < 3600) return Math.floor(whole / 60) + " m " + String(whole % 60).padStart(2, "0") + " s";
+  return Math.floor(whole / 3600) + " h " + String(Math.floor((whole % 3600) / 60)).padStart(2, "0") + " m";
+}
+
 export function fmtCell(v) {
   if (v === null || v === undefined) return "null";
   if (typeof v === "object") return JSON.stringify(v);
@@ -116,4 +128,83 @@ export function errorBox(model, root) {
   model.on("change:error", update);
   root.appendChild(box);
   return () => model.off("change:error", update);
+}
+
+// ---- every view's lifecycle (the kernel-side half is widgets/_base.py)
+
+export const BEAT_MS = 2000; // the kernel's heartbeat interval (_base.BEAT_S)
+export const DEAD_MS = 3 * BEAT_MS + 1000; // no beat for this long: the kernel side is gone
+
+// Grey the view out and say so when its kernel side is gone (kernel restarted or dead,
+// comm closed): no heartbeat for DEAD_MS, or the widget manager marks the comm dead.
+// A beat arriving again (a busy kernel catching up) brings the view back.
+export function liveness(model, el) {
+  const banner = h("div", "arroyo-disconnected-banner", "disconnected — run the cell again");
+  banner.title = "This view lost its kernel (restarted, shut down or the widget was closed); its controls do nothing.";
+  banner.style.display = "none";
+  el.prepend(banner);
+  let last = Date.now();
+  let dead = false;
+  const set = (isDead) => {
+    if (isDead === dead) return;
+    dead = isDead;
+    el.classList.toggle("arroyo-disconnected", dead);
+    banner.style.display = dead ? "" : "none";
+    for (const child of el.children) if (child !== banner) child.inert = dead;
+    el.dispatchEvent(new CustomEvent("arroyo-liveness", { detail: { live: !dead } }));
+  };
+  const onMsg = (msg) => {
+    if (msg && msg.type === "__beat__") {
+      last = Date.now();
+      set(false);
+    }
+  };
+  const onCommGone = () => set(true); // comm_live_update fires as the kernel restarts; beats revive
+  model.on("msg:custom", onMsg);
+  model.on("comm_live_update", onCommGone);
+  model.on("comm:close", onCommGone);
+  const timer = setInterval(() => {
+    if (!dead && Date.now() - last > DEAD_MS) set(true);
+  }, 1000);
+  return () => {
+    clearInterval(timer);
+    model.off("msg:custom", onMsg);
+    model.off("comm_live_update", onCommGone);
+    model.off("comm:close", onCommGone);
+    banner.remove();
+  };
+}
+
+export function isDisconnected(el) {
+  return !!(el && el.closest && el.closest(".arroyo-disconnected"));
+}
+
+// Tell the kernel whether the view is on screen (the pipeline watcher polls slower for hidden views).
+function visibility(model, el) {
+  if (typeof IntersectionObserver === "undefined") return () => {};
+  let shown = null;
+  const observer = new IntersectionObserver((entries) => {
+    const visible = entries.some((e) => e.isIntersecting);
+    if (visible === shown) return;
+    shown = visible;
+    try {
+      model.send({ type: "__visible__", visible });
+    } catch (e) {
+      /* the comm is gone: liveness says so */
+    }
+  });
+  observer.observe(el);
+  return () => observer.disconnect();
+}
+
+// Every widget module's default export calls this (widgets/_esm.py assembles it).
+export function renderLive(ctx, render) {
+  ctx.model.send({ type: "__view__" });
+  const offLive = liveness(ctx.model, ctx.el);
+  const offVisible = visibility(ctx.model, ctx.el);
+  return Promise.resolve(render(ctx)).then((cleanup) => () => {
+    offLive();
+    offVisible();
+    if (typeof cleanup === "function") cleanup();
+  });
 }

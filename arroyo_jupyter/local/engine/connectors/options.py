@@ -1,0 +1,109 @@
+"""Checks of connector options at planning time (no connection is made while planning)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .formats import check_raw_schema
+
+_ENUMS = {
+    "kafka": {
+        "source.offset": ("latest", "earliest", "group"),
+        "source.read_mode": ("read_uncommitted", "read_committed"),
+        "sink.commit_mode": ("at_least_once", "exactly_once"),
+        "auth.type": ("none", "sasl"),
+        "bad_data": ("fail", "drop"),
+    },
+    "polling_http": {"method": ("get", "post", "put", "patch"), "emit_behavior": ("all", "changed")},
+}
+_REQUIRED = {
+    "kafka": ("bootstrap_servers", "topic"),
+    "filesystem": ("path",),
+    "sse": ("endpoint",),
+    "websocket": ("endpoint",),
+    "polling_http": ("endpoint",),
+    "webhook": ("endpoint",),
+}
+_NEEDS_FORMAT = {"kafka", "filesystem"}
+
+
+def check(
+    connector: str, kind: str, fmt: str | None, opts: dict[str, str], schema: Any, metadata: dict[str, str]
+) -> str | None:
+    for name in _REQUIRED.get(connector, ()):
+        if not opts.get(name):
+            return f"{connector} table requires option '{name}'"
+    for name, allowed in _ENUMS.get(connector, {}).items():
+        value = opts.get(name)
+        if value is not None and value.lower() not in allowed:
+            return f"invalid value '{value}' for {name}; use one of {', '.join(allowed)}"
+    if connector in _NEEDS_FORMAT and fmt is None:
+        return f"{connector} table requires a format, e.g. format = 'json'"
+    if connector == "filesystem":
+        from .filesystem import check_options
+
+        return check_options(kind, fmt, opts)
+    if fmt == "parquet" and connector != "filesystem":
+        return f"format 'parquet' is for filesystem tables; {connector} takes json, debezium_json, raw_string or raw_bytes"
+    if kind == "source" and fmt in ("raw_string", "raw_bytes"):
+        import pyarrow as pa
+
+        data = pa.schema([f for f in schema if f.name not in metadata]) if schema is not None else None
+        return check_raw_schema(fmt, data)
+    return None
+
+
+def _flat(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flat(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, bool):
+        out[prefix] = "true" if value else "false"
+    elif isinstance(value, list):  # e.g. websocket subscription_messages: a JSON array
+        out[prefix] = json.dumps(value)
+    elif value is not None:
+        out[prefix] = str(value)
+
+
+_KAFKA_PROFILE = {
+    "bootstrapServers": "bootstrap_servers",
+    "connectionProperties": "connection_properties",
+    "schemaRegistryEnum.endpoint": "schema_registry.endpoint",
+    "schemaRegistryEnum.apiKey": "schema_registry.api_key",
+    "schemaRegistryEnum.apiSecret": "schema_registry.api_secret",
+}
+
+
+def _kafka(config: dict[str, Any], profile: dict[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    cfg = dict(config)
+    kind = cfg.pop("type", None)
+    if isinstance(kind, dict):  # the console's Source | Sink object
+        side = "sink" if {"commit_mode", "key_field", "timestamp_field"} & set(kind) else "source"
+        out["type"] = side
+        _flat(side, kind, out)
+    elif kind is not None:
+        out["type"] = str(kind)
+    _flat("", cfg, out)
+    if profile:
+        flat: dict[str, str] = {}
+        _flat("", profile, flat)
+        for key, value in flat.items():
+            if key.startswith("authentication."):
+                out["auth.type"] = "sasl"
+                out[f"auth.{key.partition('.')[2]}"] = value
+                continue
+            for name, sql in _KAFKA_PROFILE.items():
+                if key == name or key.startswith(name + "."):
+                    out.setdefault(sql + key[len(name) :], value)
+    return out
+
+
+def from_console(connector: str, config: dict[str, Any], profile: dict[str, Any] | None) -> dict[str, str]:
+    """A console table config (+ its connection profile) as SQL options."""
+    if connector == "kafka":
+        return _kafka(config, profile)
+    out: dict[str, str] = {}
+    _flat("", {**(profile or {}), **config}, out)
+    return out
