@@ -28,7 +28,9 @@ class GridBundleHook(BuildHookInterface):
         if (js / "build.mjs").exists():
             node, npm = shutil.which("node"), shutil.which("npm")
             if node is None or npm is None:
-                raise RuntimeError("building arroyo-jupyter needs Node.js and npm (for the output grid's bundle)")
+                raise RuntimeError(
+                    "building arroyo-jupyter needs Node.js and npm (for the output grid's bundle)"
+                )
             if not (js / "node_modules" / "esbuild").exists():
                 subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=js, check=True)
             subprocess.run([node, "build.mjs"], cwd=js, check=True)

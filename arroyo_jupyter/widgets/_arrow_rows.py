@@ -39,9 +39,11 @@ def _column(values: list[Any]) -> pa.Array:
 def to_columns(rows: Sequence[Any], columns: Sequence[str]) -> list[pa.Array]:
     """One Arrow array per name in ``columns`` (missing keys are nulls)."""
     n = len(rows)
-    records = rows if all(isinstance(r, dict) for r in rows) else [
-        r if isinstance(r, dict) else {"value": r} for r in rows
-    ]
+    records = (
+        rows
+        if all(isinstance(r, dict) for r in rows)
+        else [r if isinstance(r, dict) else {"value": r} for r in rows]
+    )
     try:
         struct = pa.array(records)  # C++ inference over every row (keys and types)
     except _ARROW_ERRORS:

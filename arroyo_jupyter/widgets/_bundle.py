@@ -63,7 +63,9 @@ def build(force: bool = False) -> None:
 def _run(cmd: list[str]) -> None:
     done = subprocess.run(cmd, cwd=JS_ROOT, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
-        raise BundleMissing(f"`{' '.join(cmd[-2:])}` in {JS_ROOT} failed: {(done.stderr or done.stdout)[-800:]}")
+        raise BundleMissing(
+            f"`{' '.join(cmd[-2:])}` in {JS_ROOT} failed: {(done.stderr or done.stdout)[-800:]}"
+        )
 
 
 @cache

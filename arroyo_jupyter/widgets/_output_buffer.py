@@ -243,7 +243,9 @@ class SinkState:
         batch = pa.Table.from_arrays(cols, names=names).combine_chunks().to_batches()[0]
         return ipc(batch, self._meta(3))
 
-    def _changelog_payload(self, entries: dict[str, tuple[int, int, int, dict, str]], deletes: list[str]) -> bytes:
+    def _changelog_payload(
+        self, entries: dict[str, tuple[int, int, int, dict, str]], deletes: list[str]
+    ) -> bytes:
         vals = list(entries.values())
         rows = [v[3] for v in vals]
         meta = [

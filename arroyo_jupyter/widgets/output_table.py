@@ -74,7 +74,10 @@ class OutputTable(ArroyoWidget):
         self._source = Source(pipeline)
         self._buffer = OutputBuffer(mode=mode, key=key, max_rows=max_rows, max_pending=min(max_rows, 20_000))
         super().__init__(
-            pipeline_name=self._source.name, newest_first=newest_first, bundle_version=bundle_version(), **kwargs
+            pipeline_name=self._source.name,
+            newest_first=newest_first,
+            bundle_version=bundle_version(),
+            **kwargs,
         )
         self.max_bytes_per_second = max_bytes_per_second
         self._seq = 0

@@ -363,7 +363,7 @@ function render({ model, el }) {
         selected = null;
         drawTabs();
         setColumns(true);
-        setRows();
+        setRows(true);
         drawInfo();
         drawDetail();
       });
@@ -496,10 +496,16 @@ function render({ model, el }) {
         def.cellRenderer = NestedCell;
         def.width = 260;
       } else {
-        def.cellRenderer = TextCell;
+        // plain text is drawn by the grid itself (fewer DOM nodes while rows stream);
+        // JSON text gets the expandable cell
+        def.cellRendererSelector = (p) => (isJsonText(p.value) ? { component: TextCell } : undefined);
+        def.valueFormatter = (p) => (p.value === null || p.value === undefined ? "null" : String(p.value));
+        def.tooltipValueGetter = (p) =>
+          typeof p.value === "string" && p.value.length > LONG_TEXT ? "long text: click to read it in full" : undefined;
         def.width = 180;
       }
       def.cellClass = kind === "number" ? ["ag-right-aligned-cell", "arroyo-cell-number"] : "arroyo-cell-" + kind;
+      def.cellClassRules = { "arroyo-null": (p) => p.value === null || p.value === undefined };
       defs.push(def);
     });
     return defs;
@@ -537,7 +543,7 @@ function render({ model, el }) {
   // {length, slice(a, b)} over the current sink's rows in the order shown
   function shownRows() {
     const s = current !== null ? sinks.get(current) : null;
-    if (!s) return { length: 0, slice: () => [] };
+    if (!s) return { length: 0, slice: () => [], at: () => undefined };
     const newest = model.get("newest_first");
     const key = `${dataVersion}|${JSON.stringify(sortModel)}|${newest}|${s.name}`;
     if (shownCache && shownCache.key === key) return shownCache.rows;
@@ -545,7 +551,7 @@ function render({ model, el }) {
     if (s.mode === "changelog") {
       let all = s.all();
       if (sortModel.length) all = sortRows(all, (r) => r);
-      rows = { length: all.length, slice: (a, b) => all.slice(a, b) };
+      rows = { length: all.length, slice: (a, b) => all.slice(a, b), at: (i) => all[i] };
     } else if (sortModel.length) {
       // sort row positions by the column values, then make rows for the asked slice only
       const idx = Array.from({ length: s.n }, (_, k) => k);
@@ -557,7 +563,7 @@ function render({ model, el }) {
         }
         return newest ? b - a : a - b;
       });
-      rows = { length: idx.length, slice: (a, b) => idx.slice(a, b).map((k) => s.rowAt(k)) };
+      rows = { length: idx.length, slice: (a, b) => idx.slice(a, b).map((k) => s.rowAt(k)), at: (i) => s.rowAt(idx[i]) };
     } else {
       const n = s.n;
       rows = {
@@ -567,6 +573,7 @@ function render({ model, el }) {
           for (let i = a; i < Math.min(b, n); i++) out.push(s.rowAt(newest ? n - 1 - i : i));
           return out;
         },
+        at: (i) => s.rowAt(newest ? n - 1 - i : i),
       };
     }
     shownCache = { key, rows };
@@ -606,7 +613,7 @@ function render({ model, el }) {
     columnDefs: [],
     rowModelType: "infinite",
     cacheBlockSize: 100,
-    maxBlocksInCache: 20,
+    maxBlocksInCache: 3, // loaded rows get new data on every delta: keep them few
     infiniteInitialRowCount: 1, // after a sort resets the cache, the first block is asked for
     datasource: {
       getRows(params) {
@@ -619,13 +626,14 @@ function render({ model, el }) {
         });
       },
     },
-    getRowId: (p) => String(p.data ? p.data.rid : ""),
+    // no getRowId: rows are the grid's by position, so a refresh of streaming rows updates
+    // the cells already drawn instead of tearing rows down and building new ones
     defaultColDef: { resizable: true, sortable: true, minWidth: 50 },
     suppressDragLeaveHidesColumns: true,
     animateRows: false,
     enableCellTextSelection: true,
     ensureDomOrder: false,
-    rowBuffer: 10,
+    rowBuffer: 4,
     suppressColumnVirtualisation: false,
     rowClassRules: {
       "arroyo-run-start": (p) => !!(p.data && runStarts.has(p.data.s)),
@@ -725,14 +733,27 @@ function render({ model, el }) {
   }
 
   let rowCount = 0;
-  function setRows() {
+  // New rows: the grid keeps its rows (by position) and each loaded one gets the row now at
+  // its position, so drawn cells change their text in place; nothing is torn down or rebuilt.
+  function setRows(purge) {
     dataVersion++;
-    const n = shownRows().length;
-    if (n !== rowCount || grid.getDisplayedRowCount() !== n) {
+    const rows = shownRows();
+    const n = rows.length;
+    if (purge) {
       rowCount = n;
-      grid.setRowCount(n, true); // the last row is known (no "loading more")
+      grid.setRowCount(n, true);
+      grid.refreshInfiniteCache();
+    } else {
+      if (n !== rowCount) {
+        rowCount = n;
+        grid.setRowCount(n, true); // the last row is known (no "loading more")
+      }
+      grid.forEachNode((node) => {
+        const i = node.rowIndex;
+        if (i === null || i === undefined || !node.data) return;
+        if (i < n) node.setData(rows.at(i));
+      });
     }
-    grid.refreshInfiniteCache();
     fitHeight();
   }
 
@@ -753,7 +774,16 @@ function render({ model, el }) {
   }
 
   // --- applying deltas (once per frame)
+  const timings = { handler: 0, draw: 0 }; // longest of each, ms (benchmarks and tests read them)
   function applyQueued() {
+    const t0 = performance.now();
+    try {
+      applyQueuedNow();
+    } finally {
+      timings.draw = Math.max(timings.draw, performance.now() - t0);
+    }
+  }
+  function applyQueuedNow() {
     frame = 0;
     const items = queue;
     queue = [];
@@ -780,11 +810,12 @@ function render({ model, el }) {
     const s = current !== null ? sinks.get(current) : null;
     if (s && (touchedCurrent || resetCurrent)) {
       setColumns(false);
-      setRows(); // the grid asks again for the rows it shows, nothing more
+      setRows(resetCurrent);
       if (flash.length) {
         // updated rows are highlighted briefly (a row class with a fading background)
+        grid.redrawRows();
         setTimeout(() => {
-          if (!destroyed) grid.refreshInfiniteCache();
+          if (!destroyed) grid.redrawRows();
         }, FLASH_MS + 50);
       }
     }
@@ -836,6 +867,14 @@ function render({ model, el }) {
 
   function onMsg(msg, buffers) {
     if (!msg || (msg.type !== "delta" && msg.type !== "reset")) return;
+    const t0 = performance.now();
+    try {
+      take(msg, buffers);
+    } finally {
+      timings.handler = Math.max(timings.handler, performance.now() - t0);
+    }
+  }
+  function take(msg, buffers) {
     if (msg.type === "delta" && msg.seq <= lastSeq) return; // already in a reset
     const payloads = (buffers || []).map((b, i) => [(msg.sinks || [])[i], decodePayload(b)]);
     queue.push({ reset: msg.type === "reset", payloads });
@@ -860,7 +899,7 @@ function render({ model, el }) {
     schedule();
   };
   const onOrder = () => {
-    setRows();
+    setRows(true);
     drawInfo();
   };
   const onZone = () => {
@@ -872,7 +911,7 @@ function render({ model, el }) {
   };
   const onRuns = () => {
     computeRunStarts();
-    grid.refreshInfiniteCache();
+    grid.redrawRows();
   };
   model.on("msg:custom", onMsg);
   model.on("change:stats", onStats);
@@ -886,7 +925,7 @@ function render({ model, el }) {
   schedule();
 
   // for tests and benchmarks: the grid API and this view's rows
-  root.__arroyo = { grid, sinks, current: () => current };
+  root.__arroyo = { grid, sinks, current: () => current, timings };
 
   return () => {
     if (frame) cancelAnimationFrame(frame);
