@@ -12,6 +12,11 @@ from typing import Any
 
 from .local.config import ServerConfig
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10: the tomli dependency
+    import tomli as tomllib
+
 _HIDDEN = {"api_key"}  # never a flag: the command line is visible in ps and /proc
 
 
@@ -100,11 +105,7 @@ def _read_config(path: str) -> dict[str, Any]:
         if path.endswith(".json"):
             loaded = json.loads(raw)
         else:
-            import tomllib  # Python 3.11+
-
             loaded = tomllib.loads(raw.decode())
-    except ImportError:
-        raise ValueError("TOML config files need Python 3.11+; use a .json file") from None
     except (OSError, ValueError) as e:  # TOMLDecodeError and JSONDecodeError are ValueErrors
         raise ValueError(f"cannot read the config file {path}: {e}") from None
     if not isinstance(loaded, dict):

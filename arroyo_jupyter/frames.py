@@ -469,23 +469,11 @@ def operator_summary_frame(
 
 
 def output_frame(events: Iterable[Any]) -> pd.DataFrame:
-    """Rows of OutputEvents, with ``row_id`` (start_id + i) and ``event_time`` first.
+    """Rows of OutputEvents as the output widget's ``to_pandas()`` gives them: the one
+    output→DataFrame function (``api.output_frame``). Metadata columns are namespaced and
+    come first (``arroyo.sink``, ``arroyo.row_id`` = start_id + i, ``arroyo.event_time``),
+    so a result's own ``timestamp``/``id``/``sink`` columns never collide; nested values
+    (windows, Debezium ``before``/``after``) stay as dicts."""
+    from .api.output_frame import events_frame
 
-    Nested values (windows, Debezium ``before``/``after``) stay as dicts.
-    """
-    evs = list(events)
-    rows: list[Any] = []
-    for ev in evs:
-        rows += ev.rows
-    counts = np.array([len(ev.rows) for ev in evs], dtype="int64")
-    starts = np.array([ev.start_id for ev in evs], dtype="int64")
-    # row ids: each event's start_id repeated, plus the position inside the event
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    row_ids = np.repeat(starts, counts) + offsets
-    stamps = np.array([t for ev in evs for t in ev.timestamps[: len(ev.rows)]], dtype="int64")
-    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
-    if len(stamps) != len(rows):  # a malformed event with fewer timestamps than rows
-        stamps = np.resize(stamps, len(rows)) if len(stamps) else np.zeros(len(rows), dtype="int64")
-    frame.insert(0, "event_time", pd.to_datetime(stamps, unit="us", utc=True))
-    frame.insert(0, "row_id", row_ids)
-    return frame
+    return events_frame(events)

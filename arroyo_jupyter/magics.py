@@ -426,7 +426,7 @@ class ArroyoMagic(Magics):
             sql,
             enable_sinks=args.enable_sinks,
             ttl=args.ttl or (self.preview_ttl or None),
-            key=self._cell_key(cell),
+            key=self._cell_key(args, cell),
             collect=None if live else (args.rows or self.rows),
             live=live,
             rows=args.rows,
@@ -440,9 +440,11 @@ class ArroyoMagic(Magics):
             print(note)
         return preview if live else preview.frame
 
-    def _cell_key(self, cell: str) -> str:
-        # Front-ends send a cell id; without one the cell's own text identifies it.
-        return self._cell_id or f"text:{hash(cell)}"
+    def _cell_key(self, args: argparse.Namespace, cell: str) -> str:
+        # Front-ends send a cell id; without one (nbclient, papermill) the whole cell's text
+        # identifies it: its flags too, so two cells previewing the same SQL stay apart.
+        flags = sorted((k, str(v)) for k, v in vars(args).items())
+        return self._cell_id or f"text:{hash((tuple(flags), cell))}"
 
     def _cmd_create(self, args: argparse.Namespace, cell: str) -> Any:
         sql = self._render(args, cell)
@@ -500,9 +502,9 @@ class ArroyoMagic(Magics):
         return self.session.errors(args.name, limit=limit, all=args.all)
 
     def _cmd_checkpoints(self, args: argparse.Namespace, cell: str) -> Any:
-        if not args.no_widget:
-            self._show(*self.session.checkpoint_charts(args.name, epoch=args.epoch))
-        return self.session.checkpoints(args.name, epoch=args.epoch)
+        report = self.session.checkpoint_report(args.name, epoch=args.epoch, charts=not args.no_widget)
+        self._show(*report.figures)
+        return report.frame
 
     def _cmd_metrics(self, args: argparse.Namespace, cell: str) -> Any:
         if self._live(args):  # the live view, and the numbers as a DataFrame (as before)

@@ -31,6 +31,7 @@ import secrets
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT",
+    "CheckpointReport",
     "Connection",
     "Preview",
     "RenderedSql",
@@ -258,6 +260,18 @@ def format_graph(graph: Any) -> str:
 # --- the session ---------------------------------------------------------------------------
 
 
+# Every Session made in this process (weakly): the kernel's exit stops the previews of each.
+_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class CheckpointReport:
+    """A pipeline's checkpoints as a table, and the charts drawn from the same answer."""
+
+    frame: pd.DataFrame
+    figures: tuple[Figure, ...] = ()
+
+
 @dataclass(frozen=True)
 class Connection:
     """What :meth:`Session.connect` made: a client, its URL, and the embedded server if
@@ -332,6 +346,7 @@ class Session:
         self._connection: Connection | None = None
         self._previews: dict[str, Preview] = {}
         self.names_cache = _NamesCache()  # pipeline names for completion
+        _SESSIONS.add(self)  # so that the kernel's exit stops its previews too
 
     # --- what it is connected to
 
@@ -677,13 +692,12 @@ class Session:
     def pipelines(self) -> pd.DataFrame:
         """The table a user scans: one row per (non-preview) pipeline with its job's state,
         uptime, parallelism, last checkpoint, error count and the query shortened."""
-        return _overview(self.client, list(self.client.iter_pipelines()))
+        return _overview(list(self.client.iter_pipelines()))[PIPELINE_COLUMNS]
 
     def jobs(self) -> pd.DataFrame:
-        """The same table by job: job id, run and tasks first."""
-        frame = _overview(self.client, list(self.client.iter_pipelines()))
-        first = ["job_id", "pipeline", "state", "run_id", "tasks"]
-        return frame[first + [c for c in frame.columns if c not in first]]
+        """The same table by job: its id, pipeline, state, run and tasks first."""
+        frame = _overview(list(self.client.iter_pipelines()))
+        return frame[frame["job_id"].notna()][JOB_COLUMNS].reset_index(drop=True)
 
     def stop(self, name: str | Pipeline, mode: str = "checkpoint") -> Pipeline:
         """Ask a pipeline to stop (checkpoint | graceful | immediate | force); returns it."""
@@ -752,31 +766,41 @@ class Session:
             messages = pipeline.errors(limit=limit).data
         return frames.errors_frame(messages)
 
+    def checkpoint_report(
+        self, name: str | Pipeline, *, epoch: int | None = None, charts: bool = True
+    ) -> CheckpointReport:
+        """The checkpoint table (or, with ``epoch``, that checkpoint's operator spans) and its
+        Plotly charts (history; or the epoch's timeline and bytes), from one fetch."""
+        pipeline = self.resolve(name)
+        job = pipeline.job()  # the Job handle knows its id: one fetch of it, not one per call
+        cps = job.checkpoints()
+        if epoch is None:
+            frame = frames.checkpoints_frame(cps)
+            details = chosen = None
+        else:
+            chosen = next((c for c in cps if c.epoch == epoch), None)
+            if chosen is None:
+                raise SessionError(f"{pipeline.name} has no checkpoint with epoch {epoch}")
+            details = job.checkpoint_details(epoch)
+            frame = frames.checkpoint_spans_frame(details, chosen)
+        if not charts or not cps:
+            return CheckpointReport(frame)
+        from . import charts as plots  # plotly: imported when a chart is wanted
+
+        if details is None or chosen is None:
+            history = plots.checkpoint_history(cps, interval_micros=pipeline.checkpoint_interval_micros)
+            return CheckpointReport(frame, (history,))
+        return CheckpointReport(
+            frame, (plots.checkpoint_timeline(details, chosen), plots.checkpoint_bytes(details))
+        )
+
     def checkpoints(self, name: str | Pipeline, *, epoch: int | None = None) -> pd.DataFrame:
         """The checkpoint table, or one epoch's operator spans with ``epoch``."""
-        pipeline = self.resolve(name)
-        if epoch is None:
-            return frames.checkpoints_frame(pipeline.checkpoints())
-        found = [c for c in pipeline.checkpoints() if c.epoch == epoch]
-        if not found:
-            raise SessionError(f"{pipeline.name} has no checkpoint with epoch {epoch}")
-        return frames.checkpoint_spans_frame(pipeline.checkpoint_details(epoch), found[0])
+        return self.checkpoint_report(name, epoch=epoch, charts=False).frame
 
     def checkpoint_charts(self, name: str | Pipeline, *, epoch: int | None = None) -> list[Figure]:
         """Plotly figures for the checkpoints (history, or one epoch's timeline and bytes)."""
-        from . import charts  # plotly: imported when a chart is wanted
-
-        pipeline = self.resolve(name)
-        cps = pipeline.checkpoints()
-        if not cps:
-            return []
-        if epoch is None:
-            return [charts.checkpoint_history(cps, interval_micros=pipeline.checkpoint_interval_micros)]
-        found = [c for c in cps if c.epoch == epoch]
-        if not found:
-            return []
-        details = pipeline.checkpoint_details(epoch)
-        return [charts.checkpoint_timeline(details, found[0]), charts.checkpoint_bytes(details)]
+        return list(self.checkpoint_report(name, epoch=epoch).figures)
 
     def metrics(self, name: str | Pipeline) -> pd.DataFrame:
         """Operator metrics in long form (node_id, metric, subtask, time, value)."""
@@ -861,7 +885,16 @@ def _stop_and_delete(pipeline: Pipeline, timeout: float) -> None:
     pipeline.delete()
 
 
-def _overview(client: Client, pipelines: list[Pipeline]) -> pd.DataFrame:
+PIPELINE_COLUMNS = [
+    "name", "id", "state", "uptime", "parallelism", "last_checkpoint", "last_checkpoint_at", "errors", "query",
+]  # fmt: skip
+JOB_COLUMNS = [
+    "job_id", "pipeline", "state", "run_id", "tasks", "uptime", "parallelism", "last_checkpoint",
+    "last_checkpoint_at", "errors", "query",
+]  # fmt: skip
+
+
+def _overview(pipelines: list[Pipeline]) -> pd.DataFrame:
     """One row per pipeline: what its job is doing now (as of this call)."""
     now = time.time()
     rows = []
@@ -896,12 +929,9 @@ def _overview(client: Client, pipelines: list[Pipeline]) -> pd.DataFrame:
                 "tasks": job.model.tasks if job is not None else None,
             }
         )
-    columns = [
-        "name", "id", "state", "uptime", "parallelism", "last_checkpoint", "last_checkpoint_at",
-        "errors", "query", "job_id", "pipeline", "run_id", "tasks",
-    ]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["last_checkpoint"] = frame["last_checkpoint"].astype("Int64")
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys(PIPELINE_COLUMNS + JOB_COLUMNS)))
+    for column in ("last_checkpoint", "run_id", "tasks"):
+        frame[column] = frame[column].astype("Int64")
     frame.attrs["as_of"] = pd.Timestamp(now, unit="s", tz="UTC")
     return frame
 
@@ -972,6 +1002,7 @@ wait = DEFAULT.wait
 errors = DEFAULT.errors
 checkpoints = DEFAULT.checkpoints
 checkpoint_charts = DEFAULT.checkpoint_charts
+checkpoint_report = DEFAULT.checkpoint_report
 metrics = DEFAULT.metrics
 output = DEFAULT.output
 dashboard = DEFAULT.dashboard
@@ -986,8 +1017,9 @@ create_udf = DEFAULT.create_udf
 
 
 def _stop_all_at_exit() -> None:
-    for line in DEFAULT._stop_at_exit():
-        print(f"arroyo_jupyter at exit: {line}")
+    for each in list(_SESSIONS):
+        for line in each._stop_at_exit():
+            print(f"arroyo_jupyter at exit: {line}")
 
 
 atexit.register(_stop_all_at_exit)

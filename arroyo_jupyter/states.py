@@ -86,7 +86,9 @@ def parse_stop_mode(mode: str | StopType) -> StopType:
     """
     stop = StopType(str(mode)) if str(mode) in STOP_MODE_NAMES else None
     if stop is None:
-        raise ValueError(f"stop mode must be one of {', '.join(STOP_MODE_NAMES)} (use start() to run), got {mode!r}")
+        raise ValueError(
+            f"stop mode must be one of {', '.join(STOP_MODE_NAMES)} (use start() to run), got {mode!r}"
+        )
     return stop
 
 

@@ -45,16 +45,26 @@ def run(size: str, runs: int) -> list[Figure]:
         t_ours = [r["seconds"] * 1000 for r in ours]
         t_base = [r["seconds"] * 1000 for r in base]
         build = Figure(
-            f"charts.{chart}.build_ms", median(t_ours), "ms", median(t_base), "ms",
-            f"one plotly trace from ready arrays, {what}", target="< 1000 ms",
-            samples=t_ours, baseline_samples=t_base,
+            f"charts.{chart}.build_ms",
+            median(t_ours),
+            "ms",
+            median(t_base),
+            "ms",
+            f"one plotly trace from ready arrays, {what}",
+            target="< 1000 ms",
+            samples=t_ours,
+            baseline_samples=t_base,
         )
         build.met = judge(build.value, 1000, False)
         if not build.met and size == "full":  # reasons only where figures mean something
             build.note = run_worker("charts", ["profile", chart, *args]).get("hotspot", "")
         payload = Figure(
-            f"charts.{chart}.payload_bytes", median([r["payload"] for r in ours]), "bytes",
-            median([r["payload"] for r in base]), "bytes", f"the same one-trace figure, {what}",
+            f"charts.{chart}.payload_bytes",
+            median([r["payload"] for r in ours]),
+            "bytes",
+            median([r["payload"] for r in base]),
+            "bytes",
+            f"the same one-trace figure, {what}",
         )
         figures += [build, payload]
     return figures
@@ -132,8 +142,13 @@ def history_input(epochs: int) -> list[dict]:
     for e in range(1, epochs + 1):
         start = T0 + e * 10_000_000
         out.append(
-            {"epoch": e, "start_time": start, "finish_time": start + 50_000 + (e * 7919) % 40_000,
-             "checkpoint_type": "checkpoint", "events": []}
+            {
+                "epoch": e,
+                "start_time": start,
+                "finish_time": start + 50_000 + (e * 7919) % 40_000,
+                "checkpoint_type": "checkpoint",
+                "events": [],
+            }
         )
     return out
 

@@ -122,11 +122,9 @@ class _PipelineView:
         return m.as_stop_type(self.model.stop)
 
     def __repr__(self) -> str:
+        # Only what does not change while it runs: its state belongs to job() (or a live view).
         kind = "preview" if self.model.preview else "pipeline"
-        return (
-            f"<{type(self).__name__} {self.model.id} {self.model.name!r} ({kind}): "
-            f"stop={self.model.stop}, action={self.model.action_text!r}>"
-        )
+        return f"<{type(self).__name__} {self.model.id} {self.model.name!r} ({kind})>"
 
 
 class _JobView:

@@ -237,6 +237,9 @@ CONNECTORS: dict[str, ConnectorInfo] = {
         _arroyo("websocket", "Websocket", "Connect to a Websocket server", True, False),
         _arroyo("polling_http", "Polling HTTP", "Poll an HTTP server to read data", True, False),
         _arroyo("webhook", "Webhook", "Sink results via Webhooks", False, True),
+        _arroyo("redis", "Redis", "Write results to a Redis database", False, True),
+        _arroyo("mqtt", "MQTT", "Read and write from an MQTT broker", True, True),
+        _arroyo("nats", "NATS", "Read and write from a NATS cluster", True, True),
         _arroyo("filesystem", "FileSystem", "Read and write JSON or Parquet files in a local directory", True, True),
     ]
 }
@@ -289,7 +292,10 @@ def check_profile_config(connector: ConnectorInfo, config: Any) -> str | None:
 def table_type(connector: ConnectorInfo, config: dict[str, Any]) -> str:
     kind = config.get("type")
     if isinstance(kind, dict):  # Arroyo's oneOf Source | Sink (e.g. kafka's offset vs commit_mode)
-        return "sink" if {"commit_mode", "retain"} & set(kind) else "source"
+        return "sink" if {"commit_mode", "key_field", "timestamp_field", "retain"} & set(kind) else "source"
+    nested = config.get("connectorType")
+    if isinstance(nested, dict):  # redis and nats: {"target": …} / {"sinkType": …} / {"sourceType": …}
+        return "sink" if {"target", "sinkType"} & set(nested) else "source"
     if "type" in config:
         return str(config["type"])
     return "source" if connector.source else "sink"

@@ -99,7 +99,7 @@ def test_save_preview_over_a_file_gets_every_row(arroyo_server, tmp_path, late):
         preview.stop("done collecting")
     finally:
         session.disconnect()
-    assert list(frame["row_id"]) == list(range(len(frame)))  # from row 0, nothing missing
+    assert list(frame["arroyo.row_id"]) == list(range(len(frame)))  # from row 0, nothing missing
     assert _final_counts(frame[["before", "after"]].to_dict("records")) == {
         k: len(range(k, 1000, 7)) for k in range(7)
     }

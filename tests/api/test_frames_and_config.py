@@ -85,11 +85,12 @@ def test_output_frame() -> None:
            b'"batch":"[{\\"a\\":1,\\"w\\":{\\"start\\":\\"x\\"}},{\\"a\\":2,\\"w\\":null}]"}\n\n'
            b'data: {"operator_id":"s","subtask_idx":0,"timestamps":[3],"start_id":42,"batch":"[{\\"a\\":3}]"}\n\n')  # fmt: skip
     events = decode_output_events(SSEParser().feed(raw), GapTracker())
-    df = frames.output_frame(events)
-    assert list(df.columns) == ["row_id", "event_time", "a", "w"]
-    assert list(df["row_id"]) == [40, 41, 42] and list(df["a"]) == [1, 2, 3]
-    assert df["w"][0] == {"start": "x"} and df["event_time"][2] == pd.Timestamp(3, unit="us", tz="UTC")
-    assert list(frames.output_frame([]).columns) == ["row_id", "event_time"]
+    df = frames.output_frame(events)  # the widget's to_pandas() columns (api/output_frame.py)
+    assert list(df.columns) == ["arroyo.sink", "arroyo.row_id", "arroyo.event_time", "a", "w"]
+    assert list(df["arroyo.row_id"]) == [40, 41, 42] and list(df["a"]) == [1, 2, 3]
+    assert df["w"][0] == {"start": "x"} and df["arroyo.event_time"][2] == pd.Timestamp(3, unit="us", tz="UTC")
+    assert list(df["arroyo.sink"]) == ["s", "s", "s"]
+    assert list(frames.output_frame([]).columns) == ["arroyo.sink", "arroyo.row_id", "arroyo.event_time"]
 
 
 @pytest.mark.parametrize(

@@ -217,3 +217,42 @@ async def test_async_handles(server: FaultServer) -> None:
         ("PATCH", BASE, {"stop": "none"}),
         ("PATCH", BASE, {"parallelism": 2}),
     ]
+
+
+def test_a_handle_needs_only_the_public_sender_protocol() -> None:
+    """Handles build Calls and hand them to ``send``: any object with the Sender methods
+    backs them (here one that records the calls and answers from fixtures, no HTTP)."""
+    import msgspec
+
+    from arroyo_jupyter.api import Call, Sender, models
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str, Any]] = []
+
+        def send(self, call: Call[Any]) -> Any:
+            self.calls.append((call.method, call.path, call.body))
+            if call.path.endswith("/jobs"):
+                return call.parse(json.dumps(fx.jobs(fx.job("Running"))).encode())
+            body = call.body or {}
+            return call.parse(json.dumps(fx.pipeline(stop=body.get("stop", "none"))).encode())
+
+        def stream_output(self, pipeline_id: str, job_id: str, read_timeout: float | None = None) -> Any:
+            raise AssertionError("not used here")
+
+        def follow_output(self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5) -> Any:
+            raise AssertionError("not used here")
+
+    recorder = Recorder()
+    sender: Sender = recorder  # the protocol is structural: mypy checks this line
+    p = Pipeline(sender, msgspec.convert(fx.pipeline(), models.Pipeline))
+    p.stop("graceful")
+    assert p.stop_mode is StopType.GRACEFUL  # the answer to the PATCH is kept
+    assert p.job().state is JobState.RUNNING
+    assert recorder.calls == [
+        ("PATCH", f"/pipelines/{PID}", {"stop": "graceful"}),
+        ("GET", f"/pipelines/{PID}/jobs", None),
+    ]
+    with pytest.raises(ValueError, match="stop mode must be one of"):
+        p.stop("sideways")  # refused before anything is sent
+    assert len(recorder.calls) == 2

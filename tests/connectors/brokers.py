@@ -136,3 +136,48 @@ def debian_binary(name: str) -> str:
     if path is None:
         raise RuntimeError(f"{name} is not installed: apt-get install -y {name}")
     return path
+
+
+class RedisServer(Process):
+    def __init__(self, log_dir: Path):
+        port = free_port()
+        super().__init__(
+            [
+                debian_binary("redis-server"),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(log_dir),
+            ],
+            port,
+            log_dir / f"redis-{port}.log",
+        )
+        self.url = f"redis://127.0.0.1:{port}"
+
+
+class Mosquitto(Process):
+    def __init__(self, log_dir: Path):
+        port = free_port()
+        conf = log_dir / f"mosquitto-{port}.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        super().__init__(
+            [debian_binary("mosquitto"), "-c", str(conf)], port, log_dir / f"mosquitto-{port}.log"
+        )
+        self.url = f"tcp://127.0.0.1:{port}"
+
+
+class NatsServer(Process):
+    def __init__(self, log_dir: Path):
+        port = free_port()
+        super().__init__(
+            [debian_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port)],
+            port,
+            log_dir / f"nats-{port}.log",
+        )
+        self.url = f"nats://127.0.0.1:{port}"

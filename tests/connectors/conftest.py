@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "engine"))  # engine_helpers.Recorder
-from brokers import Kafka  # noqa: E402
+from brokers import Kafka, Mosquitto, NatsServer, RedisServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +35,33 @@ def http_family():
     servers = HttpFamily()
     yield servers
     servers.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    server = Mosquitto(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    server = NatsServer(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def schema_registry():
+    from http_servers import SchemaRegistry
+
+    registry = SchemaRegistry()
+    yield registry
+    registry.stop()

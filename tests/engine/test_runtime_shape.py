@@ -42,7 +42,8 @@ class Tagger(Operator):
 
 
 def test_a_test_operator_plugs_into_the_dag_without_changing_the_runtime(tmp_path):
-    program = plan_query("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000000', "
+    # 500 rows per subtask at 500 rows/s: the job runs for a second, long enough to checkpoint
+    program = plan_query("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000', "
                          "message_count = '500');\nSELECT counter FROM impulse", parallelism=2)
     wm = program.source_nodes["impulse"][1]
     made: list[Tagger] = []
@@ -51,6 +52,7 @@ def test_a_test_operator_plugs_into_the_dag_without_changing_the_runtime(tmp_pat
             "edge_type": "Forward"} in program.graph["edges"]
     recorder = Recorder()
     job = start_job(program, state_dir=str(tmp_path), listener=recorder)
+    _wait(lambda: recorder.rows, what="rows")
     job.checkpoint()
     assert job.join(30) and recorder.ended == "finished"
     # each impulse subtask counts 0..499 (message_count is per subtask)

@@ -109,6 +109,11 @@ IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');
             "each STRUCT field needs a name and a type",
             "t STRUCT",
         ),
+        (  # a view is planned where it is created: an unknown table is reported there
+            "CREATE VIEW v AS SELECT *\nFROM nope;\nSELECT * FROM v",
+            "table 'nope' not found",
+            "nope;",
+        ),
         (  # a bad WITH value is marked in the WITH clause
             "CREATE TABLE t (a INT) WITH (\n  connector = 'kafkaa',\n  x = 'y');\nSELECT * FROM t",
             "unknown connector 'kafkaa'",

@@ -6,7 +6,10 @@ Expected rows are derived from the input by hand: 30 events one second apart fro
 
 from __future__ import annotations
 
-from engine_helpers import read_lines, run_sql, write_lines
+import pytest
+from engine_helpers import fold_debezium, read_lines, run_sql, write_lines
+
+from arroyo_jupyter.local.engine import PlanError, plan_query
 
 
 def _setup(tmp_path, columns: str) -> tuple[str, object]:
@@ -106,3 +109,19 @@ def test_a_windowed_aggregate_re_read_twice_further_out_keeps_its_window(tmp_pat
     assert sorted((r["start"], r["n"]) for r in read_lines(out)) == [
         (f"2024-01-01T00:00:{w:02d}", 10) for w in (0, 10, 20)
     ]
+
+
+def test_a_quoted_table_name_keeps_its_case(tmp_path):
+    # "Events" is not events (as in Arroyo): quoted, it is found only quoted, columns qualified too
+    sql, out = _setup(tmp_path, "k BIGINT, n BIGINT")
+    sql = sql.replace("CREATE TABLE Events", 'CREATE TABLE "Events"')
+    _, job = run_sql(
+        sql + 'INSERT INTO out SELECT "Events".k, count(*) AS n FROM "Events" GROUP BY "Events".k',
+        parallelism=2,
+    )
+    assert job.outcome == "finished"
+    final = fold_debezium(read_lines(out))  # an updating query: its changelog, folded
+    assert sorted((r["k"], r["n"]) for r in final) == [(0, 10), (1, 10), (2, 10)]
+    with pytest.raises(PlanError) as info:
+        plan_query(sql + "SELECT k FROM events")
+    assert info.value.diagnostics[0].message == "table 'events' not found"

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
-from magics_support import IMPULSE
+from magics_support import IMPULSE, poll
 
 from arroyo_jupyter import session
 from arroyo_jupyter.api import ArroyoConnectionError, Client
 
 SELECT = IMPULSE + "SELECT counter FROM impulse;"
-
-
-def poll(fn, deadline_s=20.0, what="condition"):
-    """Call ``fn`` until it returns something truthy (the deadline only bounds a failure)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {deadline_s}s")
 
 
 def job_state(pipeline_id: str) -> str:

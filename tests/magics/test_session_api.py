@@ -8,29 +8,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 
 import pandas as pd
 import pytest
-from magics_support import IMPULSE
+from magics_support import IMPULSE, poll
 
 from arroyo_jupyter.api import ArgumentError, ArroyoError, SessionError, WaitTimeout
 from arroyo_jupyter.config import ConfigError
 from arroyo_jupyter.session import Session
 
 SELECT = IMPULSE + "SELECT counter FROM impulse;"
-
-
-def poll(fn, deadline_s=20.0, what="condition"):
-    """Call ``fn`` until it returns something truthy (the deadline only bounds a failure)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {deadline_s}s")
 
 
 @pytest.fixture
@@ -100,6 +88,8 @@ def test_the_session_api_works_from_a_plain_script(arroyo_server, tmp_path):
             print(s.delete({name!r}))
             print("IPYTHON LOADED", any(m.split(".")[0] == "IPython" for m in sys.modules))
             print("DISCONNECT", s.disconnect())
+            left = s.connect({arroyo_server.url!r}) and s.preview({SELECT!r})  # left running
+            print("LEFT", left.pipeline.id)
             """
         )
     )
@@ -116,6 +106,8 @@ def test_the_session_api_works_from_a_plain_script(arroyo_server, tmp_path):
     assert "PREVIEW 3 True done collecting" in out
     assert f"deleted {name}" in out
     assert "IPYTHON LOADED False" in out  # a script never loads IPython
+    left = out.split("LEFT ", 1)[1].split()[0]  # the exit stops what a Session of its own left running
+    assert f"arroyo_jupyter at exit: stopped preview {left} (kernel exit)" in out
 
 
 # --- the Preview object's lifecycle --------------------------------------------------------
@@ -231,3 +223,20 @@ def test_settings_are_checked_in_one_place(shell):
         from arroyo_jupyter.config import Settings
 
         Settings().updated({"rows": 0})
+
+
+def test_checkpoint_report_is_the_table_and_its_charts_from_one_fetch(own_session, name):
+    s = own_session
+    s.create(SELECT, name=name, checkpoint_interval="1s")
+    try:
+        poll(lambda: len(s.checkpoints(name)) > 0, what="a checkpoint")
+        report = s.checkpoint_report(name)
+        assert len(report.frame) >= 1 and len(report.figures) == 1  # the history chart
+        epoch = int(report.frame["epoch"].iloc[0])
+        one = s.checkpoint_report(name, epoch=epoch)
+        assert {"operator_id"} <= set(one.frame.columns) and len(one.figures) == 2  # timeline, bytes
+        assert s.checkpoint_report(name, charts=False).figures == ()
+        with pytest.raises(SessionError, match="no checkpoint with epoch 999999"):
+            s.checkpoint_report(name, epoch=999999)
+    finally:
+        s.delete(name, stop=True)

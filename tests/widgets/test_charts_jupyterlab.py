@@ -1,5 +1,6 @@
-"""Checkpoints, metrics and errors widgets inside a real JupyterLab 4 (real kernel, embedded
-server, real engine): the charts draw what the server measured, on a readable scale."""
+"""Checkpoints, metrics and errors widgets inside a real JupyterLab 4 and Notebook 7 (real
+kernel, embedded server, real engine): the charts draw what the server measured, on a
+readable scale."""
 
 from __future__ import annotations
 
@@ -59,12 +60,13 @@ def lab(tmp_path_factory):
     server.stop()
 
 
-def test_checkpoints_metrics_and_errors_in_jupyterlab(widget_browser, lab):
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_checkpoints_metrics_and_errors_in_a_real_front_end(widget_browser, lab, ui):
     server, root = lab
     shots = Path(os.environ.get("ARROYO_CHART_SHOTS", root / "shots"))
     context = widget_browser.new_context(viewport={"width": 1280, "height": 1000})
     try:
-        nb = NotebookPage(context.new_page(), server.url, shots, "lab")
+        nb = NotebookPage(context.new_page(), server.url, shots, ui)
         nb.open("charts.ipynb")
         nb.run_all()
         page = nb.page

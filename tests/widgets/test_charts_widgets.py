@@ -196,3 +196,59 @@ class TestBrowser:
         page.wait_for_selector("#w .arroyo-plot-history .main-svg", timeout=20_000)
         ticks = [float(t) for t in page.locator("#w .arroyo-plot-history .ytick text").all_text_contents()]
         assert ticks[0] == 0 and 30 <= max(ticks) <= 40  # ms durations fill the axis
+
+    def test_clicking_a_history_point_shows_that_epoch(self, page):
+        cps = [make_checkpoint(e, T0 + e * 2_000_000, 5_000 + e * 1_000) for e in range(1, 6)]
+        state = {
+            "pipeline_name": "orders",
+            "epochs": [],
+            "selected_epoch": 0,
+            "shown_epoch": 5,
+            "summary": {},
+            "hint": "",
+            "history_json": charts.checkpoint_history(cps, interval_micros=2_000_000).to_json(),
+            "timeline_json": "",
+            "bytes_json": "",
+            "error": "",
+        }
+        state["epochs"] = [
+            {
+                "epoch": c["epoch"],
+                "start_time": c["start_time"],
+                "finish_time": c["finish_time"],
+                "type": None,
+            }
+            for c in cps[::-1]
+        ]
+        mount(page, "checkpoints", state)
+        point = page.locator("#w .arroyo-plot-history .scatterlayer .trace").first.locator(".point").nth(2)
+        point.wait_for(timeout=20_000)
+        box = point.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        expect(page.locator("#w .arroyo-epoch")).to_have_value("3")
+        assert sent(page, kind="__save__")[-1]["state"]["selected_epoch"] == 3
+
+    def test_operator_names_in_the_graph_and_charts_are_text(self, page):
+        graph = {
+            "nodes": [
+                {"node_id": 1, "operator": XSS, "description": XSS, "parallelism": 1},
+                {"node_id": 2, "operator": "sink", "description": "", "parallelism": 1},
+            ],
+            "edges": [{"src_id": 1, "dest_id": 2}],
+        }
+        groups = metric_groups(points=3)
+        state = {
+            "pipeline_name": XSS,
+            "error": "",
+            "operators": operator_rows(groups, graph),
+            "figure_json": charts.metrics_figure(groups, graph).to_json(),
+            "graph_json": charts.pipeline_graph(graph, groups).to_json(),
+            "per_subtask": False,
+            "window_s": 300.0,
+        }
+        mount(page, "metrics", state)
+        page.wait_for_selector("#w .arroyo-plot-graph .main-svg", timeout=20_000)
+        page.wait_for_selector("#w .arroyo-plot-metrics .main-svg", timeout=20_000)
+        expect(page.locator("#w .arroyo-plot-graph .annotation-text").first).to_contain_text("<img src=x")
+        expect(page.locator("#w .arroyo-plot-metrics .legendtext").first).to_contain_text("<img src=x")
+        assert_no_xss(page)

@@ -155,7 +155,9 @@ def test_metrics_show_the_engines_rates_per_operator(client):
     w = MetricsWidget(p, refresh=0.5)
     try:
         wait_for(
-            lambda: any((r["sent"] or 0) > 0 for r in w.operators), timeout=60, message="events/s from the engine"
+            lambda: any((r["sent"] or 0) > 0 for r in w.operators),
+            timeout=60,
+            message="events/s from the engine",
         )
         nodes = {n.node_id for n in p.graph.nodes}
         assert {r["node_id"] for r in w.operators} == nodes

@@ -197,6 +197,11 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
             if connector in SINK_CONNECTORS - SOURCE_CONNECTORS
             else None
         )
+    if kind == "lookup":  # the redis connector can look keys up, but no planner operator joins with it yet
+        raise fail(
+            f"lookup table '{table.name}': lookup joins (CREATE TEMPORARY TABLE … connector = '{connector}') "
+            "are not supported by the embedded engine yet; write the lookup data to a table the query can join"
+        )
     if kind not in ("source", "sink"):
         raise fail(f"table '{table.name}' needs type = 'source' or 'sink'")
     table.kind = kind

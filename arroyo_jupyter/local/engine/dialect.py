@@ -145,6 +145,7 @@ class Statement:
 def user_words(message: str) -> str:
     """A planning message without the engine's internal names or positions in rewritten SQL."""
     message = re.sub(r"\s*at Line: \d+, Column: \d+", "", message)
+    message = message.replace("datafusion.public.", "")  # DataFusion's catalog prefix
     # a parser error DataFusion raised on SQL the engine wrote: its words, not the Rust debug form
     message = re.sub(r'(?:SQL error: )?ParserError\("(.*?)"\)', r"SQL error: \1", message)
     message = re.sub(r"(\.?)\s*Did you mean '[\w.]*(?:__window|_timestamp|__ts)'\?", r"\1", message)

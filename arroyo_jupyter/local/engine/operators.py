@@ -47,13 +47,22 @@ def _run(ctx: Any, sql: str) -> pa.Table:
 
 
 def _ts_ns(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return pc.cast(arr, TS).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != TS:
+        arr = pc.cast(arr, TS)
+    return arr.view(pa.int64()).to_numpy(zero_copy_only=False)  # a view: no cast kernel per batch
 
 
 def _max_ts(arr: pa.Array | pa.ChunkedArray) -> int | None:
     """The largest event time in ns (None: no non-null value), without a NumPy copy."""
     value = pc.max(arr if arr.type == TS else pc.cast(arr, TS))
     return value.value if value.is_valid else None
+
+
+def _min_ts(arr: pa.Array | pa.ChunkedArray) -> int:
+    value = pc.min(arr if arr.type == TS else pc.cast(arr, TS))
+    return value.value if value.is_valid else POS_INF
 
 
 def _nullable(schema: pa.Schema) -> pa.Schema:
@@ -203,6 +212,10 @@ class WindowedOp(_Base):
                 self.buffers[name].append(_conform(table, self.schemas[name]))
         self.emitted = emitted  # windows ending at or before this are closed and emitted
         self.late_rows = 0
+        # the earliest buffered event time: a watermark below its first window end closes
+        # nothing, so most watermarks cost no work on the buffer
+        self.min_ts = min((_min_ts(t.column(TIME_COL)) for parts in self.buffers.values() for t in parts),
+                          default=POS_INF)
 
     # windows a row at time t belongs to: starts s = floor(t/slide)*slide - j*slide, j < width/slide
     def _last_end(self, ts: np.ndarray) -> np.ndarray:
@@ -219,6 +232,16 @@ class WindowedOp(_Base):
             batch = batch.filter(pa.array(live))
         if batch.num_rows:
             self.buffers[table].append(_conform(pa.Table.from_batches([batch]), self.schemas[table]))
+            self.min_ts = min(self.min_ts, int(ts[live].min()) if not live.all() else int(ts.min()))
+
+    def _first_close(self) -> int:
+        """The end of the earliest window any buffered row belongs to."""
+        if self.min_ts >= POS_INF:
+            return POS_INF
+        w = self.window
+        if w.kind == "session":
+            return NEG_INF  # sessions depend on gaps between rows: always look
+        return (self.min_ts // w.slide) * w.slide + w.slide
 
     def _buffer(self, name: str) -> pa.Table:
         parts = self.buffers[name]
@@ -231,11 +254,15 @@ class WindowedOp(_Base):
     def on_watermark(self, wm: int) -> pa.Table | None:
         if wm <= self.emitted:
             return None
+        if wm < self._first_close():  # no window closes: only the lateness bound moves
+            self.emitted = wm
+            return None
         if self.window.kind == "session":
             return self._sessions(wm)
         w = self.window
         expanded: dict[str, pa.Table] = {}
         any_rows = False
+        new_min = POS_INF
         for name in self.schemas:
             data = self._buffer(name)
             if data.num_rows == 0:
@@ -261,6 +288,9 @@ class WindowedOp(_Base):
             keep = self._last_end(ts) > wm
             if not keep.all():
                 self.buffers[name] = [data.filter(pa.array(keep))]
+            if keep.any():
+                new_min = min(new_min, int(ts[keep].min()))
+        self.min_ts = new_min
         previous, self.emitted = self.emitted, wm
         if not any_rows:
             return None

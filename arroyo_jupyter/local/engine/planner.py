@@ -171,6 +171,7 @@ def plan_query(
                     raise stmt.error(f"view '{name}' needs a query: CREATE VIEW {name} AS SELECT ...")
                 if name in catalog or name in views:
                     raise stmt.error(f"view '{name}' is defined twice")
+                validate.check_view(stmt, ast.expression, catalog, views)  # (sql engineer: errors at the view)
                 views[name] = ast.expression
             else:
                 raise stmt.error(f"CREATE {kind} is not supported; use CREATE TABLE or CREATE VIEW")

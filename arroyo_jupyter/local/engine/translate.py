@@ -254,6 +254,12 @@ def translate(
             raise _UnknownTable(table.name)
         if table.name not in inputs:
             inputs.append(table.name)
+        _unquote(table.this)
+    for column in tree.find_all(exp.Column):  # "Nexmark".bid, as the table is named to DataFusion
+        for part in ("table", "db"):  # ("Nexmark".bid.price: a struct field of a qualified column)
+            qualifier = column.args.get(part)
+            if isinstance(qualifier, exp.Identifier) and qualifier.name in inputs:
+                _unquote(qualifier)
 
     # windows
     for select in tree.find_all(exp.Select):
@@ -408,6 +414,13 @@ def _carry_window(tree: exp.Expression) -> None:
 
     for s in _top_selects(tree):
         provides(s)
+
+
+def _unquote(name: exp.Expression) -> None:
+    """A table name written quoted (``"Nexmark"``) as DataFusion knows it: tables are registered
+    under their name folded to lower case, so the query names them unquoted too."""
+    if isinstance(name, exp.Identifier) and name.args.get("quoted"):
+        name.set("quoted", False)
 
 
 def _check_one_window_per_group_by(select: exp.Select) -> None:

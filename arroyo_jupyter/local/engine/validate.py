@@ -45,6 +45,16 @@ def check_program(
                 )
 
 
+def check_view(
+    stmt: Statement, query: exp.Expression, catalog: dict[str, TableDef], views: dict[str, exp.Expression]
+) -> None:
+    """A view reads tables and views defined before it (Arroyo plans a view where it is created):
+    an unknown name is reported at the view, not at the query that uses it."""
+    for name in _tables_read(query, views):
+        if name not in catalog and name not in views:
+            raise stmt.error_at_read(f"table '{name}' not found", name)
+
+
 def _tables_read(query: exp.Expression, views: dict[str, exp.Expression]) -> list[str]:
     """Table names a query reads, through views (CTE names excluded)."""
     seen: list[str] = []

@@ -1,4 +1,4 @@
-import { h, button, fmtTime, drawFigure, purgeFigure, errorBox } from "./common.js";
+import { h, button, fmtTime, drawFigure, purgeFigure, errorBox, loadPlotly } from "./common.js";
 
 // Checkpoints: epoch selector (or follow the latest), stats box, tuning hint, and the
 // history (durations on their own scale, sizes below, the shown epoch ringed) / timeline /
@@ -52,11 +52,31 @@ function render({ model, el }) {
     model.on("change:" + k, onFig[k]);
     onFig[k]();
   }
+  // Clicking a point of the history shows that epoch (an outlier's timeline is one click away).
+  // drawFigure's Plotly.react runs first on the same promise, so the div has .on by then.
+  const select_epoch = (ev) => {
+    const epoch = Number(ev && ev.points && ev.points[0] && ev.points[0].customdata && ev.points[0].customdata[0]);
+    if (!epoch) return;
+    model.set("selected_epoch", epoch);
+    model.save_changes();
+  };
+  const onHistory = () => {
+    if (!model.get("history_json")) return;
+    loadPlotly(model).then(() => {
+      if (history.on && !history.__arroyoClick) {
+        history.__arroyoClick = true;
+        history.on("plotly_click", select_epoch);
+      }
+    }, () => {});
+  };
+  model.on("change:history_json", onHistory);
+  onHistory();
   const keys = ["epochs", "selected_epoch", "summary", "hint", "pipeline_name"];
   for (const k of keys) model.on("change:" + k, drawControls);
   drawControls();
   return () => {
     for (const k of keys) model.off("change:" + k, drawControls);
+    model.off("change:history_json", onHistory);
     for (const [k, div] of Object.entries(figs)) {
       model.off("change:" + k, onFig[k]);
       purgeFigure(div);

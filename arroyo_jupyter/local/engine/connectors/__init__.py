@@ -17,14 +17,19 @@ SOURCES: dict[str, str] = {
     "sse": "sse:SseSource",
     "websocket": "websocket:WebsocketSource",
     "polling_http": "polling_http:PollingHttpSource",
+    "mqtt": "mqtt:MqttSource",
+    "nats": "nats:NatsSource",
 }
 SINKS: dict[str, str] = {
     "kafka": "kafka:KafkaSink",
     "filesystem": "filesystem:FilesystemSink",
     "webhook": "webhook:WebhookSink",
+    "redis": "redis:RedisSink",
+    "mqtt": "mqtt:MqttSink",
+    "nats": "nats:NatsSink",
 }
 # the serialization formats these connectors read and write (besides json and debezium_json)
-FORMATS = {"raw_string", "raw_bytes", "parquet"}
+FORMATS = {"raw_string", "raw_bytes", "parquet", "avro"}
 
 
 def _load(ref: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 from .formats import check_raw_schema
 
-_ENUMS = {
+_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
     "kafka": {
         "source.offset": ("latest", "earliest", "group"),
         "source.read_mode": ("read_uncommitted", "read_committed"),
@@ -16,6 +16,8 @@ _ENUMS = {
         "bad_data": ("fail", "drop"),
     },
     "polling_http": {"method": ("get", "post", "put", "patch"), "emit_behavior": ("all", "changed")},
+    "redis": {"target": ("string", "list", "hash"), "target.operation": ("append", "prepend")},
+    "mqtt": {"qos": ("atmostonce", "atleastonce", "exactlyonce")},
 }
 _REQUIRED = {
     "kafka": ("bootstrap_servers", "topic"),
@@ -24,6 +26,7 @@ _REQUIRED = {
     "websocket": ("endpoint",),
     "polling_http": ("endpoint",),
     "webhook": ("endpoint",),
+    "mqtt": ("topic",),
 }
 _NEEDS_FORMAT = {"kafka", "filesystem"}
 
@@ -40,6 +43,14 @@ def check(
             return f"invalid value '{value}' for {name}; use one of {', '.join(allowed)}"
     if connector in _NEEDS_FORMAT and fmt is None:
         return f"{connector} table requires a format, e.g. format = 'json'"
+    if connector == "redis" and kind == "sink":
+        if opts.get("target", "string") == "hash" and not opts.get("target.field_column"):
+            return "a redis hash target needs 'target.field_column' (the column whose value names the hash field)"
+    if connector == "nats":
+        if opts.get("stream") or opts.get("source.stream"):
+            return "NATS JetStream sources are not supported by the embedded engine; use a NATS Core subject"
+        if not (opts.get("subject") or opts.get(f"{kind}.subject")):
+            return "nats table requires option 'subject'"
     if connector == "filesystem":
         from .filesystem import check_options
 
@@ -100,10 +111,87 @@ def _kafka(config: dict[str, Any], profile: dict[str, Any] | None) -> dict[str, 
     return out
 
 
+_REDIS_TARGET = {
+    "keyPrefix": ("string", "target.key_prefix"),
+    "keyColumn": ("string", "target.key_column"),
+    "ttlSecs": ("string", "target.ttl_secs"),
+    "listPrefix": ("list", "target.key_prefix"),
+    "listKeyColumn": ("list", "target.key_column"),
+    "maxLength": ("list", "target.max_length"),
+    "operation": ("list", "target.operation"),
+    "hashKeyPrefix": ("hash", "target.key_prefix"),
+    "hashKeyColumn": ("hash", "target.key_column"),
+    "hashFieldColumn": ("hash", "target.field_column"),
+}
+
+
+def _redis(config: dict[str, Any], profile: dict[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {"type": "sink"}
+    target = ((config.get("connectorType") or {}).get("target")) or {}
+    for key, value in target.items():
+        if key in _REDIS_TARGET:
+            kind, sql = _REDIS_TARGET[key]
+            out["target"] = kind
+            out[sql] = str(value).lower() if key == "operation" else str(value)
+    _flat("", {k: v for k, v in config.items() if k != "connectorType"}, out)
+    connection = (profile or {}).get("connection") or {}
+    if connection.get("address"):
+        out["address"] = connection["address"]
+    for key in ("username", "password"):
+        if (profile or {}).get(key):
+            out[key] = str(profile[key])  # type: ignore[index]
+    return out
+
+
+def _nats(config: dict[str, Any], profile: dict[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    kind = config.get("connectorType") or {}
+    if "sinkType" in kind:
+        out["type"], out["subject"] = "sink", str((kind["sinkType"] or {}).get("subject", ""))
+    elif "sourceType" in kind:
+        source = kind["sourceType"] or {}
+        out["type"] = "source"
+        if "stream" in source:
+            out["stream"] = str(source["stream"])
+        out["subject"] = str(source.get("subject", ""))
+    _flat("", {k: v for k, v in config.items() if k != "connectorType"}, out)
+    p = profile or {}
+    if p.get("servers"):
+        out["servers"] = str(p["servers"])
+    auth = p.get("authentication") or {}
+    for key in ("username", "password"):
+        if auth.get(key):
+            out[key] = str(auth[key])
+    return out
+
+
+def _mqtt(config: dict[str, Any], profile: dict[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    cfg = dict(config)
+    kind = cfg.pop("type", None)
+    if isinstance(kind, dict):
+        out["type"] = "sink" if "retain" in kind else "source"
+        if "retain" in kind:
+            out["sink.retain"] = "true" if kind["retain"] in (True, "true") else "false"
+    _flat("", cfg, out)
+    names = {"clientPrefix": "client_prefix", "maxPacketSize": "max_packet_size"}
+    flat: dict[str, str] = {}
+    _flat("", profile or {}, flat)
+    for key, value in flat.items():
+        out.setdefault(names.get(key, key), value)
+    return out
+
+
 def from_console(connector: str, config: dict[str, Any], profile: dict[str, Any] | None) -> dict[str, str]:
     """A console table config (+ its connection profile) as SQL options."""
     if connector == "kafka":
         return _kafka(config, profile)
+    if connector == "redis":
+        return _redis(config, profile)
+    if connector == "nats":
+        return _nats(config, profile)
+    if connector == "mqtt":
+        return _mqtt(config, profile)
     out: dict[str, str] = {}
     _flat("", {**(profile or {}), **config}, out)
     return out
