@@ -451,7 +451,7 @@ function render({ model, el }) {
         headerTooltip: "the row's event time",
         valueGetter: (p) => (p.data ? p.data.ts : null),
         valueFormatter: (p) => fmtTime(p.value),
-        width: 215,
+        width: 232,
       },
     ];
     if (s.mode === "changelog" && showOp) {
@@ -481,7 +481,7 @@ function render({ model, el }) {
           const ms = parseTime(p.value);
           return isNaN(ms) ? (p.value === null ? "" : String(p.value)) : fmtTime(ms);
         };
-        def.width = 215;
+        def.width = 232;
       } else if (kind === "window") {
         def.valueFormatter = (p) => {
           const w = p.value;

@@ -109,11 +109,12 @@ export function timeFormatter(zone) {
   const cache = new Map();
   return (ms) => {
     if (typeof ms !== "number" || !isFinite(ms)) return "";
+    ms = Math.floor(ms); // shown to the millisecond (event times arrive in µs)
     const hit = cache.get(ms);
     if (hit !== undefined) return hit;
     const p = {};
     for (const part of fmt.formatToParts(new Date(ms))) p[part.type] = part.value;
-    const frac = String(((ms % 1000) + 1000) % 1000).padStart(3, "0");
+    const frac = String(Math.floor(((ms % 1000) + 1000) % 1000)).padStart(3, "0");
     const text = `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}.${frac} ${p.timeZoneName || ""}`.trim();
     if (cache.size > 5000) cache.clear();
     cache.set(ms, text);
