@@ -288,8 +288,16 @@ def _skip_rows(batches: Any, skip: int):
 class _Part:
     """One open part file in staging."""
 
-    def __init__(self, staging: Path, final: Path, fmt: str, schema: pa.Schema | None, compression: str):
-        self.staging, self.final, self.fmt = staging, final, fmt
+    def __init__(
+        self,
+        staging: Path,
+        final: Path,
+        fmt: str,
+        schema: pa.Schema | None,
+        compression: str,
+        partition: tuple[str, ...] = (),
+    ):
+        self.staging, self.final, self.fmt, self.partition = staging, final, fmt, partition
         self.opened = self.last_write = time.monotonic()
         self.size = 0
         staging.parent.mkdir(parents=True, exist_ok=True)
@@ -422,6 +430,7 @@ class FilesystemSink(Sink):
                 self.fmt if not self.debezium else "json",
                 None,
                 self.compression,
+                key,
             )
             self.open[key] = part
         return part
@@ -439,12 +448,19 @@ class FilesystemSink(Sink):
 
     def commit(self) -> None:
         """Close every open file and move the finished ones to their final names."""
+        self.publish(self.finish_parts())
+
+    def finish_parts(self) -> list[_Part]:
         for part in self.open.values():
             part.close()
         finished, self.rolled, self.open = [*self.rolled, *self.open.values()], [], {}
         for part in finished:
             part.final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(part.staging, part.final)
+        return finished
+
+    def publish(self, parts: list[_Part]) -> None:
+        """Make moved files visible to readers (plain files: moving them did)."""
 
     def snapshot(self) -> dict[str, Any]:
         return {"serial": self.serial}
