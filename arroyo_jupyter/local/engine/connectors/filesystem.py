@@ -28,15 +28,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..catalog import TS, TableDef
+from ..catalog import TableDef
 from ..jsonio import batch_rows, dumps, rows_to_batch
 from ..sinks import Sink, _split, debezium_rows
-from ..sources import SourceError, SourceSubtask, now_ns
-from ..translate import TIME_COL
+from ..sources import SourceError, SourceSubtask
+from .background import stamp_now
 from .formats import BadData, Decoder, ErrorSink
 
 STAGING = ".arroyo-staging"
@@ -251,27 +250,7 @@ class FilesystemSource(SourceSubtask):
         return self._stamp(batch, None)
 
     def _stamp(self, batch: pa.RecordBatch, ops: list[str] | None) -> pa.RecordBatch:
-        field = self.table.event_time_field
-        if field is not None:
-            ts = batch.column(field).cast(TS)
-            if ts.null_count:
-                ts = pa.array(
-                    np.where(
-                        ts.is_null().to_numpy(zero_copy_only=False),
-                        now_ns(),
-                        ts.cast(pa.int64()).fill_null(0).to_numpy(),
-                    )
-                ).cast(TS)
-        else:
-            ts = pa.array(np.full(batch.num_rows, now_ns(), dtype=np.int64)).cast(TS)
-        columns = [*batch.columns, ts]
-        fields = [*batch.schema, pa.field(TIME_COL, TS, False)]
-        if ops is not None:
-            from ..sources import OP_COL
-
-            columns.append(pa.array(ops, pa.string()))
-            fields.append(pa.field(OP_COL, pa.string()))
-        return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
+        return stamp_now(batch, ops, self.table)
 
     def snapshot(self) -> dict[str, Any]:
         mine = {self._key(f) for f in self.todo}  # other subtasks' files are theirs to save
