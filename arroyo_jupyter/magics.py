@@ -630,8 +630,9 @@ def summary_html(obj: Any) -> str:
         for f in fields
     )
     caption = kind
-    if kind in _SNAPSHOTS:
-        caption += f" as of {time.strftime('%H:%M:%S')} (not live)"
+    if kind in _SNAPSHOTS:  # when the server said so (a handle knows), else now
+        at = time.localtime(getattr(obj, "fetched_at", None) or time.time())
+        caption += f" as of {time.strftime('%H:%M:%S', at)} (not live)"
     return f"<table class='arroyo-summary'><caption>{html.escape(caption)}</caption>{rows}</table>"
 
 
