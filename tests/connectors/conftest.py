@@ -56,3 +56,12 @@ def nats_server(tmp_path):
     server = NatsServer(tmp_path)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def schema_registry():
+    from http_servers import SchemaRegistry
+
+    registry = SchemaRegistry()
+    yield registry
+    registry.stop()

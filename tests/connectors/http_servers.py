@@ -110,3 +110,37 @@ class HttpFamily:
 
     def stop(self) -> None:
         self.served.stop()
+
+
+class SchemaRegistry:
+    """The Confluent Schema Registry endpoints the avro format calls, kept in memory."""
+
+    def __init__(self) -> None:
+        self.schemas: list[str] = []
+        self.subjects: dict[str, list[int]] = {}
+        routes = [
+            Route("/subjects/{subject}/versions", self.register, methods=["POST"]),
+            Route("/schemas/ids/{id:int}", self.by_id),
+        ]
+        self.served = Served(Starlette(routes=routes))
+        self.url = self.served.url
+
+    def add(self, subject: str, schema: str) -> int:
+        if schema not in self.schemas:
+            self.schemas.append(schema)
+        schema_id = self.schemas.index(schema) + 1
+        self.subjects.setdefault(subject, []).append(schema_id)
+        return schema_id
+
+    async def register(self, request: Request) -> Response:
+        body = await request.json()
+        return JSONResponse({"id": self.add(request.path_params["subject"], body["schema"])})
+
+    async def by_id(self, request: Request) -> Response:
+        i = request.path_params["id"]
+        if not 1 <= i <= len(self.schemas):
+            return JSONResponse({"error_code": 40403, "message": "Schema not found"}, status_code=404)
+        return JSONResponse({"schema": self.schemas[i - 1]})
+
+    def stop(self) -> None:
+        self.served.stop()

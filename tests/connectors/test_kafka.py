@@ -284,3 +284,92 @@ def test_broker_going_away_mid_run_fails_the_job_with_a_clear_error(own_kafka, m
     message = run.wait_failed(timeout=90)
     assert f"lost the connection to Kafka at {own_kafka.bootstrap}" in message
     assert "no rows are lost" in message
+
+
+AVRO_SCHEMA = {
+    "type": "record",
+    "name": "Order",
+    "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "customer", "type": "string"},
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+    ],
+}
+
+
+def test_avro_raw_datums_with_an_inline_schema(kafka):
+    import io
+
+    import fastavro
+
+    t = topic(kafka)
+    parsed = fastavro.parse_schema(AVRO_SCHEMA)
+    payloads = []
+    for i in range(5):
+        out = io.BytesIO()
+        fastavro.schemaless_writer(
+            out, parsed, {"id": i, "customer": f"c{i}", "at": 1_700_000_000_000_000 + i}
+        )
+        payloads.append(out.getvalue())
+    kafka.produce(t, payloads + [b"\xff\xff"])
+    schema_text = json.dumps(AVRO_SCHEMA).replace("'", "''")
+    sql = source_sql(
+        kafka.bootstrap,
+        "orders",
+        t,
+        "id BIGINT, customer TEXT, at TIMESTAMP",
+        fmt="avro",
+        extra=f", 'avro.raw_datums' = 'true', 'avro.schema' = '{schema_text}', bad_data = 'drop'",
+    )
+    run = Run(sql + "SELECT id, customer, at FROM orders;", None)
+    wait_until(lambda: len(run.recorder.rows) >= 5 and run.recorder.errors, what="5 rows and the bad one")
+    run.stop()
+    assert [(r["id"], r["customer"]) for r in run.recorder.rows] == [(i, f"c{i}") for i in range(5)]
+    assert "not an Avro datum" in run.recorder.errors[0][2]
+
+
+def test_avro_through_a_schema_registry_round_trips(kafka, schema_registry, tmp_path):
+    src, mid = topic(kafka), topic(kafka)
+    kafka.produce(src, [json.dumps(o).encode() for o in ORDERS[:20]])
+    registry = f", 'schema_registry.endpoint' = '{schema_registry.url}'"
+    write = (
+        source_sql(kafka.bootstrap, "orders", src, "id BIGINT, customer TEXT, amount DOUBLE")
+        + sink_sql(kafka.bootstrap, "avro_out", mid, fmt="avro", extra=registry)
+        + "INSERT INTO avro_out SELECT id, customer, amount FROM orders;"
+    )
+    run = Run(write, tmp_path / "state")
+    written = kafka.read(mid, 20)
+    run.stop_with_checkpoint()
+    assert all(m.value()[:1] == b"\0" for m in written), "Confluent framing"
+    assert list(schema_registry.subjects) == [f"{mid}-value"]
+
+    read = (
+        source_sql(
+            kafka.bootstrap,
+            "back",
+            mid,
+            "id BIGINT, customer TEXT, amount DOUBLE",
+            fmt="avro",
+            extra=registry,
+        )
+        + "SELECT id, customer, amount FROM back;"
+    )
+    run = Run(read, None)
+    rows = wait_until(lambda: len(run.recorder.rows) >= 20 and list(run.recorder.rows), what="20 avro rows")
+    run.stop()
+    assert sorted(rows, key=lambda r: r["id"]) == ORDERS[:20]
+
+
+def test_avro_registry_down_names_it(kafka):
+    t = topic(kafka)
+    kafka.produce(t, [b"\0\0\0\0\1\2"])
+    sql = source_sql(
+        kafka.bootstrap,
+        "s",
+        t,
+        "id BIGINT",
+        fmt="avro",
+        extra=", 'schema_registry.endpoint' = 'http://127.0.0.1:1'",
+    )
+    run = Run(sql + "SELECT id FROM s;", None)
+    assert "cannot reach the schema registry at http://127.0.0.1:1" in run.wait_failed()

@@ -29,7 +29,7 @@ SINKS: dict[str, str] = {
     "nats": "nats:NatsSink",
 }
 # the serialization formats these connectors read and write (besides json and debezium_json)
-FORMATS = {"raw_string", "raw_bytes", "parquet"}
+FORMATS = {"raw_string", "raw_bytes", "parquet", "avro"}
 
 
 def _load(ref: str) -> Any:

@@ -65,6 +65,11 @@ class Decoder:
             and not table.json_columns
             and all(_plain(f.type) and not f.metadata for f in self.schema)
         )
+        self._avro = None
+        if self.fmt == "avro":
+            from .avro import AvroCodec
+
+            self._avro = AvroCodec(table.options, self.schema)
         self._read_opts = pa_json.ReadOptions(block_size=1 << 24, use_threads=False)
         self._parse_opts = pa_json.ParseOptions(
             explicit_schema=self.schema, unexpected_field_behavior="ignore", newlines_in_values=True
@@ -85,7 +90,7 @@ class Decoder:
         ops: list[str] | None = [] if self.fmt == "debezium_json" else None
         for i, payload in enumerate(payloads):
             try:
-                value = self._json.decode(payload or b"")
+                value = self._avro.decode(payload or b"") if self._avro else self._json.decode(payload or b"")
                 if not isinstance(value, dict):
                     raise ValueError("not a JSON object")
                 if ops is not None:
@@ -186,6 +191,8 @@ class Encoder:
         self.fmt = fmt or "json"
         self.debezium = self.fmt == "debezium_json" or updating
         self.ts_format = options.get("json.timestamp_format", "rfc3339")
+        self.options = options
+        self._avro: Any = None
 
     def encode(
         self, visible: pa.RecordBatch, ops: list[str] | None
@@ -197,6 +204,19 @@ class Encoder:
             if self.fmt == "raw_string":
                 return [b"" if v is None else str(v).encode() for v in values], rows
             return [b"" if v is None else bytes(v) for v in values], rows
+        if self.fmt == "avro":
+            if self.debezium:
+                raise ValueError("format 'avro' takes append-only rows; this query updates its results")
+            if self._avro is None:
+                from .avro import AvroCodec
+
+                self._avro = AvroCodec(self.options, visible.schema)
+            micros = [  # Avro timestamp-micros take integers
+                c.cast(pa.timestamp("us")).cast(pa.int64()) if pa.types.is_timestamp(c.type) else c
+                for c in visible.columns
+            ]
+            rows = pa.RecordBatch.from_arrays(micros, names=visible.schema.names).to_pylist()
+            return [self._avro.encode(r) for r in rows], rows
         if not self.debezium and all(_plain(t) for t in visible.schema.types):
             rows = visible.to_pylist()
             encode = msgspec.json.encode

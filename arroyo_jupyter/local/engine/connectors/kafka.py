@@ -268,7 +268,7 @@ class KafkaSource(SourceSubtask):
                 [m.value() for m in good],
                 lambda i: f"{self.topic}/{good[i].partition()} offset {good[i].offset()}",
             )
-        except BadData as err:
+        except (BadData, ConnectionError) as err:  # ConnectionError: the schema registry
             raise SourceError(str(err)) from None
         if batch is None:
             return None
@@ -394,7 +394,10 @@ class KafkaSink(Sink):
     def write(self, batch: pa.RecordBatch) -> None:
         self._raise_if_failed()
         visible, ts, ops = _split(batch, self.plan.schema)
-        payloads, rows = self.encoder.encode(visible, ops)
+        try:
+            payloads, rows = self.encoder.encode(visible, ops)
+        except ValueError as err:
+            raise KafkaUnavailable(f"cannot encode rows for topic '{self.topic}': {err}") from None
         if self.timestamp_field is not None:
             stamps = [_millis(r.get(self.timestamp_field)) for r in rows]
         else:  # event time; an update pair emits one message, at its 'after' row's time
