@@ -218,3 +218,29 @@ def test_server_serves_the_schema_and_tests_a_directory(fresh_server, tmp_path):
             "/pipelines", json={"name": "p", "parallelism": 1, "query": "SELECT id FROM files"}
         )
         assert created.status_code == 200, created.text
+
+
+def test_delta_sink_commits_a_table_delta_rs_reads(tmp_path):
+    deltalake = pytest.importorskip("deltalake", reason="deltalake (test extra) reads the table back")
+    out, state = tmp_path / "table", tmp_path / "state"
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '5000', message_count = '300');\n"
+        f"CREATE TABLE t (counter BIGINT, parity TEXT) WITH (connector = 'delta', path = '{out}', format = 'parquet', "
+        "'partitioning.fields' = 'parity', 'rolling_policy.file_size' = '1KB');\n"
+        "INSERT INTO t SELECT counter, CASE WHEN counter % 2 = 0 THEN 'even' ELSE 'odd' END AS parity FROM impulse;"
+    )
+    rec = Recorder()
+    job = start_job(
+        plan_query(sql, parallelism=2),
+        state_dir=str(state),
+        listener=rec,
+        checkpoint_every_batches=2,
+        batch_size=50,
+    )
+    assert job.join(60) and rec.ended == "finished", rec.errors
+    table = deltalake.DeltaTable(str(out))
+    rows = table.to_pyarrow_table().to_pylist()
+    assert sorted(r["counter"] for r in rows) == sorted(list(range(300)) * 2), "each subtask's 300 rows once"
+    assert {r["parity"] for r in rows} == {"even", "odd"}
+    assert table.metadata().partition_columns == ["parity"]
+    assert table.version() >= 1, "several checkpoints, several commits"

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from brokers import wait_until
 from engine_helpers import Recorder, read_lines
 
 from arroyo_jupyter.local.engine import plan_query, start_job
@@ -20,16 +20,6 @@ from arroyo_jupyter.local.engine.connectors import kafka as kafka_module
 
 def topic(kafka, partitions: int = 1) -> str:
     return kafka.create_topic(f"t-{uuid.uuid4().hex[:10]}", partitions)
-
-
-def wait_until(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def source_sql(bootstrap: str, name: str, t: str, columns: str, fmt: str = "json", extra: str = "") -> str:
