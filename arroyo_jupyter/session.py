@@ -34,7 +34,7 @@ import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pandas as pd
 
@@ -52,12 +52,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT",
-    "CheckpointReport",
     "Connection",
     "Preview",
     "RenderedSql",
     "Session",
     "SessionError",
+    "Shown",
     "Status",
     "Validation",
     "current",
@@ -264,12 +264,16 @@ def format_graph(graph: Any) -> str:
 _SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
-@dataclass(frozen=True)
-class CheckpointReport:
-    """A pipeline's checkpoints as a table, and the charts drawn from the same answer."""
+T = TypeVar("T")
 
-    frame: pd.DataFrame
-    figures: tuple[Figure, ...] = ()
+
+@dataclass(frozen=True)
+class Shown(Generic[T]):
+    """What a notebook shows for one command: ``views`` (live widgets, Plotly figures)
+    above the ``value`` (a DataFrame, a handle) that the cell returns."""
+
+    value: T
+    views: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -689,6 +693,14 @@ class Session:
                 name, sql, parallelism=parallelism, checkpoint_interval_micros=interval
             )
 
+    def create_shown(
+        self, sql: str, *, live: bool = True, refresh_interval: float | None = None, **create: Any
+    ) -> Shown[Pipeline]:
+        """:meth:`create` (same arguments), and (``live``) the live job state above the handle."""
+        pipeline = self.create(sql, **create)
+        views = (self.state_view(pipeline, refresh_interval=refresh_interval),) if live else ()
+        return Shown(pipeline, views)
+
     def pipelines(self) -> pd.DataFrame:
         """The table a user scans: one row per (non-preview) pipeline with its job's state,
         uptime, parallelism, last checkpoint, error count and the query shortened."""
@@ -768,7 +780,7 @@ class Session:
 
     def checkpoint_report(
         self, name: str | Pipeline, *, epoch: int | None = None, charts: bool = True
-    ) -> CheckpointReport:
+    ) -> Shown[pd.DataFrame]:
         """The checkpoint table (or, with ``epoch``, that checkpoint's operator spans) and its
         Plotly charts (history; or the epoch's timeline and bytes), from one fetch."""
         pipeline = self.resolve(name)
@@ -784,27 +796,33 @@ class Session:
             details = job.checkpoint_details(epoch)
             frame = frames.checkpoint_spans_frame(details, chosen)
         if not charts or not cps:
-            return CheckpointReport(frame)
+            return Shown(frame)
         from . import charts as plots  # plotly: imported when a chart is wanted
 
         if details is None or chosen is None:
             history = plots.checkpoint_history(cps, interval_micros=pipeline.checkpoint_interval_micros)
-            return CheckpointReport(frame, (history,))
-        return CheckpointReport(
-            frame, (plots.checkpoint_timeline(details, chosen), plots.checkpoint_bytes(details))
-        )
+            return Shown(frame, (history,))
+        return Shown(frame, (plots.checkpoint_timeline(details, chosen), plots.checkpoint_bytes(details)))
 
     def checkpoints(self, name: str | Pipeline, *, epoch: int | None = None) -> pd.DataFrame:
         """The checkpoint table, or one epoch's operator spans with ``epoch``."""
-        return self.checkpoint_report(name, epoch=epoch, charts=False).frame
+        return self.checkpoint_report(name, epoch=epoch, charts=False).value
 
     def checkpoint_charts(self, name: str | Pipeline, *, epoch: int | None = None) -> list[Figure]:
         """Plotly figures for the checkpoints (history, or one epoch's timeline and bytes)."""
-        return list(self.checkpoint_report(name, epoch=epoch).figures)
+        return list(self.checkpoint_report(name, epoch=epoch).views)
 
     def metrics(self, name: str | Pipeline) -> pd.DataFrame:
         """Operator metrics in long form (node_id, metric, subtask, time, value)."""
         return frames.metrics_frame(self.resolve(name).metrics())
+
+    def metrics_report(
+        self, name: str | Pipeline, *, live: bool = True, refresh_interval: float | None = None
+    ) -> Shown[pd.DataFrame]:
+        """The metrics as a DataFrame, and (``live``) the live metrics widget above it."""
+        pipeline = self.resolve(name)
+        views = (self.metrics_view(pipeline, refresh_interval=refresh_interval),) if live else ()
+        return Shown(frames.metrics_frame(pipeline.metrics()), views)
 
     def output(self, name: str | Pipeline, *, rows: int = 20, timeout: float = 10) -> pd.DataFrame:
         """Up to ``rows`` rows from a running pipeline's live output, waiting ``timeout`` s."""
@@ -1003,6 +1021,8 @@ errors = DEFAULT.errors
 checkpoints = DEFAULT.checkpoints
 checkpoint_charts = DEFAULT.checkpoint_charts
 checkpoint_report = DEFAULT.checkpoint_report
+metrics_report = DEFAULT.metrics_report
+create_shown = DEFAULT.create_shown
 metrics = DEFAULT.metrics
 output = DEFAULT.output
 dashboard = DEFAULT.dashboard
