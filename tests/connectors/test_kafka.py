@@ -363,3 +363,39 @@ def test_avro_registry_down_names_it(kafka):
     )
     run = Run(sql + "SELECT id FROM s;", None)
     assert "cannot reach the schema registry at http://127.0.0.1:1" in run.wait_failed()
+
+
+def test_group_offsets_are_committed_at_checkpoints_and_latest_skips_old_records(kafka, tmp_path):
+    t = topic(kafka, 2)
+    kafka.produce(t, [json.dumps({"id": i}).encode() for i in range(10)], partition=lambda i: i % 2)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    sql = (
+        source_sql(kafka.bootstrap, "s", t, "id BIGINT", extra=f", 'source.group_id' = '{group}'")
+        + "SELECT id FROM s;"
+    )
+    run = Run(sql, tmp_path / "one")
+    wait_until(lambda: len(run.recorder.rows) >= 10, what="10 rows")
+    run.stop_with_checkpoint()  # its offsets go to the consumer group too
+
+    kafka.produce(
+        t,
+        [json.dumps({"id": i}).encode() for i in range(10, 14)],
+        partition=lambda i: i % 2,
+        one_per_batch=True,
+    )
+    by_group = sql.replace("'source.offset' = 'earliest'", "'source.offset' = 'group'")
+    run = Run(by_group, tmp_path / "two")  # no saved state: the group's offsets say where to start
+    wait_until(lambda: len(run.recorder.rows) >= 4, what="the 4 new rows")
+    run.stop()
+    assert sorted(r["id"] for r in run.recorder.rows) == [10, 11, 12, 13]
+
+    latest = sql.replace("'source.offset' = 'earliest'", "'source.offset' = 'latest'").replace(
+        group, group + "x"
+    )
+    run = Run(latest, tmp_path / "three")
+    # 'latest' is resolved when the source opens; a completed checkpoint says it has
+    wait_until(lambda: any(c.finish_time for c in run.recorder.checkpoints), what="a checkpoint")
+    kafka.produce(t, [json.dumps({"id": 99}).encode()])
+    wait_until(lambda: run.recorder.rows, what="the new record")
+    run.stop()
+    assert [r["id"] for r in run.recorder.rows] == [99]
