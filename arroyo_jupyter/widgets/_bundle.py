@@ -19,6 +19,7 @@ BUNDLE = STATIC / "output_table.js"
 JS_ROOT = Path(__file__).resolve().parents[2] / "js"  # only in a source checkout
 _COMMON = Path(__file__).parent / "js" / "common.js"
 _lock = threading.Lock()
+_failed: list[str] = []  # why the last build failed: not tried again in this process
 
 
 class BundleMissing(RuntimeError):
@@ -46,18 +47,28 @@ def build(force: bool = False) -> None:
     with _lock:
         if not force and not _stale():
             return
-        if not (JS_ROOT / "build.mjs").exists():
-            raise BundleMissing(f"{BUNDLE} is missing and there is no js/ folder to build it from")
-        node, npm = shutil.which("node"), shutil.which("npm")
-        if node is None or npm is None:
-            raise BundleMissing(
-                "the output table's front-end is not built and Node.js is not installed: "
-                "install node/npm, then `pip install -e .` (or `npm --prefix js ci && node js/build.mjs`)"
-            )
-        if not (JS_ROOT / "node_modules" / "esbuild").exists():
-            _run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        _run([node, "build.mjs"])
-        grid_bundle.cache_clear()
+        if _failed and not force:
+            raise BundleMissing(_failed[0])
+        try:
+            _build()
+        except BundleMissing as exc:
+            _failed[:] = [str(exc)]
+            raise
+
+
+def _build() -> None:
+    if not (JS_ROOT / "build.mjs").exists():
+        raise BundleMissing(f"{BUNDLE} is missing and there is no js/ folder to build it from")
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise BundleMissing(
+            "the output table's front-end is not built and Node.js is not installed: "
+            "install node/npm, then `pip install -e .` (or `npm --prefix js ci && node js/build.mjs`)"
+        )
+    if not (JS_ROOT / "node_modules" / "esbuild").exists():
+        _run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"])
+    _run([node, "build.mjs"])
+    grid_bundle.cache_clear()
 
 
 def _run(cmd: list[str]) -> None:

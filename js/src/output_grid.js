@@ -427,7 +427,11 @@ function render({ model, el }) {
     pop.style.display = "";
     grid.refreshCells({ force: true });
   }
+  pop.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") collapse();
+  });
   function collapse() {
+    if (!expanded) return;
     expanded = null;
     pop.style.display = "none";
     grid.refreshCells({ force: true });
@@ -643,6 +647,7 @@ function render({ model, el }) {
     onColumnResized: () => fitHeight(),
     onDisplayedColumnsChanged: () => fitHeight(),
     onCellClicked: (e) => {
+      if (expanded && !(e.event && e.event.target && e.event.target.closest(".arroyo-toggle"))) collapse();
       const v = e.value;
       const long = typeof v === "string" && v.length > LONG_TEXT;
       if (long || (e.event && e.event.detail >= 2)) {
