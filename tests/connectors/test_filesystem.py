@@ -244,3 +244,34 @@ def test_delta_sink_commits_a_table_delta_rs_reads(tmp_path):
     assert {r["parity"] for r in rows} == {"even", "odd"}
     assert table.metadata().partition_columns == ["parity"]
     assert table.version() >= 1, "several checkpoints, several commits"
+
+
+def test_filesystem_paths_are_confined_to_the_servers_file_roots(tmp_path):
+    import httpx
+
+    from arroyo_jupyter.local import start
+
+    root = tmp_path / "data"
+    write_json_files(root / "in", 1, 3)
+    (root / "in" / "passwd.json").symlink_to("/etc/passwd")  # a link out of the root: skipped
+    with start(port=0, state_dir=tmp_path / "state", file_roots=[str(root)]) as server:
+        for connector, path in [
+            ("filesystem", "/etc"),
+            ("filesystem", f"file://{root}/../x"),
+            ("delta", "/tmp/t"),
+        ]:
+            kind = "source" if connector == "filesystem" else "sink"
+            query = (
+                f"CREATE TABLE f (id BIGINT) WITH (connector = '{connector}', path = '{path}', format = "
+                f"'{'json' if kind == 'source' else 'parquet'}', type = '{kind}');\n"
+                + (
+                    "SELECT id FROM f"
+                    if kind == "source"
+                    else "CREATE TABLE i WITH (connector = 'impulse', event_rate = '10');\n"
+                    "INSERT INTO f SELECT counter AS id FROM i"
+                )
+            )
+            r = httpx.post(server.api_url + "/pipelines/preview", json={"query": query})
+            assert r.status_code == 400 and "outside the directories" in r.json()["error"], (path, r.text)
+    rec, _ = run_sql(fs_source("e", root / "in") + "SELECT id FROM e;")
+    assert rec.ended == "finished" and sorted(r["id"] for r in rec.rows) == [0, 1, 2]

@@ -119,8 +119,11 @@ def list_files(root: Path, pattern: str | None) -> list[Path]:
     if not root.is_dir():
         raise SourceError(f"filesystem source path {root} does not exist or is not a directory")
     regex = re.compile(pattern) if pattern else None
+    real_root = root.resolve()
     out = []
     for path in sorted(root.rglob("*")):
+        if not path.resolve().is_relative_to(real_root):  # a link out of the directory: not its data
+            continue
         rel = path.relative_to(root).as_posix()
         if (
             not path.is_file()
