@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from .catalog import TS
 from .prepared import PreparedQuery
+from .prepared import register as _register
 from .sources import OP_COL
 from .translate import TIME_COL, WINDOW_COL, WindowSpec
 
@@ -28,14 +29,6 @@ NEG_INF = -(2**62)
 POS_INF = 2**62
 WINDOW_TYPE = pa.struct([pa.field("start", TS), pa.field("end", TS)])
 RETRACT_OPS = ("d", "ub")
-
-
-def _register(ctx: Any, name: str, data: pa.Table | pa.RecordBatch) -> None:
-    ctx.deregister_table(name)
-    batches = data.to_batches() if isinstance(data, pa.Table) else [data]
-    if not batches:
-        batches = [pa.RecordBatch.from_pylist([], schema=data.schema)]
-    ctx.register_record_batches(name, [batches])
 
 
 def _empty(schema: pa.Schema) -> pa.Table:
