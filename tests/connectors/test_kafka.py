@@ -399,3 +399,23 @@ def test_group_offsets_are_committed_at_checkpoints_and_latest_skips_old_records
     wait_until(lambda: run.recorder.rows, what="the new record")
     run.stop()
     assert [r["id"] for r in run.recorder.rows] == [99]
+
+
+def test_updating_query_into_a_debezium_json_sink(kafka):
+    from engine_helpers import fold_debezium
+
+    dst = topic(kafka)
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000', message_count = '30');\n"
+        + sink_sql(kafka.bootstrap, "counts", dst, fmt="debezium_json")
+        + "INSERT INTO counts SELECT counter % 3 AS k, count(*) AS n FROM impulse GROUP BY counter % 3;"
+    )
+    run = Run(sql, None, parallelism=3)  # more subtasks than the topic's one partition is fine for a sink
+    assert run.job.join(60) and run.recorder.ended == "finished", run.recorder.errors
+    final = [{"k": 0, "n": 30}, {"k": 1, "n": 30}, {"k": 2, "n": 30}]
+
+    def folded() -> bool:  # every change is in the topic once the job finished; read them all
+        changes = [json.loads(m.value()) for m in kafka.read(dst, 10_000, timeout=0.5)]
+        return fold_debezium(changes) == final
+
+    wait_until(folded, timeout=30, what="the changes to fold to the final counts")

@@ -426,3 +426,45 @@ def test_stays_responsive_at_50000_rows_per_second(page, table, scrolling):
         assert result["longtasks"] == [], result
     assert result["acks"] >= 20, result
     assert "showing latest 20,000 of 150,000, skipped 130,000" in result["info"], result
+
+
+@pytest.fixture
+def client(arroyo_server):
+    from arroyo_jupyter.api import Client
+
+    c = Client(arroyo_server.url)
+    yield c
+    c.close()
+
+
+def test_after_stop_and_start_the_same_grid_keeps_receiving_rows(page, client):
+    import uuid
+
+    p = client.create_pipeline(
+        f"grid-ui-{uuid.uuid4().hex[:6]}",
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT counter FROM impulse;",
+    )
+    w = OutputTable(p)
+    try:
+        b = Bridge(page, w)
+        b.until(lambda: len(row_ids(page)) >= 5, "rows of run 1", timeout=60)
+        p.stop("checkpoint")
+        status = page.locator("#w .arroyo-status")
+        b.until(lambda: "pipeline stopped" in (status.text_content() or ""), "the stopped status", timeout=60)
+        assert "arroyo-status-stopped" in status.get_attribute("class")
+        n_stopped = int(info(page).split(" ")[0].replace(",", ""))
+        p.wait_for("Stopped")
+        p.start()
+        b.until(
+            lambda: int(info(page).split(" ")[0].replace(",", "")) >= n_stopped + 10,
+            "rows of run 2",
+            timeout=60,
+        )
+        b.until(lambda: "run 2 started" in page.locator("#w .arroyo-runs").text_content(), "the run boundary")
+        assert (status.text_content() or "").startswith("streaming")
+        shot(page, "stop-start")
+    finally:
+        w.close()
+        p.stop("immediate")
+    p.wait_for("Stopped")
+    p.delete()
