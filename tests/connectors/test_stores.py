@@ -58,15 +58,6 @@ def test_redis_down_at_start_names_the_address():
     )
 
 
-def test_redis_lookup_tables_are_refused_clearly():
-    sql = (
-        "CREATE TEMPORARY TABLE users (id TEXT METADATA FROM 'key' PRIMARY KEY, name TEXT) WITH ("
-        "connector = 'redis', address = 'redis://127.0.0.1:6379', format = 'json');\nSELECT 1;"
-    )
-    with pytest.raises(PlanError, match="lookup joins"):
-        plan_query(sql)
-
-
 def test_mqtt_source_with_topic_metadata_and_sink(mosquitto):
     sql = (
         f"CREATE TABLE plants (value TEXT, t TEXT METADATA FROM 'topic') WITH (connector = 'mqtt', url = '{mosquitto.url}', "
