@@ -37,9 +37,7 @@ def users(redis_server):
 
 def test_inner_lookup_join_joins_values_and_drops_missing_keys(redis_server, users):
     sql = (
-        IMPULSE
-        + lookup_table(redis_server.url)
-        + "SELECT i.counter, u.id, u.name, u.age FROM impulse i "
+        IMPULSE + lookup_table(redis_server.url) + "SELECT i.counter, u.id, u.name, u.age FROM impulse i "
         "JOIN users u ON concat('u', CAST(i.counter % 10 AS TEXT)) = u.id;"
     )
     rec, _ = run_sql(sql)
@@ -61,7 +59,9 @@ def test_left_lookup_join_keeps_rows_without_a_value(redis_server, users):
     )
     rec, _ = run_sql(sql, parallelism=2)  # each impulse subtask counts from 0
     assert rec.ended == "finished", rec.errors
-    assert sorted({json.dumps(r, sort_keys=True): r for r in rec.rows}.values(), key=lambda r: r["counter"]) == [
+    assert sorted(
+        {json.dumps(r, sort_keys=True): r for r in rec.rows}.values(), key=lambda r: r["counter"]
+    ) == [
         {"counter": 0, "name": "user 0", "next_age": 21},
         {"counter": 1, "name": None, "next_age": None},
         {"counter": 2, "name": "user 2", "next_age": 23},
@@ -73,7 +73,9 @@ def test_lookup_join_into_a_sink_and_a_window(redis_server, users, tmp_path):
     out = tmp_path / "out.json"
     sql = (
         IMPULSE
-        + lookup_table(redis_server.url, ", 'lookup.cache.max_bytes' = '100000', 'lookup.cache.ttl' = '5 seconds'")
+        + lookup_table(
+            redis_server.url, ", 'lookup.cache.max_bytes' = '100000', 'lookup.cache.ttl' = '5 seconds'"
+        )
         + f"CREATE TABLE out (name TEXT, n BIGINT) WITH (connector = 'single_file', path = '{out}', "
         "format = 'json', type = 'sink');\n"
         "INSERT INTO out SELECT u.name, count(*) AS n FROM impulse i JOIN users u "
@@ -90,8 +92,7 @@ def test_lookup_columns_that_collide_with_the_stream_keep_both(redis_server):
     r.set("1", json.dumps({"counter": 100}))
     r.close()
     sql = (
-        IMPULSE
-        + "CREATE TEMPORARY TABLE t (k TEXT METADATA FROM 'key' PRIMARY KEY, counter BIGINT) WITH ("
+        IMPULSE + "CREATE TEMPORARY TABLE t (k TEXT METADATA FROM 'key' PRIMARY KEY, counter BIGINT) WITH ("
         f"connector = 'redis', address = '{redis_server.url}', format = 'json');\n"
         "SELECT impulse.counter AS mine, t.counter AS theirs FROM impulse JOIN t ON CAST(impulse.counter AS TEXT) = t.k;"
     )
@@ -115,12 +116,17 @@ def test_redis_down_fails_the_job_naming_the_address():
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("SELECT u.name FROM impulse i RIGHT JOIN users u ON CAST(i.counter AS TEXT) = u.id", "INNER or LEFT"),
+        (
+            "SELECT u.name FROM impulse i RIGHT JOIN users u ON CAST(i.counter AS TEXT) = u.id",
+            "INNER or LEFT",
+        ),
         ("SELECT u.name FROM impulse i JOIN users u ON CAST(i.counter AS TEXT) = u.name", "key column 'id'"),
         ("SELECT u.name FROM impulse i JOIN users u ON i.counter > 3", "one equality"),
         ("SELECT name FROM users", "only be read through a join"),
-        ("SELECT u.name FROM (SELECT counter FROM impulse) i JOIN users u ON CAST(i.counter AS TEXT) = u.id",
-         "must be a table"),
+        (
+            "SELECT u.name FROM (SELECT counter FROM impulse) i JOIN users u ON CAST(i.counter AS TEXT) = u.id",
+            "must be a table",
+        ),
         ("INSERT INTO users SELECT CAST(counter AS TEXT), 'x', 1 FROM impulse", "lookup table"),
     ],
 )
@@ -131,17 +137,24 @@ def test_other_join_shapes_are_refused_clearly(query, message):
 
 def test_lookup_join_plans_to_its_own_node():
     program = plan_query(
-        IMPULSE + lookup_table("redis://127.0.0.1:6379")
+        IMPULSE
+        + lookup_table("redis://127.0.0.1:6379")
         + "SELECT u.name FROM impulse i JOIN users u ON CAST(i.counter AS TEXT) = u.id;"
     )
-    assert [n.description for n in program.dag.nodes if n.operator.startswith("lookup_join")] == ["LookupJoin<users>"]
+    assert [n.description for n in program.dag.nodes if n.operator.startswith("lookup_join")] == [
+        "LookupJoin<users>"
+    ]
 
 
 def test_cache_is_bounded_and_expires():
     cache = LookupCache(max_bytes=300, ttl=10.0)
     for i in range(10):
         cache.put(f"k{i}", {"v": i}, now=0.0)
-    assert cache.bytes <= 300 and cache.get("k9", 0.0) == (True, {"v": 9}) and cache.get("k0", 0.0) == (False, None)
+    assert (
+        cache.bytes <= 300
+        and cache.get("k9", 0.0) == (True, {"v": 9})
+        and cache.get("k0", 0.0) == (False, None)
+    )
     cache.put("gone", None, now=0.0)
     assert cache.get("gone", 5.0) == (True, None)  # a cached absence
     assert cache.get("gone", 11.0) == (False, None)  # older than the ttl: looked up again

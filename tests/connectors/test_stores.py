@@ -12,7 +12,7 @@ import redis
 from brokers import wait_until
 from engine_helpers import Recorder, run_sql
 
-from arroyo_jupyter.local.engine import PlanError, plan_query, start_job
+from arroyo_jupyter.local.engine import plan_query, start_job
 from arroyo_jupyter.local.engine.connectors import background
 
 pytestmark = pytest.mark.timeout(120)

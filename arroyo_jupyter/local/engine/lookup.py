@@ -58,8 +58,9 @@ def rewrite(
                 _rewrite_join(stmt, select, join, catalog, views, plans)
     for table in query.find_all(exp.Table):
         if table.name in lookups:
-            raise stmt.error_at(f"lookup table '{table.name}' can only be read through a join: FROM stream {SHAPE}",
-                                table)
+            raise stmt.error_at(
+                f"lookup table '{table.name}' can only be read through a join: FROM stream {SHAPE}", table
+            )
     return query
 
 
@@ -77,8 +78,9 @@ def _rewrite_join(
         raise stmt.error_at("lookup joins are INNER or LEFT joins", join.this)
     source = select.args["from_"].this
     if not isinstance(source, exp.Table) or source.name in views or source.name not in catalog:
-        raise stmt.error_at(f"the left side of a lookup join must be a table (not a view or subquery): {SHAPE}",
-                            source)
+        raise stmt.error_at(
+            f"the left side of a lookup join must be a table (not a view or subquery): {SHAPE}", source
+        )
     stream = catalog[source.name]
     if stream.updating:
         raise stmt.error_at("lookup joins read append-only streams; this table is updating", source)
@@ -88,15 +90,18 @@ def _rewrite_join(
     key = key_column(lookup)
 
     def in_lookup(col: exp.Column) -> bool:
-        return col.table == t_alias or (not col.table and col.name in t_schema.names and col.name not in s_cols)
+        return col.table == t_alias or (
+            not col.table and col.name in t_schema.names and col.name not in s_cols
+        )
 
     on = join.args.get("on")
     sides = [on.this, on.expression] if isinstance(on, exp.EQ) else []
     keyed = [s for s in sides if isinstance(s, exp.Column) and in_lookup(s) and s.name == key]
     other = [s for s in sides if s not in keyed]
     if len(keyed) != 1 or len(other) != 1 or any(in_lookup(c) for c in other[0].find_all(exp.Column)):
-        raise stmt.error_at(f"a lookup join's ON must be one equality with the key column '{key}': {SHAPE}",
-                            on or join.this)
+        raise stmt.error_at(
+            f"a lookup join's ON must be one equality with the key column '{key}': {SHAPE}", on or join.this
+        )
 
     taken = set(s_cols)
     columns: dict[str, str] = {}
@@ -107,7 +112,9 @@ def _rewrite_join(
         taken.add(name)
         columns[f.name] = name
     name = f"__lookup_{len(plans) + 1}"
-    schema = pa.schema(list(stream.schema or []) + [pa.field(columns[f.name], f.type, True) for f in t_schema])
+    schema = pa.schema(
+        list(stream.schema or []) + [pa.field(columns[f.name], f.type, True) for f in t_schema]
+    )
     key_query = exp.select(exp.alias_(other[0].copy(), "__key")).from_(
         exp.Table(this=exp.to_identifier(source.name), alias=exp.TableAlias(this=exp.to_identifier(s_alias)))
     )

@@ -85,7 +85,9 @@ class LookupJoinOperator(Operator):
         self.cache = _cache_of(plan.lookup.options)
         self.redis = RedisLookup(plan.lookup.options)
         sql = translate(plan.key_query, {}, {plan.stream}).sql
-        self.key = PreparedQuery(new_context(program.udfs), sql, {plan.stream: stream_schema(program, plan.stream)})
+        self.key = PreparedQuery(
+            new_context(program.udfs), sql, {plan.stream: stream_schema(program, plan.stream)}
+        )
         self.fields = [f for f in plan.schema if f.name in set(plan.columns.values())]
 
     def process(self, stream: str, batch: pa.RecordBatch, out: Collector) -> None:
@@ -149,4 +151,3 @@ class LookupJoinOperator(Operator):
 
 def build_lookup_join(plan: LookupJoinPlan, program: Any):
     return lambda ctx: LookupJoinOperator(plan, program)
-
