@@ -626,7 +626,9 @@ function render({ model, el }) {
           if (destroyed) return;
           sortModel = params.sortModel || [];
           const rows = shownRows();
-          params.successCallback(rows.slice(params.startRow, params.endRow), rows.length);
+          const block = rows.slice(params.startRow, params.endRow);
+          for (const r of block) r.dv = dataVersion;
+          params.successCallback(block, rows.length);
         });
       },
     },
@@ -645,6 +647,9 @@ function render({ model, el }) {
     },
     overlayNoRowsTemplate: "<span>no rows yet</span>",
     onColumnResized: () => fitHeight(),
+    onViewportChanged: () => {
+      if (!destroyed) refreshRendered(shownRows());
+    },
     onDisplayedColumnsChanged: () => fitHeight(),
     onCellClicked: (e) => {
       if (expanded && !(e.event && e.event.target && e.event.target.closest(".arroyo-toggle"))) collapse();
@@ -753,13 +758,24 @@ function render({ model, el }) {
         rowCount = n;
         grid.setRowCount(n, true); // the last row is known (no "loading more")
       }
-      grid.forEachNode((node) => {
-        const i = node.rowIndex;
-        if (i === null || i === undefined || !node.data) return;
-        if (i < n) node.setData(rows.at(i));
-      });
+      refreshRendered(rows);
     }
     fitHeight();
+  }
+
+  // Only the rows on screen get their new data now; rows loaded but off screen are brought
+  // up to date when they scroll into view (onViewportChanged), so a delta costs the visible
+  // rows whatever the cache holds.
+  function refreshRendered(rows) {
+    const n = rows.length;
+    for (const node of grid.getRenderedNodes()) {
+      const i = node.rowIndex;
+      if (i === null || i === undefined || !node.data || i >= n) continue;
+      if (node.data.dv === dataVersion) continue;
+      const r = rows.at(i);
+      r.dv = dataVersion;
+      node.setData(r);
+    }
   }
 
   // No blank area under a short result: up to AUTO_HEIGHT_ROWS rows the grid is as tall as
