@@ -18,6 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..api.output_frame import columns_of
+
 __all__ = ["concat", "ipc", "to_columns", "to_pandas_columns"]
 
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError)
@@ -36,20 +38,24 @@ def _column(values: list[Any]) -> pa.Array:
         return pa.array([_text(v) for v in values], pa.string())
 
 
-def to_columns(rows: Sequence[Any], columns: Sequence[str]) -> list[pa.Array]:
-    """One Arrow array per name in ``columns`` (missing keys are nulls)."""
+def to_columns(rows: Sequence[Any], known: Sequence[str]) -> tuple[list[str], list[pa.Array]]:
+    """The columns (``known`` first, then keys first seen in ``rows``) and one Arrow array
+    per column (missing keys are nulls). Arrow infers keys and types over every row in C++;
+    rows that are not all objects, or a key whose values do not share a type, take the
+    slower per-column path."""
     n = len(rows)
-    records = (
-        rows
-        if all(isinstance(r, dict) for r in rows)
-        else [r if isinstance(r, dict) else {"value": r} for r in rows]
-    )
     try:
-        struct = pa.array(records)  # C++ inference over every row (keys and types)
+        struct = pa.array(rows)
     except _ARROW_ERRORS:
-        return [_column([r.get(c) for r in records]) for c in columns]
-    names = {struct.type.field(i).name: i for i in range(struct.type.num_fields)} if n else {}
-    return [struct.field(names[c]) if c in names else pa.nulls(n) for c in columns]
+        struct = None
+    if struct is not None and (n == 0 or pa.types.is_struct(struct.type)):
+        fields = [struct.type.field(i).name for i in range(struct.type.num_fields)] if n else []
+        columns = list(dict.fromkeys([*known, *fields]))
+        at = {name: i for i, name in enumerate(fields)}
+        return columns, [struct.field(at[c]) if c in at else pa.nulls(n) for c in columns]
+    records = [r if isinstance(r, dict) else {"value": r} for r in rows]
+    columns = columns_of(records, known)
+    return columns, [_column([r.get(c) for r in records]) for c in columns]
 
 
 def _as_text(col: pa.ChunkedArray | pa.Array) -> pa.Array:

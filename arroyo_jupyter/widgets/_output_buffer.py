@@ -167,7 +167,8 @@ class SinkState:
         raw, self._raw, n = self._raw, [], self._raw_n
         self._raw_n = 0
         rows = raw[0][2] if len(raw) == 1 else [r for _, _, rs in raw for r in rs]
-        self._learn_columns(rows)
+        columns, arrays = to_columns(rows, self.columns)  # columns learned from every row
+        self.columns[:] = columns
         ids = np.concatenate([np.arange(s, s + len(rs), dtype="int64") for s, _, rs in raw])
         ts = np.zeros(n, dtype="int64")
         at = 0
@@ -177,9 +178,7 @@ class SinkState:
             at += len(rs)
         meta = [pa.array(np.arange(self.seq, self.seq + n, dtype="int64")), pa.array(ids), pa.array(ts)]
         self.seq += n
-        batch = pa.RecordBatch.from_arrays(
-            meta + to_columns(rows, self.columns), names=[*_APPEND_META, *self.columns]
-        )
+        batch = pa.RecordBatch.from_arrays(meta + arrays, names=[*_APPEND_META, *self.columns])
         self.kept.append(batch)
         self.skipped += self.pending.append(batch)
 
@@ -255,9 +254,9 @@ class SinkState:
             pa.array(list(entries), pa.string()),
             pa.array([v[4] for v in vals], pa.string()),
         ]
-        batch = pa.RecordBatch.from_arrays(
-            meta + to_columns(rows, self.columns), names=[*_CHANGELOG_META, *self.columns]
-        )
+        columns, arrays = to_columns(rows, self.columns)
+        self.columns[:] = columns
+        batch = pa.RecordBatch.from_arrays(meta + arrays, names=[*_CHANGELOG_META, *self.columns])
         return ipc(batch, self._meta(5, deletes=deletes, key=list(self.key or ())))
 
     def take_delta(self, max_rows: int | None = None) -> tuple[bytes, int] | None:

@@ -626,7 +626,9 @@ function render({ model, el }) {
           if (destroyed) return;
           sortModel = params.sortModel || [];
           const rows = shownRows();
-          params.successCallback(rows.slice(params.startRow, params.endRow), rows.length);
+          const block = rows.slice(params.startRow, params.endRow);
+          for (const r of block) r.dv = dataVersion;
+          params.successCallback(block, rows.length);
         });
       },
     },
@@ -645,6 +647,9 @@ function render({ model, el }) {
     },
     overlayNoRowsTemplate: "<span>no rows yet</span>",
     onColumnResized: () => fitHeight(),
+    onViewportChanged: () => {
+      if (!destroyed) refreshRendered(shownRows());
+    },
     onDisplayedColumnsChanged: () => fitHeight(),
     onCellClicked: (e) => {
       if (expanded && !(e.event && e.event.target && e.event.target.closest(".arroyo-toggle"))) collapse();
@@ -753,13 +758,24 @@ function render({ model, el }) {
         rowCount = n;
         grid.setRowCount(n, true); // the last row is known (no "loading more")
       }
-      grid.forEachNode((node) => {
-        const i = node.rowIndex;
-        if (i === null || i === undefined || !node.data) return;
-        if (i < n) node.setData(rows.at(i));
-      });
+      refreshRendered(rows);
     }
     fitHeight();
+  }
+
+  // Only the rows on screen get their new data now; rows loaded but off screen are brought
+  // up to date when they scroll into view (onViewportChanged), so a delta costs the visible
+  // rows whatever the cache holds.
+  function refreshRendered(rows) {
+    const n = rows.length;
+    for (const node of grid.getRenderedNodes()) {
+      const i = node.rowIndex;
+      if (i === null || i === undefined || !node.data || i >= n) continue;
+      if (node.data.dv === dataVersion) continue;
+      const r = rows.at(i);
+      r.dv = dataVersion;
+      node.setData(r);
+    }
   }
 
   // No blank area under a short result: up to AUTO_HEIGHT_ROWS rows the grid is as tall as
@@ -842,7 +858,12 @@ function render({ model, el }) {
     order.textContent = model.get("newest_first") ? "newest first" : "newest last";
     order.title = "order of arrival (click to flip); click a column header to sort by it";
     status.textContent = paused ? "paused" : model.get("status") || "";
-    status.classList.toggle("arroyo-status-stopped", /stopped|ended|failed|deleted|finished/.test(status.textContent));
+    // nothing streams while the pipeline is stopped or over: Pause has nothing to pause
+    const over = !paused && /stopped|ended|failed|deleted|finished|no more rows/.test(status.textContent);
+    status.classList.toggle("arroyo-status-stopped", over);
+    pause.disabled = over;
+    const cur = current !== null ? sinks.get(current) : null;
+    order.style.display = cur && cur.mode === "changelog" ? "none" : ""; // changelog rows are in key order
     zone.value = model.get("time_zone") === "local" ? "local" : "UTC";
     const st = current !== null ? stats[current] : null;
     const s = current !== null ? sinks.get(current) : null;

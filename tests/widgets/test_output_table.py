@@ -351,6 +351,18 @@ def test_columns_are_learned_from_every_row_of_a_batch(fake):
     w.close()
 
 
+def test_values_of_mixed_types_and_nested_values_survive_the_arrow_tables(fake):
+    w = OutputTable(fake, autostart=False)
+    w.feed(event([{"x": 1, "s": {"a": 1}, "l": [1, 2]}, {"x": "a", "s": {"b": "q"}, "l": []}]))
+    w.feed(event([{"x": 2.5, "s": None, "l": None, "new": True}], start_id=2))
+    df = w.to_pandas()
+    assert df["x"].tolist() == ["1", "a", "2.5"]  # one column that held int and text: text, nothing lost
+    assert df["s"].tolist() == [{"a": 1, "b": None}, {"a": None, "b": "q"}, None]
+    assert df["l"].tolist() == [[1, 2], [], None]
+    assert df["new"].tolist()[2] is True and df["arroyo.row_id"].tolist() == [0, 1, 2]
+    w.close()
+
+
 def test_a_view_that_starts_over_gets_no_row_twice_and_counts_add_up(fake):
     w = OutputTable(fake, autostart=False, max_rows=50_000)
     w.ack_timeout = 60
