@@ -158,3 +158,23 @@ def test_cache_is_bounded_and_expires():
     cache.put("gone", None, now=0.0)
     assert cache.get("gone", 5.0) == (True, None)  # a cached absence
     assert cache.get("gone", 11.0) == (False, None)  # older than the ttl: looked up again
+
+
+def test_a_view_with_a_lookup_join_serves_two_queries(redis_server, users, tmp_path):
+    out = tmp_path / "out.json"
+    sql = (
+        IMPULSE
+        + lookup_table(redis_server.url)
+        + "CREATE VIEW named AS SELECT i.counter, u.name FROM impulse i JOIN users u "
+        "ON u.id = concat('u', CAST(i.counter AS TEXT));\n"
+        f"CREATE TABLE out (name TEXT) WITH (connector = 'single_file', path = '{out}', format = 'json', "
+        "type = 'sink');\n"
+        "INSERT INTO out SELECT name FROM named WHERE counter = 2;\n"
+        "SELECT counter, name FROM named;"
+    )
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert sorted(rec.rows, key=lambda r: r["counter"]) == [
+        {"counter": c, "name": f"user {c}"} for c in range(0, 10, 2)
+    ]
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [{"name": "user 2"}]

@@ -74,7 +74,7 @@ class TableDef:
     schema: pa.Schema | None  # None: inferred (sinks without columns)
     connector: str | None  # None: an in-memory table
     options: dict[str, str] = field(default_factory=dict)
-    kind: str = "source"  # "source" | "sink" | "memory" | "lookup"
+    kind: str = "source"  # "source" | "sink" | "memory" | "lookup" | "joined" (lookup.py)
     watermark: tuple[str, str | None] | None = None
     event_time_field: str | None = None
     primary_keys: list[str] = field(default_factory=list)

@@ -119,7 +119,7 @@ def _rewrite_join(
         exp.Table(this=exp.to_identifier(source.name), alias=exp.TableAlias(this=exp.to_identifier(s_alias)))
     )
     plans[name] = LookupJoinPlan(name, source.name, lookup, key, key_query, side == "LEFT", columns, schema)
-    catalog[name] = TableDef(name, schema, None, kind="memory")
+    catalog[name] = TableDef(name, schema, None, kind="joined")  # written by the join's node only
 
     for star in list(select.find_all(exp.Column)):  # (the derived columns have other names)
         if isinstance(star.this, exp.Star) and star.table == t_alias:
