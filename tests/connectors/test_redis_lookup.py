@@ -111,6 +111,9 @@ def test_redis_down_fails_the_job_naming_the_address():
     assert rec.ended is not None and rec.ended.startswith("failed"), rec.ended
     assert "lookup table 'users'" in rec.ended
     assert "check that Redis is running at redis://127.0.0.1:1" in rec.ended
+    assert any(
+        op.startswith("lookup_join") and "redis://127.0.0.1:1" in message for op, _, message, *_ in rec.errors
+    )
 
 
 @pytest.mark.parametrize(
@@ -178,3 +181,25 @@ def test_a_view_with_a_lookup_join_serves_two_queries(redis_server, users, tmp_p
         {"counter": c, "name": f"user {c}"} for c in range(0, 10, 2)
     ]
     assert [json.loads(line) for line in out.read_text().splitlines()] == [{"name": "user 2"}]
+
+
+def test_preview_through_the_embedded_server(fresh_server, redis_server, users):
+    """What ``%%arroyo preview`` does: the Session previews the SQL on the embedded server."""
+    from arroyo_jupyter.session import Session
+
+    s = Session()
+    s.connect(fresh_server.url)
+    try:
+        preview = s.preview(
+            IMPULSE.replace("'1000'", "'100'")
+            + lookup_table(redis_server.url)
+            + "SELECT counter, name FROM impulse LEFT JOIN users ON users.id = concat('u', CAST(counter AS TEXT));",
+            collect=20,
+        )
+        frame = preview.frame.astype(object).where(preview.frame.notna(), None)  # nulls as None
+        rows = sorted(frame.to_dict("records"), key=lambda r: r["counter"])
+    finally:
+        s.disconnect()
+    assert [r["counter"] for r in rows] == list(range(20))
+    assert [r["name"] for r in rows[:10]] == [f"user {c}" if c % 2 == 0 else None for c in range(10)]
+    assert all(r["name"] is None for r in rows[10:])
