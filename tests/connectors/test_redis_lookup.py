@@ -8,9 +8,10 @@ import json
 
 import pytest
 import redis
-from engine_helpers import run_sql
+from brokers import wait_until
+from engine_helpers import Recorder, run_sql
 
-from arroyo_jupyter.local.engine import PlanError, plan_query
+from arroyo_jupyter.local.engine import PlanError, plan_query, start_job
 from arroyo_jupyter.local.engine.lookup_join import LookupCache
 
 pytestmark = pytest.mark.timeout(120)
@@ -116,6 +117,27 @@ def test_redis_down_fails_the_job_naming_the_address():
     )
 
 
+def test_redis_going_away_mid_run_fails_the_job_naming_the_address(redis_server, users):
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '50');\n"
+        + lookup_table(redis_server.url)
+        + "SELECT counter, name FROM impulse LEFT JOIN users ON users.id = concat('u', CAST(counter % 10 AS TEXT));"
+    )
+    rec = Recorder()
+    job = start_job(plan_query(sql), state_dir=None, listener=rec)
+    try:
+        wait_until(
+            lambda: any(r["name"] == "user 0" for r in rec.rows), what="joined rows before Redis stops"
+        )
+        redis_server.stop()
+        assert job.join(60), "the job did not end after Redis went away"
+    finally:
+        job.stop("immediate")
+        job.join(30)
+    assert rec.ended is not None and rec.ended.startswith("failed"), rec.ended
+    assert f"check that Redis is running at {redis_server.url}" in rec.ended
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
@@ -203,3 +225,17 @@ def test_preview_through_the_embedded_server(fresh_server, redis_server, users):
     assert [r["counter"] for r in rows] == list(range(20))
     assert [r["name"] for r in rows[:10]] == [f"user {c}" if c % 2 == 0 else None for c in range(10)]
     assert all(r["name"] is None for r in rows[10:])
+
+
+def test_a_value_that_does_not_fit_its_column_fails_clearly(redis_server):
+    r = redis.Redis.from_url(redis_server.url)
+    r.set("1", json.dumps({"name": "x", "age": "not a number"}))
+    r.close()
+    sql = (
+        IMPULSE
+        + lookup_table(redis_server.url)
+        + "SELECT u.age FROM impulse i JOIN users u ON CAST(i.counter AS TEXT) = u.id;"
+    )
+    rec, _ = run_sql(sql)
+    assert rec.ended is not None and rec.ended.startswith("failed"), rec.ended
+    assert "lookup table 'users': a value's 'age' does not fit int64" in rec.ended

@@ -202,6 +202,8 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
             raise fail(f"connector '{connector}' has no lookups (only {', '.join(sorted(LOOKUP_CONNECTORS))})")
         if table.schema is None:
             raise fail(f"lookup table '{table.name}' needs a column list")
+        if not any(k == "key" and c in table.primary_keys for c, k in table.metadata.items()):
+            raise fail(REDIS_KEY_RULE)
         table.kind = "lookup"
         return table
     if kind not in ("source", "sink"):
@@ -264,6 +266,7 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
 
 
 LOOKUP_CONNECTORS = {"redis"}  # connectors that serve lookup joins (CREATE TEMPORARY TABLE …)
+REDIS_KEY_RULE = "Redis lookup tables must have a PRIMARY KEY field defined as `field_name TEXT METADATA FROM 'key'`"
 
 # Metadata a connector offers to ``col TYPE METADATA FROM 'key'`` (Arroyo's metadata_defs)
 METADATA_FIELDS: dict[str, dict[str, pa.DataType]] = {
@@ -323,8 +326,7 @@ def _check_arroyo_table_rules(
         keyed = [c for c, k in stmt.metadata.items() if k == "key" and c in pks]
         if not keyed:
             raise stmt.error_at(
-                "Redis lookup tables must have a PRIMARY KEY field defined as "
-                "`field_name TEXT METADATA FROM 'key'`",
+                REDIS_KEY_RULE,
                 pks[0] if pks else name,
             )
     types = {f.name: f.type for f in fields}

@@ -107,7 +107,10 @@ class LookupJoinOperator(Operator):
         right = self._right(found, [values[k] for k in found]).take(index)
         columns = [table.column(n) for n in table.schema.names if n != TIME_COL] + right.columns
         names = [n for n in table.schema.names if n != TIME_COL] + right.schema.names
-        out.emit(self.plan.name, pa.Table.from_arrays(columns + [table.column(TIME_COL)], names + [TIME_COL]))
+        if table.num_rows:
+            out.emit(
+                self.plan.name, pa.Table.from_arrays(columns + [table.column(TIME_COL)], names + [TIME_COL])
+            )
 
     def _values(self, keys: list[str]) -> dict[str, dict[str, Any] | None]:
         """The value of each key: from the cache, the rest in one round trip."""
@@ -136,13 +139,19 @@ class LookupJoinOperator(Operator):
 
     def _right(self, keys: list[str], values: list[dict[str, Any] | None]) -> pa.Table:
         """The found values as the lookup table's columns (the key column holds the key)."""
+        rows = [v if isinstance(v, dict) else {"value": v} for v in values]  # a bare JSON value: `value`
         arrays = []
         for column, name in self.plan.columns.items():
             typ = self.plan.schema.field(name).type
-            if column == self.plan.key_column:
-                arrays.append(_column(list(keys), typ))
-            else:
-                arrays.append(_column([(v or {}).get(column) for v in values], typ))
+            try:
+                arrays.append(
+                    _column(keys if column == self.plan.key_column else [r.get(column) for r in rows], typ)
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+                raise OperatorError(
+                    f"lookup table '{self.plan.lookup.name}': a value's '{column}' does not fit {typ}: {err}; "
+                    "check the JSON stored in Redis against the table's columns"
+                ) from None
         return pa.Table.from_arrays(arrays, schema=pa.schema(self.fields))
 
     def close(self) -> None:
