@@ -283,6 +283,21 @@ def test_a_view_whose_kernel_is_gone_says_disconnected_and_greys_out(page, name)
     expect(w).not_to_have_class("arroyo-disconnected")
 
 
+def test_any_view_of_a_deleted_pipeline_says_so(page):
+    mount(page, "errors", errors_state(gone=""))
+    w = page.locator("#w")
+    expect(w.locator(".arroyo-gone-banner")).to_be_hidden()
+    update(page, "gone", "deleted")
+    expect(w.locator(".arroyo-gone-banner")).to_have_text(
+        "pipeline deleted: this shows what it last reported"
+    )
+    expect(w).to_have_class("arroyo-gone-view")
+    # the job-state header says "Deleted" itself: no second notice
+    mount(page, "job_state", job_state(gone="deleted"), wid="j")
+    expect(page.locator("#j .arroyo-state")).to_have_text(["Deleted"])
+    expect(page.locator("#j .arroyo-gone-banner")).to_have_count(0)
+
+
 def test_a_view_greys_out_at_once_when_the_widget_manager_drops_its_comm(page):
     mount(page, "job_state", job_state())
     page.evaluate("() => { const m = window.__widgets.w.model; m.stopBeats(); m.fire('comm_live_update'); }")
