@@ -13,6 +13,7 @@ NPMSTAMP := node_modules/.installed
 install: $(TEST_STAMP) $(NPMSTAMP)
 
 $(BIN)/python:
+	PY=$(PY) scripts/system-deps.sh demo
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
@@ -39,7 +40,7 @@ $(NPMSTAMP): package.json package-lock.json
 
 # Debian packages the tests need (Chromium, brokers): installed when root, else the one command to run.
 system-deps:
-	scripts/system-deps.sh
+	PY=$(PY) scripts/system-deps.sh test
 
 demo: $(DEMO_STAMP)
 	$(BIN)/arroyo-jupyter demo

@@ -381,10 +381,10 @@ class ArroyoMagic(Magics):
         return self.widgets and not getattr(args, "no_widget", False)
 
     def _show(self, *objects: Any) -> None:
-        from .charts import figure_mimebundle  # saved notebooks show the chart too
-
         for obj in objects:
             if type(obj).__name__ == "Figure" and hasattr(obj, "to_plotly_json"):
+                from .charts import figure_mimebundle  # saved notebooks show the chart too
+
                 display(figure_mimebundle(obj), raw=True)
             else:
                 display(obj)
@@ -450,17 +450,18 @@ class ArroyoMagic(Magics):
         sql = self._render(args, cell)
         if sql is None:
             return None
-        pipeline = self.session.create(
+        # the live state view says what is true now; the handle (only data) is the result
+        shown = self.session.create_shown(
             sql,
+            live=self._live(args),
             name=args.name,
             parallelism=args.parallelism,
             checkpoint_interval=args.checkpoint_interval,
             if_exists=args.if_exists,
             line_offset=MAGIC_LINES,
         )
-        if self._live(args):  # the live state view says what is true now; the handle is the result
-            display(self.session.state_view(pipeline))
-        return pipeline
+        self._show(*shown.views)
+        return shown.value
 
     def _cmd_table(self, args: argparse.Namespace, cell: str) -> Any:
         sql = self._render(args, cell)
@@ -502,14 +503,14 @@ class ArroyoMagic(Magics):
         return self.session.errors(args.name, limit=limit, all=args.all)
 
     def _cmd_checkpoints(self, args: argparse.Namespace, cell: str) -> Any:
-        report = self.session.checkpoint_report(args.name, epoch=args.epoch, charts=not args.no_widget)
-        self._show(*report.figures)
-        return report.frame
+        shown = self.session.checkpoint_report(args.name, epoch=args.epoch, charts=not args.no_widget)
+        self._show(*shown.views)
+        return shown.value
 
     def _cmd_metrics(self, args: argparse.Namespace, cell: str) -> Any:
-        if self._live(args):  # the live view, and the numbers as a DataFrame (as before)
-            display(self.session.metrics_view(args.name))
-        return self.session.metrics(args.name)
+        shown = self.session.metrics_report(args.name, live=self._live(args))  # the view, and the numbers
+        self._show(*shown.views)
+        return shown.value
 
     def _cmd_output(self, args: argparse.Namespace, cell: str) -> Any:
         if self._live(args):
@@ -630,8 +631,9 @@ def summary_html(obj: Any) -> str:
         for f in fields
     )
     caption = kind
-    if kind in _SNAPSHOTS:
-        caption += f" as of {time.strftime('%H:%M:%S')} (not live)"
+    if kind in _SNAPSHOTS:  # when the server said so (a handle knows), else now
+        at = time.localtime(getattr(obj, "fetched_at", None) or time.time())
+        caption += f" as of {time.strftime('%H:%M:%S', at)} (not live)"
     return f"<table class='arroyo-summary'><caption>{html.escape(caption)}</caption>{rows}</table>"
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import difflib
-import html
 import os
 import re
 import secrets
@@ -32,9 +31,9 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pandas as pd
 
@@ -43,6 +42,16 @@ from .api import ArroyoError, Client, Job, NotFoundError, Pipeline, SessionError
 from .api import models as m
 from .config import Settings, load_settings
 from .previews import Preview
+from .sql_cells import (
+    RenderedSql,
+    Validation,
+    format_diagnostics,
+    html_pre,
+    parse_create_table,
+    parse_interval,
+    records_frame,
+    render_sql,
+)
 from .states import TERMINAL_STATES, JobState, parse_state
 
 if TYPE_CHECKING:
@@ -52,12 +61,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT",
-    "CheckpointReport",
     "Connection",
     "Preview",
     "RenderedSql",
     "Session",
     "SessionError",
+    "Shown",
     "Status",
     "Validation",
     "current",
@@ -73,81 +82,6 @@ QUERY_SHOWN = 60  # characters of a query shown in the pipelines/jobs tables
 
 
 # --- small helpers ---------------------------------------------------------------------
-
-_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h|d)?\s*$")
-_UNIT_MICROS = {
-    "us": 1,
-    "µs": 1,
-    "ms": 1_000,
-    "s": 1_000_000,
-    "m": 60_000_000,
-    "h": 3_600_000_000,
-    "d": 86_400_000_000,
-}
-
-
-def parse_interval(text: str) -> int:
-    """``"10s"``/``"500ms"``/``"2m"``/``"1h"``/``"1d"`` (plain numbers are seconds) → µs."""
-    match = _INTERVAL.match(str(text))
-    if not match:
-        raise SessionError(f"cannot read interval {text!r}; write it like 10s, 500ms, 2m or 1h")
-    number, unit = match.groups()
-    return int(float(number) * _UNIT_MICROS[unit or "s"])
-
-
-_VARIABLE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
-_DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
-
-
-@dataclass(frozen=True)
-class RenderedSql:
-    """SQL after ``{{ name }}`` substitution, remembering what was substituted."""
-
-    sql: str
-    variables: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return self.sql
-
-
-def render_sql(sql: str, namespace: Mapping[str, Any]) -> RenderedSql:
-    """Replace each ``{{ name }}`` (or ``{{ obj.attr }}``) with ``str()`` of its Python value.
-
-    Nothing else in the SQL changes. An unknown name or an expression that is not a
-    (dotted) name is an error rather than a guess.
-    """
-    used: list[str] = []
-
-    def substitute(match: re.Match[str]) -> str:
-        expr = match.group(1)
-        if not _DOTTED_NAME.match(expr):
-            raise SessionError(f"{{{{ {expr} }}}}: only variable names (or name.attr) can be used in SQL")
-        head, *attrs = expr.split(".")
-        if head not in namespace:
-            raise SessionError(
-                f"{{{{ {expr} }}}}: no Python variable {head!r}; define it before running the cell"
-            )
-        value = namespace[head]
-        for attr in attrs:
-            try:
-                value = getattr(value, attr)
-            except AttributeError:
-                raise SessionError(f"{{{{ {expr} }}}}: {head} has no attribute {attr!r}") from None
-        used.append(expr)
-        return str(value)
-
-    rendered = _VARIABLE.sub(substitute, sql)
-    return RenderedSql(rendered, tuple(dict.fromkeys(used)))
-
-
-def _records_frame(items: Iterable[Any], columns: list[str]) -> pd.DataFrame:
-    """A DataFrame of chosen attributes of API models (missing attributes become None)."""
-    rows = [{col: getattr(item, col, None) for col in columns} for item in items]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _html_pre(text: str) -> str:
-    return f"<pre class='arroyo-text'>{html.escape(text)}</pre>"
 
 
 def _api_key(api_key_env: str) -> str | None:
@@ -180,83 +114,6 @@ def shorten(text: str, width: int = QUERY_SHOWN) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-# --- validate ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Validation:
-    """validate_query's verdict, printable: each problem with its line and a caret.
-
-    ``line_offset``: lines above the SQL in what the user sees (1 under a ``%%arroyo``
-    line), so line numbers match the cell.
-    """
-
-    sql: str
-    result: m.QueryValidationResult
-    line_offset: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.result.ok)
-
-    @property
-    def diagnostics(self) -> list[Any]:
-        return list(self.result.errors)
-
-    def graph_frame(self) -> pd.DataFrame:
-        graph = self.result.graph
-        nodes = graph.nodes if graph is not None else []
-        return _records_frame(nodes, ["node_id", "operator", "description", "parallelism"])
-
-    def __str__(self) -> str:
-        if self.ok:
-            return "valid SQL\n" + format_graph(self.result.graph)
-        return format_diagnostics(self.sql, self.diagnostics, line_offset=self.line_offset)
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return _html_pre(str(self))
-
-
-def format_diagnostics(sql: str, diagnostics: list[Any], *, line_offset: int = 0) -> str:
-    """Each diagnostic, with the offending SQL line and a caret under its column.
-
-    Line numbers are the SQL's plus ``line_offset`` (the lines above it in the cell).
-    """
-    lines = sql.splitlines()
-    out = [f"invalid SQL ({len(diagnostics)} problem{'s' if len(diagnostics) != 1 else ''})"]
-    for diag in diagnostics:
-        line, column = getattr(diag, "line", None), getattr(diag, "column", None)
-        message = str(diag.message).replace("\n", "\n    ")  # keep continuation lines indented
-        if line is None or not 1 <= line <= len(lines):
-            out.append(f"  {message}")
-            continue
-        shown = line + line_offset
-        out.append(f"  line {shown}, column {column}: {message}")
-        text = lines[line - 1].expandtabs(1)
-        out.append(f"  {shown:>4} | {text}")
-        width = (
-            max(1, (getattr(diag, "end_column", None) or 0) - (column or 1))
-            if getattr(diag, "end_line", None) == line
-            else 1
-        )
-        out.append(f"       | {' ' * max(0, (column or 1) - 1)}{'^' * width}")
-    return "\n".join(out)
-
-
-def format_graph(graph: Any) -> str:
-    """The pipeline graph as text: one line per node, then the edges."""
-    if graph is None:
-        return "(no graph)"
-    out = [
-        f"  [{n.node_id}] {n.description or n.operator} (parallelism {n.parallelism})" for n in graph.nodes
-    ]
-    out += [f"  {e.src_id} -> {e.dest_id} ({e.edge_type})" for e in graph.edges]
-    return "\n".join(out)
-
-
 # --- the session ---------------------------------------------------------------------------
 
 
@@ -264,12 +121,16 @@ def format_graph(graph: Any) -> str:
 _SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
-@dataclass(frozen=True)
-class CheckpointReport:
-    """A pipeline's checkpoints as a table, and the charts drawn from the same answer."""
+T = TypeVar("T")
 
-    frame: pd.DataFrame
-    figures: tuple[Figure, ...] = ()
+
+@dataclass(frozen=True)
+class Shown(Generic[T]):
+    """What a notebook shows for one command: ``views`` (live widgets, Plotly figures)
+    above the ``value`` (a DataFrame, a handle) that the cell returns."""
+
+    value: T
+    views: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -289,7 +150,7 @@ class Connection:
         return f"<arroyo connection {self.url}{' (embedded)' if self.local else ''}>"
 
     def _repr_html_(self) -> str:
-        return _html_pre(repr(self))
+        return html_pre(repr(self))
 
 
 @dataclass
@@ -329,7 +190,7 @@ class Status:
         return str(self)
 
     def _repr_html_(self) -> str:
-        return _html_pre(str(self))
+        return html_pre(str(self))
 
 
 class Session:
@@ -407,7 +268,7 @@ class Session:
         return f"<arroyo session {connection.url}{' (embedded)' if connection.server else ''}>"
 
     def _repr_html_(self) -> str:
-        return _html_pre(repr(self))
+        return html_pre(repr(self))
 
     # --- connect / disconnect / status
 
@@ -689,6 +550,14 @@ class Session:
                 name, sql, parallelism=parallelism, checkpoint_interval_micros=interval
             )
 
+    def create_shown(
+        self, sql: str, *, live: bool = True, refresh_interval: float | None = None, **create: Any
+    ) -> Shown[Pipeline]:
+        """:meth:`create` (same arguments), and (``live``) the live job state above the handle."""
+        pipeline = self.create(sql, **create)
+        views = (self.state_view(pipeline, refresh_interval=refresh_interval),) if live else ()
+        return Shown(pipeline, views)
+
     def pipelines(self) -> pd.DataFrame:
         """The table a user scans: one row per (non-preview) pipeline with its job's state,
         uptime, parallelism, last checkpoint, error count and the query shortened."""
@@ -768,7 +637,7 @@ class Session:
 
     def checkpoint_report(
         self, name: str | Pipeline, *, epoch: int | None = None, charts: bool = True
-    ) -> CheckpointReport:
+    ) -> Shown[pd.DataFrame]:
         """The checkpoint table (or, with ``epoch``, that checkpoint's operator spans) and its
         Plotly charts (history; or the epoch's timeline and bytes), from one fetch."""
         pipeline = self.resolve(name)
@@ -784,27 +653,33 @@ class Session:
             details = job.checkpoint_details(epoch)
             frame = frames.checkpoint_spans_frame(details, chosen)
         if not charts or not cps:
-            return CheckpointReport(frame)
+            return Shown(frame)
         from . import charts as plots  # plotly: imported when a chart is wanted
 
         if details is None or chosen is None:
             history = plots.checkpoint_history(cps, interval_micros=pipeline.checkpoint_interval_micros)
-            return CheckpointReport(frame, (history,))
-        return CheckpointReport(
-            frame, (plots.checkpoint_timeline(details, chosen), plots.checkpoint_bytes(details))
-        )
+            return Shown(frame, (history,))
+        return Shown(frame, (plots.checkpoint_timeline(details, chosen), plots.checkpoint_bytes(details)))
 
     def checkpoints(self, name: str | Pipeline, *, epoch: int | None = None) -> pd.DataFrame:
         """The checkpoint table, or one epoch's operator spans with ``epoch``."""
-        return self.checkpoint_report(name, epoch=epoch, charts=False).frame
+        return self.checkpoint_report(name, epoch=epoch, charts=False).value
 
     def checkpoint_charts(self, name: str | Pipeline, *, epoch: int | None = None) -> list[Figure]:
         """Plotly figures for the checkpoints (history, or one epoch's timeline and bytes)."""
-        return list(self.checkpoint_report(name, epoch=epoch).figures)
+        return list(self.checkpoint_report(name, epoch=epoch).views)
 
     def metrics(self, name: str | Pipeline) -> pd.DataFrame:
         """Operator metrics in long form (node_id, metric, subtask, time, value)."""
         return frames.metrics_frame(self.resolve(name).metrics())
+
+    def metrics_report(
+        self, name: str | Pipeline, *, live: bool = True, refresh_interval: float | None = None
+    ) -> Shown[pd.DataFrame]:
+        """The metrics as a DataFrame, and (``live``) the live metrics widget above it."""
+        pipeline = self.resolve(name)
+        views = (self.metrics_view(pipeline, refresh_interval=refresh_interval),) if live else ()
+        return Shown(frames.metrics_frame(pipeline.metrics()), views)
 
     def output(self, name: str | Pipeline, *, rows: int = 20, timeout: float = 10) -> pd.DataFrame:
         """Up to ``rows`` rows from a running pipeline's live output, waiting ``timeout`` s."""
@@ -843,7 +718,7 @@ class Session:
 
     def tables(self) -> pd.DataFrame:
         """Saved connection tables."""
-        return _records_frame(
+        return records_frame(
             self.client.iter_connection_tables(),
             ["id", "name", "connector", "table_type", "consumers", "created_at"],
         )
@@ -851,11 +726,11 @@ class Session:
     def connectors(self) -> pd.DataFrame:
         """Connectors the server offers (hidden ones left out)."""
         items = [c for c in self.client.list_connectors() if not c.hidden]
-        return _records_frame(items, ["id", "name", "description", "source", "sink"])
+        return records_frame(items, ["id", "name", "description", "source", "sink"])
 
     def udfs(self) -> pd.DataFrame:
         """Global UDFs."""
-        return _records_frame(self.client.list_udfs(), ["id", "name", "prefix", "language", "description"])
+        return records_frame(self.client.list_udfs(), ["id", "name", "prefix", "language", "description"])
 
     def create_table(self, sql: str) -> m.ConnectionTable:
         """Save a connection table from ``CREATE TABLE name WITH (connector = …)``."""
@@ -936,41 +811,6 @@ def _overview(pipelines: list[Pipeline]) -> pd.DataFrame:
     return frame
 
 
-_CREATE_TABLE = re.compile(
-    r"^\s*CREATE\s+TABLE\s+(?P<name>[A-Za-z_]\w*)\s*(?P<columns>\(.*?\))?\s*WITH\s*\((?P<opts>.*)\)\s*;?\s*$",
-    re.IGNORECASE | re.DOTALL,
-)
-_OPTION = re.compile(r"\s*'?(?P<key>[A-Za-z_][\w.]*)'?\s*=\s*(?P<value>'(?:[^']|'')*'|[^,]+?)\s*(?:,|$)")
-
-
-def parse_create_table(sql: str) -> tuple[str, str, dict[str, Any]]:
-    """``CREATE TABLE name WITH (connector = 'x', k = 'v', …)`` → (name, connector, config)."""
-    match = _CREATE_TABLE.match(sql)
-    if not match:
-        raise SessionError(
-            "write one statement: CREATE TABLE name WITH (connector = '...', key = 'value', ...)"
-        )
-    if match.group("columns"):
-        raise SessionError("saved tables take their schema from the connector; leave out the column list")
-    opts, pos, config = match.group("opts"), 0, {}
-    while pos < len(opts.rstrip()):
-        option = _OPTION.match(opts, pos)
-        if not option or option.end() == pos:
-            raise SessionError(
-                f"cannot read the WITH options near {opts[pos : pos + 30]!r}; write key = 'value'"
-            )
-        raw = option.group("value")
-        value: Any = raw[1:-1].replace("''", "'") if raw.startswith("'") else raw
-        if isinstance(value, str) and re.fullmatch(r"-?\d+", value) and not raw.startswith("'"):
-            value = int(value)
-        config[option.group("key")] = value
-        pos = option.end()
-    connector = config.pop("connector", None)
-    if not connector:
-        raise SessionError("the WITH options need connector = '...'")
-    return match.group("name"), str(connector), config
-
-
 # --- the default session: what the magic and ``session.connect()`` & co. use ------------------
 
 DEFAULT = Session()
@@ -1003,6 +843,8 @@ errors = DEFAULT.errors
 checkpoints = DEFAULT.checkpoints
 checkpoint_charts = DEFAULT.checkpoint_charts
 checkpoint_report = DEFAULT.checkpoint_report
+metrics_report = DEFAULT.metrics_report
+create_shown = DEFAULT.create_shown
 metrics = DEFAULT.metrics
 output = DEFAULT.output
 dashboard = DEFAULT.dashboard

@@ -16,7 +16,8 @@ time includes making the rows and starting up; the baselines get their rows read
 - filter at parallelism 2: the same filter with two subtasks per operator (each impulse
   subtask makes half the rows); baseline: parallelism 1 in the same run.
 - distinct: ``count(DISTINCT counter % 1009)`` per ``counter % 1000``, an updating aggregate
-  into a blackhole; memory: RSS at the end against RSS after 20 % of the events.
+  into a blackhole; memory: peak RSS over the second half of the events against the peak over
+  20-50 % (each flush builds and drops a copy of the state, so RSS saw-tooths).
 - slow sink: impulse → filter → a sink that sleeps 20 ms per batch, for a few seconds, with
   one checkpoint; backpressure (Arroyo's formula over the live queue fill) of the operators
   upstream of the sink, sampled every 50 ms; baseline: the same pipeline with a blackhole.
@@ -124,9 +125,10 @@ def run(size: str, runs: int) -> list[Figure]:
     figures.append(f)
 
     eng = [run_worker("engine", ["distinct", str(n["distinct"])], timeout=900) for _ in range(1)]
-    end, early = [r["rss_end_mb"] for r in eng], [r["rss_early_mb"] for r in eng]
+    end, early = [r["rss_end_mb"] for r in eng], [r["rss_early_peak_mb"] for r in eng]
     f = Figure("engine.count_distinct_1000keys.rss_end", median(end), "MB", median(early), "MB",
-               "RSS of the same run after 20 % of the events", target="ratio <= 1.1 (flat)",
+               "peak RSS of the same run over 20-50 % of the events (the figure: peak over 50-100 %)",
+               target="ratio <= 1.1 (flat)",
                samples=end, baseline_samples=early,
                note=f"over {n['distinct']} events, one run (it is long); "
                     f"{median([r['events_per_s'] for r in eng]):.0f} events/s")
@@ -217,8 +219,11 @@ def _run_engine(sql: str, n: int, parallelism: int = 1) -> dict:
     samples.append((n, _rss_mb()))
     early = next((rss for sent, rss in samples if sent >= 0.2 * n), samples[0][1])
     late = max(rss for sent, rss in samples if sent >= 0.5 * n)
+    # peaks of the 20-50 % and the 50-100 % stretch: flushes make RSS saw-tooth, and a single
+    # early sample against the late peak would call a flat saw a growth
+    early_peak = max((rss for sent, rss in samples if 0.2 * n <= sent < 0.5 * n), default=early)
     return {"seconds": seconds, "events_per_s": n / seconds, "peak_rss_mb": _peak_rss_mb(),
-            "rss_early_mb": early, "rss_end_mb": late}
+            "rss_early_mb": early, "rss_end_mb": late, "rss_early_peak_mb": early_peak}
 
 
 def _impulse_batches(n: int, interval_ns: int = 1_000_000):

@@ -1,30 +1,38 @@
 #!/usr/bin/env bash
-# The Debian packages the tests need: Chromium (browser tests; never `playwright install`),
-# the brokers the connector tests start (Redis, Mosquitto for MQTT, NATS; Kafka's comes
-# from pip), and Node/npm for the npm test tools (Prism).
-# Installs what is missing when it can (root + apt-get); otherwise stops at once with the
-# one command to run. `make test` and `.ci/run` both call this.
+# The Debian packages `make` needs, checked before anything else is installed.
+#
+#   scripts/system-deps.sh demo   what `make demo` needs: Python's venv module
+#   scripts/system-deps.sh test   (default) what `make test` needs as well: Chromium (browser
+#                                 tests; never `playwright install`), the brokers the connector
+#                                 tests start (Redis, Mosquitto for MQTT, NATS; Kafka's comes
+#                                 from pip), and Node/npm for the npm test tools (Prism)
+#
+# Missing packages are installed when this runs as root with apt-get; otherwise it stops at
+# once and prints the one command to run. `make demo`, `make test` and so `.ci/run` use it.
 set -euo pipefail
 
-# "command to look for:Debian package"
-NEEDED=(
-  "chromium:chromium"
-  "redis-server:redis-server"
-  "mosquitto:mosquitto"
-  "nats-server:nats-server"
-  "node:nodejs"
-  "npm:npm"
-)
-
+PY="${PY:-python3}"
 missing=()
-for pair in "${NEEDED[@]}"; do
-  cmd="${pair%%:*}"
-  pkg="${pair#*:}"
-  # brokers live in /usr/sbin, which is not on every user's PATH
-  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/usr/bin/$cmd" ]; then
-    missing+=("$pkg")
+
+# need COMMAND PACKAGE: PACKAGE provides COMMAND (brokers live in /usr/sbin, not on every PATH)
+need() {
+  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$1" ]; then
+    missing+=("$2")
   fi
-done
+}
+
+# Debian splits venv/ensurepip out of python3
+if ! "$PY" -c "import ensurepip, venv" >/dev/null 2>&1; then
+  missing+=("python3-venv")
+fi
+if [ "${1:-test}" = "test" ]; then
+  need chromium chromium
+  need redis-server redis-server
+  need mosquitto mosquitto
+  need nats-server nats-server
+  need node nodejs
+  need npm npm
+fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

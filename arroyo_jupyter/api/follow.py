@@ -196,13 +196,19 @@ class OutputFollower:
                 self._closed.wait(self._poll_s)
                 continue
             run_id = job.run_id if state is JobState.RUNNING else None
-            if not same_run:
-                yield RunBoundary("start", "started", job.state, run_id, job.id)
+            # A stream can open while the job is still scheduling its run (the server opens
+            # the run's output first): the run id is known once rows flow, so the start
+            # marker waits for the first row (or the end of the stream).
+            announce = not same_run
             cut = False
             try:
                 for event in stream:
                     kept = self._account(event, same_run)
                     if kept is not None:
+                        if announce:
+                            run_id = run_id if run_id is not None else self._running_run_id()
+                            yield RunBoundary("start", "started", job.state, run_id, job.id)
+                            announce = False
                         self.rows_received += len(kept.rows)
                         yield kept
                     same_run = True  # later events of this stream continue the run
@@ -215,6 +221,8 @@ class OutputFollower:
                     self._stream = None
             if self._closed.is_set():
                 return
+            if announce:  # a run without rows still gets its start marker
+                yield RunBoundary("start", "started", job.state, run_id, job.id)
             end = stream.run_end
             job_now = self._job()
             if end is None and not cut and job_now is not None and self._same_run(job_now, run_id):
@@ -256,6 +264,10 @@ class OutputFollower:
             self._missing += event.start_id - expected  # lost between two streams
         self._next_ids[key] = event.start_id + len(event.rows)
         return event
+
+    def _running_run_id(self) -> int | None:
+        job = self._job()
+        return job.run_id if job is not None and parse_state(job.state) is JobState.RUNNING else None
 
     @staticmethod
     def _same_run(now: Any, run_id: int | None) -> bool:

@@ -133,6 +133,16 @@ class _JobView:
         self.pipeline_id = pipeline_id
         self.model = model
 
+    @property
+    def model(self) -> m.Job:
+        """The job as the server last described it (at ``fetched_at``, seconds since the epoch)."""
+        return self._model
+
+    @model.setter
+    def model(self, value: m.Job) -> None:
+        self._model = value
+        self.fetched_at = time.time()  # a job's state is a snapshot: its repr says when
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name == "model":
             raise AttributeError(name)
@@ -160,8 +170,9 @@ class _JobView:
     def __repr__(self) -> str:
         tasks = "" if self.model.tasks is None else f", tasks={self.model.tasks}"
         failure = f", failure={self.failure!r}" if self.failure else ""
+        as_of = time.strftime("%H:%M:%S", time.localtime(self.fetched_at))
         return (
-            f"<{type(self).__name__} {self.model.id} of {self.pipeline_id}: {self.model.state} "
+            f"<{type(self).__name__} {self.model.id} of {self.pipeline_id}: {self.model.state} as of {as_of} "
             f"(running_desired={self.model.running_desired}, run_id={self.model.run_id}{tasks}{failure})>"
         )
 

@@ -50,7 +50,7 @@ def _meta_name(name: str, data_columns: set[str]) -> str:
 
 
 def output_frame(
-    rows: Sequence[Any],
+    rows: Sequence[Any] | pd.DataFrame,
     *,
     row_ids: Sequence[int] | np.ndarray | None = None,
     event_times_us: Sequence[int] | np.ndarray | None = None,
@@ -58,16 +58,20 @@ def output_frame(
     op: Sequence[str | None] | None = None,
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Rows (dicts) and what the stream says about them → one DataFrame.
+    """Rows (dicts, or a DataFrame of them) and what the stream says about them → one DataFrame.
 
     Metadata columns come first, only those given: ``arroyo.sink``, ``arroyo.row_id``,
     ``arroyo.event_time`` (UTC), ``arroyo.op``. Nested values (windows, structs, lists)
     stay Python objects. ``columns`` fixes the data columns' order (extra keys are added).
     """
     n = len(rows)
-    cols = columns_of(rows, columns or ())
-    records = [r if isinstance(r, dict) else {"value": r} for r in rows]
-    data = pd.DataFrame.from_records(records, columns=cols) if n else pd.DataFrame(columns=cols)
+    if isinstance(rows, pd.DataFrame):
+        cols = list(dict.fromkeys([*(columns or ()), *rows.columns]))
+        data = rows.reindex(columns=cols) if list(rows.columns) != cols else rows
+    else:
+        cols = columns_of(rows, columns or ())
+        records = [r if isinstance(r, dict) else {"value": r} for r in rows]
+        data = pd.DataFrame.from_records(records, columns=cols) if n else pd.DataFrame(columns=cols)
     names = set(cols)
     meta: dict[str, Any] = {}
     if sink is not None:

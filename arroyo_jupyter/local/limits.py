@@ -86,7 +86,7 @@ def check_connector_options(connector: str | None, opts: dict[str, Any], config:
         raise LimitError(f"runtime must be a positive number of seconds, got {opts['runtime']}")
     if connector == "single_file" and "path" in opts:
         check_path(opts["path"], config)
-    if connector == "filesystem" and "path" in opts:  # object-store URIs fail at start: local only
+    if connector in ("filesystem", "delta") and "path" in opts:  # object-store URIs fail at start: local only
         path = opts["path"].removeprefix("file://")
         if "://" not in path:
             check_path(path, config)

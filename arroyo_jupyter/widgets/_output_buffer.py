@@ -1,15 +1,17 @@
-"""The kernel side of the live output table, without any widget: a bounded buffer.
+"""The kernel side of the live output table, without any widget: bounded Arrow tables.
 
-The stream's reader thread calls ``add(event)``; the widget's flush loop calls
-``take_delta()`` (rows not yet sent to the browser, coalesced when the browser falls
-behind) and ``snapshot()``; ``frame()`` serves ``to_pandas``. Everything is under one lock
-and every buffer is bounded.
+The stream's reader thread calls ``add(event)`` (cheap: the rows are queued); the widget's
+flush loop calls ``take_delta()``, which turns everything queued into one Arrow record
+batch per sink (columns learned from every row), keeps it in a bounded table for
+``to_pandas`` and sends the browser the rows it has not seen (coalesced when it falls
+behind). Everything is under one lock and every buffer is bounded.
 
-Wire format of a sink's payload (compact columnar JSON, sent as a binary buffer)::
-
-    {"sink", "mode": "append"|"changelog", "columns": [...], "ids": [...], "ts": [...µs],
-     "cols": [[values of column 0], ...],             # rows to append / upsert
-     "keys": [...], "deletes": [...]}                 # changelog mode only
+Wire format of a sink's payload: one Arrow IPC stream holding one record batch. Its
+first ``nmeta`` columns are metadata, by position (so a data column may be called
+anything): append mode ``seq`` (this table's ordinal of the row), ``id`` (the server's
+row id), ``ts`` (event time, µs); changelog mode adds ``key`` and ``op``. The rest are the
+data columns. The schema's ``arroyo`` metadata is JSON: ``sink``, ``mode``, ``nmeta``,
+``columns`` (the data columns' names) and, in changelog mode, ``deletes`` (keys).
 """
 
 from __future__ import annotations
@@ -17,19 +19,27 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..api.output_frame import columns_of, output_frame
+from ._arrow_rows import concat, ipc, to_columns, to_pandas_columns
 
 APPEND, CHANGELOG = "append", "changelog"
 MODES = ("auto", APPEND, CHANGELOG)
 _DEBEZIUM_FIELDS = {"before", "after", "op"}
 _encode = msgspec.json.Encoder(order="sorted")
+# kernel-side names of the metadata columns: a NUL never starts a real column name
+SEQ, ID, TS, KEY, OP = "\0seq", "\0id", "\0ts", "\0key", "\0op"
+_APPEND_META = (SEQ, ID, TS)
+_CHANGELOG_META = (SEQ, ID, TS, KEY, OP)
+RAW_LIMIT = 20_000  # rows queued before the reader converts them itself (bounds memory)
 
 
 def looks_like_debezium(rows: Sequence[Any]) -> bool:
@@ -45,76 +55,56 @@ def looks_like_debezium(rows: Sequence[Any]) -> bool:
     )
 
 
-@dataclass
-class _Chunk:
-    """Rows of one event: ids are ``start_id + i``."""
-
-    start_id: int
-    timestamps: list[int]
-    rows: list[dict]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def tail(self, n: int) -> _Chunk:
-        k = len(self.rows) - n
-        return _Chunk(self.start_id + k, self.timestamps[k:], self.rows[k:])
-
-
-class _Chunks:
-    """A deque of chunks holding at most ``limit`` rows (oldest dropped first)."""
+class _Batches:
+    """Record batches holding at most ``limit`` rows (oldest dropped first)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.chunks: deque[_Chunk] = deque()
+        self.batches: deque[pa.RecordBatch] = deque()
         self.n = 0
 
-    def append(self, chunk: _Chunk) -> int:
-        """Add a chunk; returns how many old rows were dropped to stay bounded."""
-        if len(chunk) > self.limit:
-            dropped = len(chunk) - self.limit
-            chunk = chunk.tail(self.limit)
-        else:
-            dropped = 0
-        self.chunks.append(chunk)
-        self.n += len(chunk)
+    def append(self, batch: pa.RecordBatch) -> int:
+        """Add a batch; returns how many old rows were dropped to stay bounded."""
+        dropped = 0
+        if batch.num_rows > self.limit:
+            dropped = batch.num_rows - self.limit
+            batch = batch.slice(dropped)
+        self.batches.append(batch)
+        self.n += batch.num_rows
         while self.n > self.limit:
-            head = self.chunks[0]
+            head = self.batches[0]
             excess = self.n - self.limit
-            if len(head) <= excess:
-                self.chunks.popleft()
-                self.n -= len(head)
-                dropped += len(head)
+            if head.num_rows <= excess:
+                self.batches.popleft()
+                self.n -= head.num_rows
+                dropped += head.num_rows
             else:
-                self.chunks[0] = head.tail(len(head) - excess)
+                self.batches[0] = head.slice(excess)
                 self.n -= excess
                 dropped += excess
         return dropped
 
-    def take(self) -> list[_Chunk]:
-        out = list(self.chunks)
-        self.chunks.clear()
+    def take(self) -> list[pa.RecordBatch]:
+        out = list(self.batches)
+        self.batches.clear()
         self.n = 0
         return out
 
-    def latest(self, n: int) -> list[_Chunk]:
-        out: list[_Chunk] = []
+    def latest(self, n: int | None) -> list[pa.RecordBatch]:
+        if n is None:
+            return list(self.batches)
+        out: list[pa.RecordBatch] = []
         need = n
-        for chunk in reversed(self.chunks):
+        for batch in reversed(self.batches):
             if need <= 0:
                 break
-            out.append(chunk if len(chunk) <= need else chunk.tail(need))
-            need -= len(chunk)
+            out.append(batch if batch.num_rows <= need else batch.slice(batch.num_rows - need))
+            need -= batch.num_rows
         return out[::-1]
 
-    def rows(self) -> Iterable[tuple[int, int, dict]]:
-        return self.rows_of(self.chunks)
 
-    @staticmethod
-    def rows_of(chunks: Iterable[_Chunk]) -> Iterable[tuple[int, int, dict]]:
-        for c in chunks:
-            for i, (ts, row) in enumerate(zip(c.timestamps, c.rows, strict=False)):
-                yield c.start_id + i, ts, row
+def _table(batches: list[pa.RecordBatch]) -> pa.Table:
+    return concat([pa.Table.from_batches([b]) for b in batches])
 
 
 @dataclass
@@ -135,16 +125,20 @@ class SinkState:
     ops: dict[str, int] = field(default_factory=lambda: {"c": 0, "u": 0, "d": 0})
 
     def __post_init__(self) -> None:
-        self.kept = _Chunks(self.max_rows)  # append mode: the rows for to_pandas
-        self.pending = _Chunks(self.max_pending)  # append mode: not yet sent
-        self.changes = _Chunks(self.max_rows)  # changelog mode: raw c/u/d records
-        self.final: dict[str, tuple[int, int, dict]] = {}  # changelog mode: current result
-        self.pending_upserts: dict[str, tuple[int, int, dict]] = {}
+        self.seq = 0  # ordinal of the next row (never reused: ids restart with a new run)
+        self._raw: list[tuple[int, list[int], list[Any]]] = []  # append mode: not converted yet
+        self._raw_n = 0
+        self.kept = _Batches(self.max_rows)  # append mode: the rows for to_pandas
+        self.pending = _Batches(self.max_pending)  # append mode: not yet sent
+        self.changes = _Batches(self.max_rows)  # changelog mode: raw c/u/d records (as rows)
+        # changelog mode: the current result, key → (seq, id, ts, row, op)
+        self.final: dict[str, tuple[int, int, int, dict, str]] = {}
+        self.pending_upserts: dict[str, tuple[int, int, int, dict, str]] = {}
         self.pending_deletes: set[str] = set()
         self._samples: deque[tuple[float, int]] = deque(maxlen=8)
         self.bytes_per_row = 100.0  # learnt from what was encoded; sizes deltas to a byte budget
 
-    def _learn_columns(self, rows: Sequence[dict]) -> None:
+    def _learn_columns(self, rows: Sequence[Any]) -> None:
         # Every row counts: a key first seen in the middle of a batch is a column too.
         if len(self.columns) != len(learned := columns_of(rows, self.columns)):
             self.columns[:] = learned
@@ -154,23 +148,56 @@ class SinkState:
             return _encode.encode([row.get(k) for k in self.key]).decode()
         return _encode.encode(row).decode()
 
-    def add(self, start_id: int, timestamps: list[int], rows: list[dict]) -> None:
+    def add(self, start_id: int, timestamps: list[int], rows: list[Any]) -> None:
         self.total += len(rows)
         if self.mode is None:
             self.mode = CHANGELOG if looks_like_debezium(rows) else APPEND
         if self.mode == APPEND:
-            self._learn_columns(rows)
-            chunk = _Chunk(start_id, list(timestamps), rows)
-            self.kept.append(chunk)
-            self.skipped += self.pending.append(chunk)
+            self._raw.append((start_id, timestamps, rows))
+            self._raw_n += len(rows)
+            if self._raw_n >= RAW_LIMIT:
+                self.convert()
             return
-        self.changes.append(_Chunk(start_id, list(timestamps), rows))
+        self._add_changes(start_id, timestamps, rows)
+
+    def convert(self) -> None:
+        """Queued rows → one record batch, kept (bounded) and pending for the browser."""
+        if not self._raw:
+            return
+        raw, self._raw, n = self._raw, [], self._raw_n
+        self._raw_n = 0
+        rows = raw[0][2] if len(raw) == 1 else [r for _, _, rs in raw for r in rs]
+        columns, arrays = to_columns(rows, self.columns)  # columns learned from every row
+        self.columns[:] = columns
+        ids = np.concatenate([np.arange(s, s + len(rs), dtype="int64") for s, _, rs in raw])
+        ts = np.zeros(n, dtype="int64")
+        at = 0
+        for _, stamps, rs in raw:
+            k = min(len(stamps), len(rs))
+            ts[at : at + k] = stamps[:k]
+            at += len(rs)
+        meta = [pa.array(np.arange(self.seq, self.seq + n, dtype="int64")), pa.array(ids), pa.array(ts)]
+        self.seq += n
+        batch = pa.RecordBatch.from_arrays(meta + arrays, names=[*_APPEND_META, *self.columns])
+        self.kept.append(batch)
+        self.skipped += self.pending.append(batch)
+
+    def _add_changes(self, start_id: int, timestamps: list[int], rows: list[Any]) -> None:
+        n = len(rows)
+        ts = (list(timestamps) + [0] * n)[:n]
+        self.changes.append(
+            pa.RecordBatch.from_arrays(
+                [pa.array(range(start_id, start_id + n), pa.int64()), pa.array(ts, pa.int64()), pa.array(
+                    [_encode.encode(r).decode() for r in rows], pa.string()
+                )],
+                names=[ID, TS, "record"],
+            )
+        )  # fmt: skip
         ops = self.ops
         for i, rec in enumerate(rows):
             op, before, after = rec.get("op"), rec.get("before"), rec.get("after")
             kind = "c" if op == "r" else str(op)
             ops[kind] = ops.get(kind, 0) + 1
-            ts = timestamps[i] if i < len(timestamps) else 0
             if before is not None and op in ("u", "d"):
                 k = self.key_of(before)
                 if self.final.pop(k, None) is not None or k in self.pending_upserts:
@@ -179,7 +206,8 @@ class SinkState:
             if after is not None and op in ("c", "u", "r"):
                 self._learn_columns([after])
                 k = self.key_of(after)
-                entry = (start_id + i, ts, after)
+                entry = (self.seq, start_id + i, ts[i], after, kind)
+                self.seq += 1
                 self.final[k] = entry
                 self.pending_deletes.discard(k)
                 self.pending_upserts[k] = entry
@@ -196,45 +224,57 @@ class SinkState:
         t0, n0 = self._samples[0]
         self.rate = (self.total - n0) / (now - t0) if now > t0 else 0.0
 
-    # ---- encoding
+    # ---- encoding for the browser
 
-    def _payload(self, ids: list[int], ts: list[int], rows: list[dict], **extra: Any) -> dict:
-        cols = [[r.get(c) for r in rows] for c in self.columns]
-        return {
-            "sink": self.name,
-            "mode": self.mode,
-            "columns": self.columns,
-            "ids": ids,
-            "ts": ts,
-            "cols": cols,
-            **extra,
-        }
+    def _meta(self, nmeta: int, **extra: Any) -> dict:
+        return {"sink": self.name, "mode": self.mode, "nmeta": nmeta, "columns": list(self.columns), **extra}
 
-    def _append_payload(self, chunks: list[_Chunk]) -> dict:
-        ids = [c.start_id + i for c in chunks for i in range(len(c))]
-        ts = [t for c in chunks for t in c.timestamps]
-        rows = [r for c in chunks for r in c.rows]
-        return self._payload(ids, ts, rows)
+    def _append_payload(self, batches: list[pa.RecordBatch]) -> bytes:
+        table = _table(batches) if batches else None
+        if table is None or table.num_rows == 0:
+            empty = pa.RecordBatch.from_arrays(
+                [pa.array([], pa.int64())] * 3 + [pa.nulls(0)] * len(self.columns),
+                names=[*_APPEND_META, *self.columns],
+            )
+            return ipc(empty, self._meta(3))
+        names = [*_APPEND_META, *self.columns]
+        cols = [table.column(c) if c in table.column_names else pa.nulls(table.num_rows) for c in names]
+        batch = pa.Table.from_arrays(cols, names=names).combine_chunks().to_batches()[0]
+        return ipc(batch, self._meta(3))
 
-    def _changelog_payload(self, entries: dict[str, tuple[int, int, dict]], deletes: Iterable[str]) -> dict:
-        keys = list(entries)
+    def _changelog_payload(
+        self, entries: dict[str, tuple[int, int, int, dict, str]], deletes: list[str]
+    ) -> bytes:
         vals = list(entries.values())
-        return self._payload(
-            [v[0] for v in vals], [v[1] for v in vals], [v[2] for v in vals], keys=keys, deletes=list(deletes)
-        )
+        rows = [v[3] for v in vals]
+        meta = [
+            pa.array([v[0] for v in vals], pa.int64()),
+            pa.array([v[1] for v in vals], pa.int64()),
+            pa.array([v[2] for v in vals], pa.int64()),
+            pa.array(list(entries), pa.string()),
+            pa.array([v[4] for v in vals], pa.string()),
+        ]
+        columns, arrays = to_columns(rows, self.columns)
+        self.columns[:] = columns
+        batch = pa.RecordBatch.from_arrays(meta + arrays, names=[*_CHANGELOG_META, *self.columns])
+        return ipc(batch, self._meta(5, deletes=deletes, key=list(self.key or ())))
 
-    def take_delta(self, max_rows: int | None = None) -> dict | None:
-        """Rows not yet sent, at most ``max_rows``: append mode keeps the latest and counts
-        the rest as skipped; changelog mode leaves the rest pending (nothing is lost)."""
-        if self.mode == APPEND and self.pending.n:
+    def take_delta(self, max_rows: int | None = None) -> tuple[bytes, int] | None:
+        """(payload, rows in it) of the rows not yet sent, at most ``max_rows``: append mode
+        keeps the latest and counts the rest as skipped; changelog mode leaves the rest
+        pending (nothing is lost)."""
+        if self.mode == APPEND:
+            self.convert()
+            if not self.pending.n:
+                return None
             self.accounted = self.total
-            chunks = self.pending.take()
-            if max_rows is not None and sum(map(len, chunks)) > max_rows:
-                kept = _Chunks(max_rows)
-                for c in chunks:
-                    self.skipped += kept.append(c)
-                chunks = kept.take()
-            return self._append_payload(chunks)
+            batches = self.pending.take()
+            if max_rows is not None and sum(b.num_rows for b in batches) > max_rows:
+                kept = _Batches(max_rows)
+                for b in batches:
+                    self.skipped += kept.append(b)
+                batches = kept.take()
+            return self._append_payload(batches), sum(b.num_rows for b in batches)
         if self.mode == CHANGELOG and (self.pending_upserts or self.pending_deletes):
             upserts = self.pending_upserts
             if max_rows is not None and len(upserts) > max_rows:
@@ -243,16 +283,17 @@ class SinkState:
                 self.pending_upserts = {k: self.pending_upserts[k] for k in keys[max_rows:]}
             else:
                 self.pending_upserts = {}
-            payload = self._changelog_payload(upserts, self.pending_deletes)
+            payload = self._changelog_payload(upserts, sorted(self.pending_deletes))
             self.pending_deletes = set()
             self.accounted = self.total
-            return payload
+            return payload, len(upserts)
         return None
 
-    def reset_view(self, n: int) -> dict | None:
+    def reset_view(self, n: int) -> bytes | None:
         """For a view that (re)starts: the latest ``n`` rows, and nothing pending (those
         rows are in it already, or older than it and so skipped)."""
         if self.mode == APPEND:
+            self.convert()
             self.skipped += max(0, self.pending.n - n)
             self.pending.take()
         else:
@@ -260,9 +301,10 @@ class SinkState:
         self.accounted = self.total
         return self.latest(n)
 
-    def latest(self, n: int) -> dict | None:
+    def latest(self, n: int) -> bytes | None:
         """The latest ``n`` rows (append) or up to ``n`` rows of the current result."""
         if self.mode == APPEND:
+            self.convert()
             return self._append_payload(self.kept.latest(n))
         if self.mode == CHANGELOG:
             items = list(self.final.items())[-n:]
@@ -277,11 +319,34 @@ class SinkState:
             "lost": self.lost,
             "rate": round_rate(self.rate),
             "mode": self.mode,
-            "rows": len(self.final) if self.mode == CHANGELOG else self.kept.n,
+            "rows": len(self.final) if self.mode == CHANGELOG else self.kept.n + self._raw_n,
         }
         if self.mode == CHANGELOG:
             out["ops"] = dict(self.ops)
         return out
+
+    # ---- DataFrames
+
+    def frame_parts(self, mode: str, tail: int | None) -> tuple[Any, Any, Any, Any]:
+        """(data, row ids, event times, ops) of this sink, copied under the lock."""
+        if self.mode == CHANGELOG and mode in ("rows", "final"):
+            vals = list(self.final.values())[-tail:] if tail else list(self.final.values())
+            return [v[3] for v in vals], [v[1] for v in vals], [v[2] for v in vals], None
+        if self.mode == CHANGELOG:  # raw records
+            t = _table(self.changes.latest(tail))
+            recs = [msgspec.json.decode(r) for r in t.column("record").to_pylist()] if t.num_rows else []
+            rows = [(r.get("after") if r.get("after") is not None else r.get("before")) or {} for r in recs]
+            ids = t.column(ID).to_numpy() if t.num_rows else []
+            ts = t.column(TS).to_numpy() if t.num_rows else []
+            return rows, ids, ts, [r.get("op") for r in recs]
+        self.convert()
+        batches = self.kept.latest(tail)
+        if not batches:
+            return [], [], [], [None] * 0
+        t = _table(batches)
+        data = t.drop_columns(list(_APPEND_META))
+        ops = [None] * t.num_rows if mode == "changelog" else None
+        return data, t.column(ID).to_numpy(), t.column(TS).to_numpy(), ops
 
 
 class OutputBuffer:
@@ -321,7 +386,9 @@ class OutputBuffer:
 
     def add(self, event: Any) -> None:
         """Take one OutputEvent (operator_id, start_id, timestamps, rows, gap)."""
-        rows = list(getattr(event, "rows", None) or [])
+        rows = getattr(event, "rows", None) or []
+        if not isinstance(rows, list):
+            rows = list(rows)
         with self.lock:
             sink = self._sink(str(getattr(event, "operator_id", "output")))
             sink.lost += int(getattr(event, "gap", 0) or 0)
@@ -355,16 +422,18 @@ class OutputBuffer:
         coalesced away in append mode, or wait for the next delta in changelog mode.
         """
         with self.lock:
+            for s in self.sinks.values():
+                s.convert()
             busy = [s for s in self.sinks.values() if s.pending.n or s.pending_upserts or s.pending_deletes]
             out = []
             for s in busy:
                 limit = None if max_bytes is None else max(1, int(max_bytes / len(busy) / s.bytes_per_row))
-                payload = s.take_delta(limit)
-                if payload is None:
+                taken = s.take_delta(limit)
+                if taken is None:
                     continue
-                data = encode(payload)
-                if payload["ids"]:
-                    s.bytes_per_row = 0.5 * s.bytes_per_row + 0.5 * (len(data) / len(payload["ids"]))
+                data, n = taken
+                if n >= 50:  # a small delta is mostly the IPC schema: it says little about rows
+                    s.bytes_per_row = 0.5 * s.bytes_per_row + 0.5 * (len(data) / n)
                 out.append((s.name, data))
             return out
 
@@ -372,19 +441,20 @@ class OutputBuffer:
         """Forget unsent rows (paused view): counted as skipped."""
         with self.lock:
             for s in self.sinks.values():
+                s.convert()
                 s.skipped += s.pending.n + len(s.pending_upserts)
                 s.pending.take()
                 s.pending_upserts, s.pending_deletes = {}, set()
 
-    def latest(self, n: int) -> list[dict]:
+    def latest(self, n: int) -> list[bytes]:
         with self.lock:
             return [p for s in self.sinks.values() if (p := s.latest(n)) is not None]
 
-    def reset_view(self, n: int) -> tuple[list[dict], dict[str, dict]]:
+    def reset_view(self, n: int) -> tuple[list[tuple[str, bytes]], dict[str, dict]]:
         """The latest ``n`` rows of every sink for a view that starts over, with the stats
         that match them (taken under the same lock); pending rows are cleared."""
         with self.lock:
-            payloads = [p for s in self.sinks.values() if (p := s.reset_view(n)) is not None]
+            payloads = [(s.name, p) for s in self.sinks.values() if (p := s.reset_view(n)) is not None]
             return payloads, {name: s.stats() for name, s in self.sinks.items()}
 
     def stats(self, now: float | None = None) -> dict[str, dict]:
@@ -404,33 +474,17 @@ class OutputBuffer:
             if sink and sink not in self.sinks:
                 raise ValueError(f"no sink {sink!r}; sinks: {', '.join(self.sinks) or 'none yet'}")
             names = [sink] if sink else list(self.sinks)
-            parts = [self._records(self.sinks[n], mode, tail) for n in names]
-            columns = columns_of((), [c for n in names for c in self.sinks[n].columns])
-        rows = [r for p in parts for r in p[2]]
-        return output_frame(
-            rows,
-            sink=[n for n, p in zip(names, parts, strict=True) for _ in p[2]],
-            row_ids=[i for p in parts for i in p[0]],
-            event_times_us=[t for p in parts for t in p[1]],
-            op=[o for p in parts for o in p[3]] if mode == "changelog" else None,
-            columns=columns,
-        )
-
-    @staticmethod
-    def _records(s: SinkState, mode: str, tail: int | None = None) -> tuple[list, list, list, list]:
-        """(row ids, event times, rows, ops) of one sink, copied under the lock."""
-        if s.mode == CHANGELOG and mode in ("rows", "final"):
-            vals = list(s.final.values())[-tail:] if tail else list(s.final.values())
-            return [v[0] for v in vals], [v[1] for v in vals], [v[2] for v in vals], []
-        if s.mode == CHANGELOG:  # raw records
-            recs = list(s.changes.rows())
-            rows = [
-                (r.get("after") if r.get("after") is not None else r.get("before")) or {} for _, _, r in recs
-            ]
-            return [i for i, _, _ in recs], [t for _, t, _ in recs], rows, [r.get("op") for _, _, r in recs]
-        recs = list(_Chunks.rows_of(s.kept.latest(tail))) if tail else list(s.kept.rows())
-        ops = [None] * len(recs) if mode == "changelog" else []
-        return [i for i, _, _ in recs], [t for _, t, _ in recs], [r for _, _, r in recs], ops
+            parts = [(n, self.sinks[n].frame_parts(mode, tail), list(self.sinks[n].columns)) for n in names]
+        frames = []
+        for name, (data, ids, ts, ops), columns in parts:
+            if isinstance(data, pa.Table):
+                data = pd.DataFrame(to_pandas_columns(data), index=pd.RangeIndex(data.num_rows))
+            frames.append(
+                output_frame(data, sink=name, row_ids=ids, event_times_us=ts, op=ops, columns=columns)
+            )
+        if not frames:
+            return pd.DataFrame()
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def round_rate(rate: float) -> float:

@@ -19,7 +19,8 @@ import traitlets as t
 from ..api.follow import RunBoundary
 from ..states import TERMINAL_STATES, parse_state
 from ._base import ArroyoWidget, esc
-from ._output_buffer import MODES, OutputBuffer, encode
+from ._bundle import BundleMissing, bundle_version, grid_bundle
+from ._output_buffer import MODES, OutputBuffer
 from ._source import Source, short_error
 
 # Deltas 9 times a second plus the 1 Hz snapshot keep the widget at 10 messages a second.
@@ -46,7 +47,12 @@ class OutputTable(ArroyoWidget):
     paused = t.Bool(False).tag(sync=True)
     newest_first = t.Bool(True).tag(sync=True)
     view_rows = t.Int(20_000).tag(sync=True)  # rows the browser keeps per sink
-    snapshot = t.Bytes(b"").tag(sync=True)
+    # the latest rows per sink (Arrow IPC, as in deltas), refreshed about once a second so a
+    # reloaded page or a late view can redraw; snapshot_seq: the delta they include
+    snapshot = t.List(t.Bytes()).tag(sync=True)
+    snapshot_seq = t.Int(0).tag(sync=True)
+    bundle_version = t.Unicode("").tag(sync=True)  # the grid bundle's hash (see _bundle.py)
+    time_zone = t.Unicode("UTC").tag(sync=True)  # "UTC", "local" or an IANA zone; one format for every time
     runs = t.List(t.Dict()).tag(sync=True)  # run boundaries: {run, event, time_ms, rows: {sink: n}}
 
     ack_timeout = ACK_TIMEOUT  # per instance: tests stretch it to watch coalescing
@@ -67,7 +73,12 @@ class OutputTable(ArroyoWidget):
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         self._source = Source(pipeline)
         self._buffer = OutputBuffer(mode=mode, key=key, max_rows=max_rows, max_pending=min(max_rows, 20_000))
-        super().__init__(pipeline_name=self._source.name, newest_first=newest_first, **kwargs)
+        super().__init__(
+            pipeline_name=self._source.name,
+            newest_first=newest_first,
+            bundle_version=bundle_version(),
+            **kwargs,
+        )
         self.max_bytes_per_second = max_bytes_per_second
         self._seq = 0
         self._acked = 0
@@ -235,7 +246,8 @@ class OutputTable(ArroyoWidget):
                 self.runs = list(self._buffer.runs)
             if version != self._snap_version:
                 self._snap_version = version
-                self.snapshot = encode({"seq": self._seq, "sinks": self._buffer.latest(SNAPSHOT_ROWS)})
+                self.snapshot_seq = self._seq
+                self.snapshot = self._buffer.latest(SNAPSHOT_ROWS)
 
     # ---- messages from the browser
 
@@ -244,6 +256,13 @@ class OutputTable(ArroyoWidget):
             self._acked = max(self._acked, min(int(content.get("seq", 0)), self._seq))
             self._last_ack = time.monotonic()
 
+    def _msg_need_grid(self, _content: dict, _buffers: list) -> None:
+        """The front-end's loader asks for the grid bundle (once per page)."""
+        try:
+            self._emit({"type": "grid"}, [grid_bundle()])
+        except BundleMissing as exc:
+            self._emit({"type": "grid", "error": str(exc)}, [])
+
     def _msg_hello(self, _content: dict, _buffers: list) -> None:
         """A view opened: send it the latest rows and stop waiting for old acks."""
         with self._lock:
@@ -251,8 +270,8 @@ class OutputTable(ArroyoWidget):
             self._last_ack = time.monotonic()
             payloads, stats = self._buffer.reset_view(RESET_ROWS)
             self._emit(
-                {"type": "reset", "seq": self._seq, "sinks": [p["sink"] for p in payloads], "stats": stats},
-                [encode(p) for p in payloads],
+                {"type": "reset", "seq": self._seq, "sinks": [name for name, _ in payloads], "stats": stats},
+                [data for _, data in payloads],
             )
 
     @t.observe("paused")

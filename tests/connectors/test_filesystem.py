@@ -218,3 +218,60 @@ def test_server_serves_the_schema_and_tests_a_directory(fresh_server, tmp_path):
             "/pipelines", json={"name": "p", "parallelism": 1, "query": "SELECT id FROM files"}
         )
         assert created.status_code == 200, created.text
+
+
+def test_delta_sink_commits_a_table_delta_rs_reads(tmp_path):
+    deltalake = pytest.importorskip("deltalake", reason="deltalake (test extra) reads the table back")
+    out, state = tmp_path / "table", tmp_path / "state"
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '5000', message_count = '300');\n"
+        f"CREATE TABLE t (counter BIGINT, parity TEXT) WITH (connector = 'delta', path = '{out}', format = 'parquet', "
+        "'partitioning.fields' = 'parity', 'rolling_policy.file_size' = '1KB');\n"
+        "INSERT INTO t SELECT counter, CASE WHEN counter % 2 = 0 THEN 'even' ELSE 'odd' END AS parity FROM impulse;"
+    )
+    rec = Recorder()
+    job = start_job(
+        plan_query(sql, parallelism=2),
+        state_dir=str(state),
+        listener=rec,
+        checkpoint_every_batches=2,
+        batch_size=50,
+    )
+    assert job.join(60) and rec.ended == "finished", rec.errors
+    table = deltalake.DeltaTable(str(out))
+    rows = table.to_pyarrow_table().to_pylist()
+    assert sorted(r["counter"] for r in rows) == sorted(list(range(300)) * 2), "each subtask's 300 rows once"
+    assert {r["parity"] for r in rows} == {"even", "odd"}
+    assert table.metadata().partition_columns == ["parity"]
+    assert table.version() >= 1, "several checkpoints, several commits"
+
+
+def test_filesystem_paths_are_confined_to_the_servers_file_roots(tmp_path):
+    import httpx
+
+    from arroyo_jupyter.local import start
+
+    root = tmp_path / "data"
+    write_json_files(root / "in", 1, 3)
+    (root / "in" / "passwd.json").symlink_to("/etc/passwd")  # a link out of the root: skipped
+    with start(port=0, state_dir=tmp_path / "state", file_roots=[str(root)]) as server:
+        for connector, path in [
+            ("filesystem", "/etc"),
+            ("filesystem", f"file://{root}/../x"),
+            ("delta", "/tmp/t"),
+        ]:
+            kind = "source" if connector == "filesystem" else "sink"
+            query = (
+                f"CREATE TABLE f (id BIGINT) WITH (connector = '{connector}', path = '{path}', format = "
+                f"'{'json' if kind == 'source' else 'parquet'}', type = '{kind}');\n"
+                + (
+                    "SELECT id FROM f"
+                    if kind == "source"
+                    else "CREATE TABLE i WITH (connector = 'impulse', event_rate = '10');\n"
+                    "INSERT INTO f SELECT counter AS id FROM i"
+                )
+            )
+            r = httpx.post(server.api_url + "/pipelines/preview", json={"query": query})
+            assert r.status_code == 400 and "outside the directories" in r.json()["error"], (path, r.text)
+    rec, _ = run_sql(fs_source("e", root / "in") + "SELECT id FROM e;")
+    assert rec.ended == "finished" and sorted(r["id"] for r in rec.rows) == [0, 1, 2]

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
+from brokers import wait_until
 from engine_helpers import Recorder, run_sql
 
 from arroyo_jupyter.local.engine import plan_query, start_job
 from arroyo_jupyter.local.engine.connectors import background
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_for(cond, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Live:
@@ -42,7 +32,7 @@ def test_sse_keeps_the_chosen_events_and_resumes_after_the_last_id(http_family):
         "events = 'tick', format = 'json');\nSELECT i FROM ticks;"
     )
     live = Live(sql)
-    wait_for(lambda: len(live.rec.rows) >= 10, what="10 ticks")
+    wait_until(lambda: len(live.rec.rows) >= 10, what="10 ticks")
     live.stop()
     assert [r["i"] for r in live.rec.rows] == list(range(1, 11)), "each tick once, no noise"
     assert http_family.sse_requests[:2] == [None, "5"], "reopened with Last-Event-ID"
@@ -56,7 +46,7 @@ def test_websocket_sends_its_subscriptions_and_reads_messages(http_family):
         "SELECT k, sub FROM feed;"
     )
     live = Live(sql)
-    wait_for(lambda: len(live.rec.rows) >= 10, what="10 messages")
+    wait_until(lambda: len(live.rec.rows) >= 10, what="10 messages")
     live.stop()
     assert sorted((r["sub"], r["k"]) for r in live.rec.rows) == [(s, k) for s in "ab" for k in range(5)]
     assert [json.loads(m)["channel"] for m in http_family.subscriptions] == ["a", "b"]
@@ -69,7 +59,7 @@ def test_polling_http_all_and_changed(http_family):
         "format = 'json');\nSELECT n, method, body FROM p;"
     )
     live = Live(sql)
-    wait_for(lambda: len(live.rec.rows) >= 5, what="5 polls")
+    wait_until(lambda: len(live.rec.rows) >= 5, what="5 polls")
     live.stop()
     rows = live.rec.rows
     assert [r["n"] for r in rows] == sorted({r["n"] for r in rows}) and rows[0]["method"] == "POST"
@@ -80,9 +70,9 @@ def test_polling_http_all_and_changed(http_family):
         "poll_interval_ms = '20', emit_behavior = 'changed', format = 'json');\nSELECT n FROM s;"
     )
     live = Live(sql)
-    wait_for(lambda: live.rec.rows, what="the first body")
+    wait_until(lambda: live.rec.rows, what="the first body")
     seen = http_family.static_count
-    wait_for(lambda: http_family.static_count >= seen + 5, what="5 more polls of an unchanged body")
+    wait_until(lambda: http_family.static_count >= seen + 5, what="5 more polls of an unchanged body")
     live.stop()
     assert [r["n"] for r in live.rec.rows] == [42], "an unchanged body is not emitted again"
 

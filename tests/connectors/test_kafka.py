@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from brokers import wait_until
 from engine_helpers import Recorder, read_lines
 
 from arroyo_jupyter.local.engine import plan_query, start_job
@@ -20,16 +20,6 @@ from arroyo_jupyter.local.engine.connectors import kafka as kafka_module
 
 def topic(kafka, partitions: int = 1) -> str:
     return kafka.create_topic(f"t-{uuid.uuid4().hex[:10]}", partitions)
-
-
-def wait_until(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def source_sql(bootstrap: str, name: str, t: str, columns: str, fmt: str = "json", extra: str = "") -> str:
@@ -373,3 +363,59 @@ def test_avro_registry_down_names_it(kafka):
     )
     run = Run(sql + "SELECT id FROM s;", None)
     assert "cannot reach the schema registry at http://127.0.0.1:1" in run.wait_failed()
+
+
+def test_group_offsets_are_committed_at_checkpoints_and_latest_skips_old_records(kafka, tmp_path):
+    t = topic(kafka, 2)
+    kafka.produce(t, [json.dumps({"id": i}).encode() for i in range(10)], partition=lambda i: i % 2)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    sql = (
+        source_sql(kafka.bootstrap, "s", t, "id BIGINT", extra=f", 'source.group_id' = '{group}'")
+        + "SELECT id FROM s;"
+    )
+    run = Run(sql, tmp_path / "one")
+    wait_until(lambda: len(run.recorder.rows) >= 10, what="10 rows")
+    run.stop_with_checkpoint()  # its offsets go to the consumer group too
+
+    kafka.produce(
+        t,
+        [json.dumps({"id": i}).encode() for i in range(10, 14)],
+        partition=lambda i: i % 2,
+        one_per_batch=True,
+    )
+    by_group = sql.replace("'source.offset' = 'earliest'", "'source.offset' = 'group'")
+    run = Run(by_group, tmp_path / "two")  # no saved state: the group's offsets say where to start
+    wait_until(lambda: len(run.recorder.rows) >= 4, what="the 4 new rows")
+    run.stop()
+    assert sorted(r["id"] for r in run.recorder.rows) == [10, 11, 12, 13]
+
+    latest = sql.replace("'source.offset' = 'earliest'", "'source.offset' = 'latest'").replace(
+        group, group + "x"
+    )
+    run = Run(latest, tmp_path / "three")
+    # 'latest' is resolved when the source opens; a completed checkpoint says it has
+    wait_until(lambda: any(c.finish_time for c in run.recorder.checkpoints), what="a checkpoint")
+    kafka.produce(t, [json.dumps({"id": 99}).encode()])
+    wait_until(lambda: run.recorder.rows, what="the new record")
+    run.stop()
+    assert [r["id"] for r in run.recorder.rows] == [99]
+
+
+def test_updating_query_into_a_debezium_json_sink(kafka):
+    from engine_helpers import fold_debezium
+
+    dst = topic(kafka)
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000', message_count = '30');\n"
+        + sink_sql(kafka.bootstrap, "counts", dst, fmt="debezium_json")
+        + "INSERT INTO counts SELECT counter % 3 AS k, count(*) AS n FROM impulse GROUP BY counter % 3;"
+    )
+    run = Run(sql, None, parallelism=3)  # more subtasks than the topic's one partition is fine for a sink
+    assert run.job.join(60) and run.recorder.ended == "finished", run.recorder.errors
+    final = [{"k": 0, "n": 30}, {"k": 1, "n": 30}, {"k": 2, "n": 30}]
+
+    def folded() -> bool:  # every change is in the topic once the job finished; read them all
+        changes = [json.loads(m.value()) for m in kafka.read(dst, 10_000, timeout=0.5)]
+        return fold_debezium(changes) == final
+
+    wait_until(folded, timeout=30, what="the changes to fold to the final counts")

@@ -9,22 +9,13 @@ import time
 import paho.mqtt.client as paho
 import pytest
 import redis
+from brokers import wait_until
 from engine_helpers import Recorder, run_sql
 
 from arroyo_jupyter.local.engine import PlanError, plan_query, start_job
 from arroyo_jupyter.local.engine.connectors import background
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_for(cond, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000', message_count = '20');\n"
@@ -104,9 +95,9 @@ def test_mqtt_source_with_topic_metadata_and_sink(mosquitto):
                 time.sleep(0.1)
             return bool(got)
 
-        wait_for(publish_until_received, what="the first message through the pipeline")
+        wait_until(publish_until_received, what="the first message through the pipeline")
         publisher.publish("plant/b/c", b"second", qos=1).wait_for_publish(5)
-        wait_for(lambda: any(r["t"] == "plant/b/c" for r in got), what="the second message")
+        wait_until(lambda: any(r["t"] == "plant/b/c" for r in got), what="the second message")
         publisher.loop_stop()
     finally:
         job.stop("immediate")
@@ -236,4 +227,4 @@ def test_console_tables_with_profiles_connect(fresh_server, redis_server, mosqui
             "INSERT INTO t_redis SELECT counter AS k FROM impulse;"
         )
         assert api.post("/pipelines", json={"name": "r", "parallelism": 1, "query": query}).status_code == 200
-        wait_for(lambda: redis.Redis.from_url(redis_server.url).get("p:4"), what="rows in redis")
+        wait_until(lambda: redis.Redis.from_url(redis_server.url).get("p:4"), what="rows in redis")

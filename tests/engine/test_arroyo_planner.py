@@ -70,3 +70,33 @@ def test_arroyo_planner_queries_agree_or_are_listed_with_a_reason(fresh_server):
             warnings.warn(
                 f"{name} now agrees with Arroyo: remove it from planner_exceptions.txt", stacklevel=1
             )
+
+
+@pytest.mark.timeout(300)
+def test_malformed_planner_queries_over_http_get_positioned_errors_never_a_500(fresh_server):
+    """The validate endpoint, as the web UI and check.py use it, on cut and mistyped queries:
+    always 200, and every error carries a message and a span in the query as sent."""
+    import random
+
+    import httpx
+    from test_sql_fuzz import _variants
+
+    files = sorted((PLANNER / "queries").glob("*.sql"))[::4]  # a spread of them
+    if not files:
+        pytest.skip(f"Arroyo's planner queries are not checked out at {PLANNER}")
+    sent = 0
+    with httpx.Client(base_url=fresh_server.api_url, timeout=60) as client:
+        for f in files:
+            text = f.read_text()
+            for sql in _variants(text, random.Random(f.stem)):
+                r = client.post("/pipelines/validate_query", json={"query": sql})
+                sent += 1
+                assert r.status_code == 200, (r.status_code, r.text[:300], sql)
+                body = r.json()
+                assert body["graph"] is not None or body["errors"], sql
+                for e in body["errors"]:
+                    assert e["message"] and "Traceback" not in e["message"], (e, sql)
+                    if sql.strip() and e["message"] != "Query is empty!":
+                        line = e["span"]["start"]["line"]
+                        assert 1 <= line <= len(sql.split("\n")), (e, sql)
+    assert sent > 100

@@ -99,7 +99,7 @@ MEM = "CREATE TABLE mem (driver_id BIGINT, kind TEXT);\n"
         ),
         (
             CARS + "SELECT driver_id FROM cars EXCEPT SELECT driver_id FROM cars",
-            "can't handle non-inner joins without windows (here 'EXCEPT' is a semi-join)",
+            "can't handle non-inner joins without windows (here 'EXCEPT' is an anti-join)",
             "EXCEPT",
         ),
         (

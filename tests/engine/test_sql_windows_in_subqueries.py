@@ -125,3 +125,12 @@ def test_a_quoted_table_name_keeps_its_case(tmp_path):
     with pytest.raises(PlanError) as info:
         plan_query(sql + "SELECT k FROM events")
     assert info.value.diagnostics[0].message == "table 'events' not found"
+
+
+def test_a_quoted_table_name_that_needs_its_quotes_runs():
+    rec, job = run_sql(
+        "CREATE TABLE \"my-Table\" WITH (connector = 'impulse', event_rate = '1000', message_count = '3');\n"
+        'SELECT counter FROM "my-Table"'
+    )
+    assert job.outcome == "finished"
+    assert sorted(r["counter"] for r in rec.rows) == [0, 1, 2]

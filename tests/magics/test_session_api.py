@@ -231,11 +231,11 @@ def test_checkpoint_report_is_the_table_and_its_charts_from_one_fetch(own_sessio
     try:
         poll(lambda: len(s.checkpoints(name)) > 0, what="a checkpoint")
         report = s.checkpoint_report(name)
-        assert len(report.frame) >= 1 and len(report.figures) == 1  # the history chart
-        epoch = int(report.frame["epoch"].iloc[0])
+        assert len(report.value) >= 1 and len(report.views) == 1  # the history chart
+        epoch = int(report.value["epoch"].iloc[0])
         one = s.checkpoint_report(name, epoch=epoch)
-        assert {"operator_id"} <= set(one.frame.columns) and len(one.figures) == 2  # timeline, bytes
-        assert s.checkpoint_report(name, charts=False).figures == ()
+        assert {"operator_id"} <= set(one.value.columns) and len(one.views) == 2  # timeline, bytes
+        assert s.checkpoint_report(name, charts=False).views == ()
         with pytest.raises(SessionError, match="no checkpoint with epoch 999999"):
             s.checkpoint_report(name, epoch=999999)
     finally:

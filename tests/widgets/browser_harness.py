@@ -2,9 +2,10 @@
 
 The stub implements what anywidget gives ``render``: get/set/save_changes/on/off/send and
 custom messages with DataView buffers. It records what the widget sends, answers
-``need_plotly`` the way the kernel does (with plotly.js bytes), so figures really render,
-and beats like a live kernel once the view announces itself (``model.stopBeats()`` plays
-a kernel that went away; ``model.fire(ev)`` fires a widget-manager event).
+``need_plotly`` and ``need_grid`` the way the kernel does (with plotly.js and the output
+grid's bundle), so figures and the grid really render, and beats like a live kernel once
+the view announces itself (``model.stopBeats()`` plays a kernel that went away;
+``model.fire(ev)`` fires a widget-manager event).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import plotly
 
+from arroyo_jupyter.widgets._bundle import grid_bundle
 from arroyo_jupyter.widgets._esm import JS_DIR, assemble, stylesheet
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -44,6 +46,9 @@ function makeModel(state) {
     off: (ev, f) => { listeners[ev] = (listeners[ev] || []).filter((g) => g !== f); },
     send: (msg) => {
       sent.push(msg);
+      if (msg && msg.type === "need_grid") {  // as OutputTable._msg_need_grid answers
+        fetch("/grid.js").then((r) => r.arrayBuffer()).then((b) => fire("msg:custom", { type: "grid" }, [new DataView(b)]));
+      }
       if (msg && msg.type === "__view__" && !model.beat) {
         fire("msg:custom", { type: "__beat__" }, []);
         model.beat = setInterval(() => fire("msg:custom", { type: "__beat__" }, []), 1000);
@@ -97,6 +102,7 @@ class HarnessServer:
                 (static / source.name).write_text(assemble(source.stem), encoding="utf-8")
         (static / "arroyo.css").write_text(stylesheet(), encoding="utf-8")
         shutil.copy(PLOTLY_JS, root / "plotly.min.js")
+        (root / "grid.js").write_bytes(grid_bundle())
         (root / "index.html").write_text(HARNESS, encoding="utf-8")
         handler = functools.partial(_Handler, directory=str(root))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

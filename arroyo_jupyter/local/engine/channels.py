@@ -34,7 +34,7 @@ class Inbox:
             while len(q) >= self.capacity:
                 if self.halt.is_set():
                     raise Halted
-                self.cond.wait(0.25)
+                self.cond.wait()  # a get, or wake() after a halt, notifies
             q.append(message)
             self.cond.notify_all()
 
@@ -53,7 +53,10 @@ class Inbox:
                         message = self.queues[ch].popleft()
                         self.cond.notify_all()  # a producer may be waiting for room
                         return ch, message
-                left = 0.25 if deadline is None else min(deadline - time.monotonic(), 0.25)
+                if deadline is None:
+                    self.cond.wait()  # idle subtasks sleep until a put, or wake() after a halt
+                    continue
+                left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 self.cond.wait(left)
@@ -62,5 +65,6 @@ class Inbox:
         return len(self.queues[channel])
 
     def wake(self) -> None:
+        """After ``halt`` was set: blocked calls see it and raise :class:`Halted`."""
         with self.cond:
             self.cond.notify_all()

@@ -31,7 +31,7 @@ from .sinks import sink_class
 from .sources import DEFAULT_BATCH, OP_COL, SourceError, SourceSubtask, open_source
 from .translate import TIME_COL
 
-FLUSH_SECONDS = 0.25  # how often updating queries emit their changes at most
+FLUSH_SECONDS = 0.25  # an updating query with new rows emits its changes at least this often
 ONE_SECOND = 1_000_000_000
 
 

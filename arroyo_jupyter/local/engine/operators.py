@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from .catalog import TS
 from .prepared import PreparedQuery
+from .prepared import register as _register
 from .sources import OP_COL
 from .translate import TIME_COL, WINDOW_COL, WindowSpec
 
@@ -28,14 +29,6 @@ NEG_INF = -(2**62)
 POS_INF = 2**62
 WINDOW_TYPE = pa.struct([pa.field("start", TS), pa.field("end", TS)])
 RETRACT_OPS = ("d", "ub")
-
-
-def _register(ctx: Any, name: str, data: pa.Table | pa.RecordBatch) -> None:
-    ctx.deregister_table(name)
-    batches = data.to_batches() if isinstance(data, pa.Table) else [data]
-    if not batches:
-        batches = [pa.RecordBatch.from_pylist([], schema=data.schema)]
-    ctx.register_record_batches(name, [batches])
 
 
 def _empty(schema: pa.Schema) -> pa.Table:
@@ -63,6 +56,11 @@ def _max_ts(arr: pa.Array | pa.ChunkedArray) -> int | None:
 def _min_ts(arr: pa.Array | pa.ChunkedArray) -> int:
     value = pc.min(arr if arr.type == TS else pc.cast(arr, TS))
     return value.value if value.is_valid else POS_INF
+
+
+def _as_one_batch(table: pa.Table) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    return batches[0] if len(batches) == 1 else pa.RecordBatch.from_pylist([], schema=table.schema)
 
 
 def _nullable(schema: pa.Schema) -> pa.Schema:
@@ -189,12 +187,22 @@ def _bytes_hash(col: pa.Array) -> np.ndarray:
     return out
 
 
-def _key_hashes(ctx: Any, key_sql: list[str], table: pa.Table, name: str = "__keys") -> np.ndarray:
-    """One uint64 per row identifying its key (rows of equal keys hash equal)."""
+def _key_hashes(ctx: Any, key_sql: list[str], table: pa.Table | pa.RecordBatch, name: str = "__keys",
+                prepared: dict[Any, PreparedQuery] | None = None) -> np.ndarray:
+    """One uint64 per row identifying its key (rows of equal keys hash equal). With
+    ``prepared`` (a cache per caller), the key projection is planned once per input schema."""
     if not key_sql or table.num_rows == 0:
         return np.zeros(table.num_rows, dtype=np.uint64)
-    _register(ctx, name, table)
-    keys = _run(ctx, f"SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(key_sql))} FROM {name}")
+    sql = f"SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(key_sql))} FROM {name}"
+    if prepared is None:
+        _register(ctx, name, table)
+        keys = _run(ctx, sql)
+    else:
+        query = prepared.get((sql, table.schema))
+        if query is None:
+            query = prepared[(sql, table.schema)] = PreparedQuery(ctx, sql, {name: table.schema})
+        batch = table if isinstance(table, pa.RecordBatch) else _as_one_batch(table)
+        keys = query.run({name: batch})
     h = np.zeros(keys.num_rows, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for column in keys.columns:
@@ -423,9 +431,7 @@ class UpdatingOp(_Base):
         return self._changelog(removed, added)
 
     def _changelog(self, removed: pa.Table, added: pa.Table) -> pa.Table:
-        if not hasattr(self, "_keys"):
-            self._keys = _pair_keys_of(self.plan)
-        return _changelog(self.plan, self._keys, removed, added, self.max_ts)
+        return _changelog(self.plan, self.plan.pair_keys, removed, added, self.max_ts)
 
     def snapshot(self) -> dict[str, pa.Table]:
         return {name: self._materialized(name) for name in self.visible}
@@ -469,8 +475,9 @@ def _changelog(plan: Any, keys: list[int] | None, removed: pa.Table, added: pa.T
     return out.append_column(TIME_COL, ts).append_column(OP_COL, pa.array(ops, pa.string()))
 
 
-def _pair_keys_of(plan: Any) -> list[int] | None:
-    """Output positions identifying a row for updates; None: never pair (d + c)."""
+def pair_keys_of(plan: Any) -> list[int] | None:
+    """Output positions identifying a row for updates; None: never pair (d + c). The planner
+    computes this once (it parses SQL); operators read ``plan.pair_keys``."""
     shape = plan.shape
     if not shape.has_aggregate or shape.has_join:
         return None
@@ -561,6 +568,7 @@ class KeyRouter:
         self.key_table = plan.shape.key_table
         self.n = parallelism
         self.ctx = new_context(udfs) if self.key_sql and parallelism > 1 else None
+        self.prepared: dict[Any, PreparedQuery] = {}  # key projections, planned once per input schema
 
     def route_keys(self, data: pa.Table, key_sql: list[str]) -> list[tuple[int, Any]]:
         """Route rows whose key columns are already computed (restored per-key state)."""
@@ -568,7 +576,7 @@ class KeyRouter:
             return [(0, data)]
         return self._split(data, _key_hashes(self.ctx, key_sql, data, "__state_keys"))
 
-    def _split(self, tbl: pa.Table, hashes: np.ndarray) -> list[tuple[int, Any]]:
+    def _split(self, tbl: pa.Table | pa.RecordBatch, hashes: np.ndarray) -> list[tuple[int, Any]]:
         part = hashes % np.uint64(self.n)
         out = []
         for i in range(self.n):
@@ -582,9 +590,9 @@ class KeyRouter:
             return [(0, data)]
         if self.ctx is None or table != self.key_table:
             return [(0, data)]
-        tbl = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
-        hashes = _key_hashes(self.ctx, self.key_sql, tbl.drop_columns([c for c in (OP_COL,) if c in tbl.schema.names]))
-        return self._split(tbl, hashes)
+        keyed = data.drop_columns([OP_COL]) if OP_COL in data.schema.names else data
+        hashes = _key_hashes(self.ctx, self.key_sql, keyed, prepared=self.prepared)
+        return self._split(data, hashes)
 
 
 class IncrementalAggOp(_Base):
@@ -601,7 +609,7 @@ class IncrementalAggOp(_Base):
             self.state = None
         self.dirty_rows = 0
         self.max_ts = 0
-        self._keys = _pair_keys_of(plan)
+        self._keys = plan.pair_keys
 
     def process(self, table: str, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:

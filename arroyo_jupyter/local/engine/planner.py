@@ -38,6 +38,7 @@ class QueryPlan:
     statement: Statement
     node_id: int = 0  # the stateful/projection node of this query in the graph
     key_node_id: int | None = None
+    pair_keys: list[int] | None = None  # updating output: positions pairing a removal with an addition
 
     @property
     def window(self) -> WindowSpec | None:
@@ -223,7 +224,12 @@ def plan_query(
             shape.sql = shape.sql_with_time  # rows keep their own event time
         if target is not None and catalog[target].kind == "memory" and kind == "updating":
             updating_tables.add(target)
-        queries.append(QueryPlan(i, shape, kind, target or PREVIEW, out_schema, stmt))
+        plan = QueryPlan(i, shape, kind, target or PREVIEW, out_schema, stmt)
+        if kind == "updating":
+            from .operators import pair_keys_of
+
+            plan.pair_keys = pair_keys_of(plan)  # parsed here, not when the job runs
+        queries.append(plan)
 
     for q in queries:
         if q.target != PREVIEW:

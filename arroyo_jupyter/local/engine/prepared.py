@@ -152,7 +152,7 @@ class PreparedQuery:
         self._input: str | None = None
         self._verified = False
         for name, schema in schemas.items():
-            _register(ctx, name, schema.empty_table())
+            register(ctx, name, schema.empty_table())
         try:
             df = ctx.sql(sql)
             self._input, self._compiled = _compile_plan(df.optimized_logical_plan(), _nullable(df.schema()))
@@ -188,7 +188,7 @@ class PreparedQuery:
 
     def _datafusion(self, tables: dict[str, pa.Table | pa.RecordBatch]) -> pa.Table:
         for name, schema in self.schemas.items():
-            _register(self.ctx, name, tables.get(name, schema.empty_table()))
+            register(self.ctx, name, tables.get(name, schema.empty_table()))
         return self.ctx.sql(self.sql).to_arrow_table()
 
 
@@ -196,7 +196,8 @@ def _nullable(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f.with_nullable(True) for f in schema])
 
 
-def _register(ctx: Any, name: str, data: pa.Table | pa.RecordBatch) -> None:
+def register(ctx: Any, name: str, data: pa.Table | pa.RecordBatch) -> None:
+    """``data`` as table ``name`` of ``ctx`` (replacing what was there)."""
     ctx.deregister_table(name)
     batches = data.to_batches() if isinstance(data, pa.Table) else [data]
     if not batches:

@@ -235,11 +235,7 @@ class Job:
             self._graceful.set()
         else:
             self._halt.set()
-        for sub in self.subtasks:
-            sub.wake.set()
-            if sub.inbox is not None:
-                sub.inbox.wake()
-        self._wake.set()
+        self._wake_all()
 
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
@@ -612,6 +608,10 @@ class Job:
             if self._failure is None:
                 self._failure = f
         self._halt.set()
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        """Every waiting thread looks again (at a stop, a failure)."""
         for sub in self.subtasks:
             sub.wake.set()
             if sub.inbox is not None:

@@ -9,6 +9,7 @@ The analysis (:class:`QueryShape`) tells the planner which operator the query ne
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -419,7 +420,8 @@ def _carry_window(tree: exp.Expression) -> None:
 def _unquote(name: exp.Expression) -> None:
     """A table name written quoted (``"Nexmark"``) as DataFusion knows it: tables are registered
     under their name folded to lower case, so the query names them unquoted too."""
-    if isinstance(name, exp.Identifier) and name.args.get("quoted"):
+    plain = isinstance(name, exp.Identifier) and re.fullmatch(r"[A-Za-z_]\w*", name.name) is not None
+    if plain and name.args.get("quoted"):  # ("my-table" stays quoted: unquoted it would not parse)
         name.set("quoted", False)
 
 
@@ -501,9 +503,10 @@ def _check_no_semi_joins(tree: exp.Expression) -> None:
             found = node.key.upper()
         if found:
             what = f"'{found}' with a subquery" if found in ("IN", "EXISTS") else f"'{found}'"
+            kind = "an anti-join" if found == "EXCEPT" else "a semi-join"
             raise _WindowError(
                 "This feature is not implemented: can't handle non-inner joins without windows "
-                f"(here {what} is a semi-join)"
+                f"(here {what} is {kind})"
             )
 
 

@@ -23,6 +23,7 @@ SOURCES: dict[str, str] = {
 SINKS: dict[str, str] = {
     "kafka": "kafka:KafkaSink",
     "filesystem": "filesystem:FilesystemSink",
+    "delta": "delta:DeltaSink",
     "webhook": "webhook:WebhookSink",
     "redis": "redis:RedisSink",
     "mqtt": "mqtt:MqttSink",

@@ -28,15 +28,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..catalog import TS, TableDef
+from ..catalog import TableDef
 from ..jsonio import batch_rows, dumps, rows_to_batch
 from ..sinks import Sink, _split, debezium_rows
-from ..sources import SourceError, SourceSubtask, now_ns
-from ..translate import TIME_COL
+from ..sources import SourceError, SourceSubtask
+from .background import stamp_now
 from .formats import BadData, Decoder, ErrorSink
 
 STAGING = ".arroyo-staging"
@@ -120,8 +119,11 @@ def list_files(root: Path, pattern: str | None) -> list[Path]:
     if not root.is_dir():
         raise SourceError(f"filesystem source path {root} does not exist or is not a directory")
     regex = re.compile(pattern) if pattern else None
+    real_root = root.resolve()
     out = []
     for path in sorted(root.rglob("*")):
+        if not path.resolve().is_relative_to(real_root):  # a link out of the directory: not its data
+            continue
         rel = path.relative_to(root).as_posix()
         if (
             not path.is_file()
@@ -251,27 +253,7 @@ class FilesystemSource(SourceSubtask):
         return self._stamp(batch, None)
 
     def _stamp(self, batch: pa.RecordBatch, ops: list[str] | None) -> pa.RecordBatch:
-        field = self.table.event_time_field
-        if field is not None:
-            ts = batch.column(field).cast(TS)
-            if ts.null_count:
-                ts = pa.array(
-                    np.where(
-                        ts.is_null().to_numpy(zero_copy_only=False),
-                        now_ns(),
-                        ts.cast(pa.int64()).fill_null(0).to_numpy(),
-                    )
-                ).cast(TS)
-        else:
-            ts = pa.array(np.full(batch.num_rows, now_ns(), dtype=np.int64)).cast(TS)
-        columns = [*batch.columns, ts]
-        fields = [*batch.schema, pa.field(TIME_COL, TS, False)]
-        if ops is not None:
-            from ..sources import OP_COL
-
-            columns.append(pa.array(ops, pa.string()))
-            fields.append(pa.field(OP_COL, pa.string()))
-        return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
+        return stamp_now(batch, ops, self.table)
 
     def snapshot(self) -> dict[str, Any]:
         mine = {self._key(f) for f in self.todo}  # other subtasks' files are theirs to save
@@ -309,8 +291,16 @@ def _skip_rows(batches: Any, skip: int):
 class _Part:
     """One open part file in staging."""
 
-    def __init__(self, staging: Path, final: Path, fmt: str, schema: pa.Schema | None, compression: str):
-        self.staging, self.final, self.fmt = staging, final, fmt
+    def __init__(
+        self,
+        staging: Path,
+        final: Path,
+        fmt: str,
+        schema: pa.Schema | None,
+        compression: str,
+        partition: tuple[str, ...] = (),
+    ):
+        self.staging, self.final, self.fmt, self.partition = staging, final, fmt, partition
         self.opened = self.last_write = time.monotonic()
         self.size = 0
         staging.parent.mkdir(parents=True, exist_ok=True)
@@ -443,6 +433,7 @@ class FilesystemSink(Sink):
                 self.fmt if not self.debezium else "json",
                 None,
                 self.compression,
+                key,
             )
             self.open[key] = part
         return part
@@ -460,12 +451,19 @@ class FilesystemSink(Sink):
 
     def commit(self) -> None:
         """Close every open file and move the finished ones to their final names."""
+        self.publish(self.finish_parts())
+
+    def finish_parts(self) -> list[_Part]:
         for part in self.open.values():
             part.close()
         finished, self.rolled, self.open = [*self.rolled, *self.open.values()], [], {}
         for part in finished:
             part.final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(part.staging, part.final)
+        return finished
+
+    def publish(self, parts: list[_Part]) -> None:
+        """Make moved files visible to readers (plain files: moving them did)."""
 
     def snapshot(self) -> dict[str, Any]:
         return {"serial": self.serial}

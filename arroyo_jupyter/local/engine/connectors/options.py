@@ -22,6 +22,7 @@ _ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
 _REQUIRED = {
     "kafka": ("bootstrap_servers", "topic"),
     "filesystem": ("path",),
+    "delta": ("path",),
     "sse": ("endpoint",),
     "websocket": ("endpoint",),
     "polling_http": ("endpoint",),
@@ -51,10 +52,12 @@ def check(
             return "NATS JetStream sources are not supported by the embedded engine; use a NATS Core subject"
         if not (opts.get("subject") or opts.get(f"{kind}.subject")):
             return "nats table requires option 'subject'"
-    if connector == "filesystem":
+    if connector in ("filesystem", "delta"):
         from .filesystem import check_options
 
-        return check_options(kind, fmt, opts)
+        if connector == "delta" and fmt not in (None, "parquet"):
+            return "a delta table stores Parquet files: use format = 'parquet'"
+        return check_options(kind, fmt or "parquet", opts)
     if fmt == "parquet" and connector != "filesystem":
         return f"format 'parquet' is for filesystem tables; {connector} takes json, debezium_json, raw_string or raw_bytes"
     if kind == "source" and fmt in ("raw_string", "raw_bytes"):
