@@ -191,9 +191,9 @@ def test_dashboard_shares_one_watcher_and_says_deleted(open_notebook, notebook_w
     page = nb.page
     header = page.locator(".arroyo-dashboard .arroyo-job-state").first
     expect(header.locator(".arroyo-state")).to_have_text(["Running"], timeout=UI_MS)
-    expect(
-        page.locator(".arroyo-dashboard .arroyo-output .arroyo-row:not(.arroyo-header)").first
-    ).to_be_attached(timeout=UI_MS)
+    expect(page.locator(".arroyo-dashboard .arroyo-output-grid .ag-row[row-index]").first).to_be_attached(
+        timeout=UI_MS
+    )
     # one poll loop for the five views: every part subscribes to the same watcher
     assert nb.kernel_json(
         "[w.subscribers for w in __import__('arroyo_jupyter.api.watch', fromlist=['x']).watchers()]"

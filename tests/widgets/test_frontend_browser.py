@@ -273,7 +273,14 @@ def test_a_view_whose_kernel_is_gone_says_disconnected_and_greys_out(page, name)
     page.clock.run_for(10_000)
     expect(banner).to_have_text("disconnected — run the cell again")
     expect(w).to_have_class("arroyo-disconnected")
-    expect(w.locator(".arroyo-widget")).to_have_attribute("inert", "")
+    expect(w.locator(".arroyo-widget").first).to_have_attribute("inert", "")
+    # greyed: everything but the banner is faded (whatever the widget put inside its element)
+    opacities = page.evaluate(
+        "() => [...document.querySelector('#w').children].filter((c) => "
+        "!c.classList.contains('arroyo-disconnected-banner') && c.style.display !== 'none')"
+        ".map((c) => [c.className, getComputedStyle(c).opacity])"
+    )
+    assert opacities and all(float(o) < 1 for _, o in opacities), opacities
     before = len(sent(page))
     w.locator(".arroyo-btn").first.click(force=True)  # a click does nothing
     assert len(sent(page)) == before
