@@ -858,7 +858,12 @@ function render({ model, el }) {
     order.textContent = model.get("newest_first") ? "newest first" : "newest last";
     order.title = "order of arrival (click to flip); click a column header to sort by it";
     status.textContent = paused ? "paused" : model.get("status") || "";
-    status.classList.toggle("arroyo-status-stopped", /stopped|ended|failed|deleted|finished/.test(status.textContent));
+    // nothing streams while the pipeline is stopped or over: Pause has nothing to pause
+    const over = !paused && /stopped|ended|failed|deleted|finished|no more rows/.test(status.textContent);
+    status.classList.toggle("arroyo-status-stopped", over);
+    pause.disabled = over;
+    const cur = current !== null ? sinks.get(current) : null;
+    order.style.display = cur && cur.mode === "changelog" ? "none" : ""; // changelog rows are in key order
     zone.value = model.get("time_zone") === "local" ? "local" : "UTC";
     const st = current !== null ? stats[current] : null;
     const s = current !== null ? sinks.get(current) : null;
