@@ -12,7 +12,7 @@ import redis
 from brokers import wait_until
 from engine_helpers import Recorder, run_sql
 
-from arroyo_jupyter.local.engine import PlanError, plan_query, start_job
+from arroyo_jupyter.local.engine import plan_query, start_job
 from arroyo_jupyter.local.engine.connectors import background
 
 pytestmark = pytest.mark.timeout(120)
@@ -56,15 +56,6 @@ def test_redis_down_at_start_names_the_address():
     assert (
         rec.ended.startswith("failed") and "check that Redis is running at redis://127.0.0.1:1" in rec.ended
     )
-
-
-def test_redis_lookup_tables_are_refused_clearly():
-    sql = (
-        "CREATE TEMPORARY TABLE users (id TEXT METADATA FROM 'key' PRIMARY KEY, name TEXT) WITH ("
-        "connector = 'redis', address = 'redis://127.0.0.1:6379', format = 'json');\nSELECT 1;"
-    )
-    with pytest.raises(PlanError, match="lookup joins"):
-        plan_query(sql)
 
 
 def test_mqtt_source_with_topic_metadata_and_sink(mosquitto):

@@ -206,3 +206,42 @@ def test_stateful_operators_run_as_separate_subtask_threads():
     assert not any(t.name.startswith("arroyo-") and t.is_alive() for t in threading.enumerate()
                    if t.name != "arroyo-engine")
     assert pa  # pyarrow imported for the operators above
+
+
+class SlowSnapshot(Operator):
+    """Its snapshot takes ``seconds`` and its state is ``size`` bytes of table."""
+
+    def __init__(self, index: int, seconds: float):
+        self.index, self.seconds = index, seconds
+
+    def process(self, stream, batch, out):
+        out.emit(stream, batch)
+
+    def on_barrier(self, epoch, out):
+        time.sleep(self.seconds)  # the snapshot's cost under test
+        return SubtaskState(self.index, {}, {"blob": pa.table({"x": list(range(10_000))})})
+
+
+def test_sync_and_async_spans_are_timed_in_the_subtask_that_does_the_work(tmp_path):
+    program = plan_query("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\n"
+                         "SELECT counter FROM impulse", parallelism=1)
+    wm = program.source_nodes["impulse"][1]
+    program.dag.insert_after(wm, "slow_snapshot", "SlowSnapshot", lambda ctx: SlowSnapshot(ctx.index, 0.2))
+    recorder = Recorder()
+    job = start_job(program, state_dir=str(tmp_path), listener=recorder)
+    try:
+        _wait(lambda: recorder.rows, what="rows")
+        epoch = job.checkpoint()
+        _wait(lambda: any(r.epoch == epoch and r.finish_time for r in recorder.checkpoints), what="checkpoint")
+    finally:
+        job.stop("immediate")
+        assert job.join(30)
+    report = next(r for r in recorder.checkpoints if r.epoch == epoch and r.finish_time)
+    slow = next(o for o in report.operators if o.operator_id == "slow_snapshot").subtasks[0]
+    spans = {s.event: s for s in slow.spans}
+    assert spans["Sync"].finish_time - spans["Sync"].start_time >= 200_000
+    assert spans["Async"].start_time >= spans["Sync"].finish_time and slow.bytes > 80_000  # 10,000 int64 in Arrow IPC
+    sink = next(o for o in report.operators if o.operator_id.startswith("sink_preview")).subtasks[0]
+    assert [s.event for s in sink.spans] == ["Alignment", "Sync", "Async", "Committing"]
+    # downstream of the slow snapshot, the barrier arrived only after it: the wait shows where it happened
+    assert next(s for s in sink.spans if s.event == "Alignment").start_time >= spans["Sync"].finish_time

@@ -204,6 +204,6 @@ def test_redis_lookup_tables_need_their_key_from_metadata():
         "Redis lookup tables must have a PRIMARY KEY field defined as `field_name TEXT METADATA FROM 'key'`"
     )
     assert (diag.start.line, diag.start.column) == (2, 5)  # under the key column
-    # with the key from metadata the table itself is fine (what stops it is the connector, not the key)
-    diag = _plan_error(sql.replace("key TEXT PRIMARY KEY", "key TEXT PRIMARY KEY METADATA FROM 'key'"))
-    assert "Redis lookup tables" not in diag.message
+    # with the key from metadata the table is a lookup table (joined with JOIN … ON)
+    program = plan_query(sql.replace("key TEXT PRIMARY KEY", "key TEXT PRIMARY KEY METADATA FROM 'key'"))
+    assert program.tables["lookup"].kind == "lookup"

@@ -74,7 +74,7 @@ class TableDef:
     schema: pa.Schema | None  # None: inferred (sinks without columns)
     connector: str | None  # None: an in-memory table
     options: dict[str, str] = field(default_factory=dict)
-    kind: str = "source"  # "source" | "sink" | "memory"
+    kind: str = "source"  # "source" | "sink" | "memory" | "lookup" | "joined" (lookup.py)
     watermark: tuple[str, str | None] | None = None
     event_time_field: str | None = None
     primary_keys: list[str] = field(default_factory=list)
@@ -197,11 +197,15 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
             if connector in SINK_CONNECTORS - SOURCE_CONNECTORS
             else None
         )
-    if kind == "lookup":  # the redis connector can look keys up, but no planner operator joins with it yet
-        raise fail(
-            f"lookup table '{table.name}': lookup joins (CREATE TEMPORARY TABLE … connector = '{connector}') "
-            "are not supported by the embedded engine yet; write the lookup data to a table the query can join"
-        )
+    if kind == "lookup":  # joined with JOIN … ON (lookup.py); Arroyo's own rules were checked on CREATE
+        if connector not in LOOKUP_CONNECTORS:
+            raise fail(f"connector '{connector}' has no lookups (only {', '.join(sorted(LOOKUP_CONNECTORS))})")
+        if table.schema is None:
+            raise fail(f"lookup table '{table.name}' needs a column list")
+        if not any(k == "key" and c in table.primary_keys for c, k in table.metadata.items()):
+            raise fail(REDIS_KEY_RULE)
+        table.kind = "lookup"
+        return table
     if kind not in ("source", "sink"):
         raise fail(f"table '{table.name}' needs type = 'source' or 'sink'")
     table.kind = kind
@@ -262,6 +266,7 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
 
 
 LOOKUP_CONNECTORS = {"redis"}  # connectors that serve lookup joins (CREATE TEMPORARY TABLE …)
+REDIS_KEY_RULE = "Redis lookup tables must have a PRIMARY KEY field defined as `field_name TEXT METADATA FROM 'key'`"
 
 # Metadata a connector offers to ``col TYPE METADATA FROM 'key'`` (Arroyo's metadata_defs)
 METADATA_FIELDS: dict[str, dict[str, pa.DataType]] = {
@@ -321,8 +326,7 @@ def _check_arroyo_table_rules(
         keyed = [c for c, k in stmt.metadata.items() if k == "key" and c in pks]
         if not keyed:
             raise stmt.error_at(
-                "Redis lookup tables must have a PRIMARY KEY field defined as "
-                "`field_name TEXT METADATA FROM 'key'`",
+                REDIS_KEY_RULE,
                 pks[0] if pks else name,
             )
     types = {f.name: f.type for f in fields}

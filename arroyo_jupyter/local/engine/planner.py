@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from . import validate
+from . import lookup, validate
 from .catalog import TS, TableDef, table_from_connection, table_from_create
 from .dag import Dag
 from .dialect import Statement, split_statements
@@ -70,6 +70,7 @@ class Program:
     source_nodes: dict[str, tuple[int, int]] = field(default_factory=dict)  # table → (source, watermark) ids
     op_ids: dict[int, str] = field(default_factory=dict)  # node_id → operator id ("source_impulse_1", …)
     settings: dict[str, str] = field(default_factory=dict)  # SET name = value (updating_ttl)
+    lookups: dict[str, Any] = field(default_factory=dict)  # derived table → its LookupJoinPlan (lookup.py)
 
     @property
     def graph(self) -> dict[str, Any]:
@@ -153,6 +154,7 @@ def plan_query(
         except PlanError:
             raise
     views: dict[str, exp.Expression] = {}
+    lookups: dict[str, lookup.LookupJoinPlan] = {}  # derived table → lookup join (lookup.py)
     pending: list[tuple[Statement, str | None, exp.Expression]] = []
     settings: dict[str, str] = {}
     for stmt in statements:
@@ -173,7 +175,7 @@ def plan_query(
                 if name in catalog or name in views:
                     raise stmt.error(f"view '{name}' is defined twice")
                 validate.check_view(stmt, ast.expression, catalog, views)  # (sql engineer: errors at the view)
-                views[name] = ast.expression
+                views[name] = lookup.rewrite(stmt, ast.expression, catalog, views, lookups)
             else:
                 raise stmt.error(f"CREATE {kind} is not supported; use CREATE TABLE or CREATE VIEW")
         elif isinstance(ast, exp.Insert):
@@ -204,6 +206,9 @@ def plan_query(
                 raise stmt.error(f"table '{target}' does not exist; create it with CREATE TABLE first")
             if table.kind == "source":
                 raise stmt.error(f"attempted to insert into table '{target}', but it is a source")
+            if table.kind == "lookup":
+                raise stmt.error(f"'{target}' is a lookup table (read by JOIN … ON); drop TEMPORARY to write to it")
+        query = lookup.rewrite(stmt, query, catalog, views, lookups)  # lookup joins → a lookup node's table
         try:
             shape = translate(query, views, set(catalog))
         except _UnknownTable as err:
@@ -240,7 +245,8 @@ def plan_query(
                 )
     from .graph import build_graph
 
-    program = Program(sql, parallelism, catalog, queries, [], Dag(), udf_defs, preview, settings=settings)
+    program = Program(sql, parallelism, catalog, queries, [], Dag(), udf_defs, preview, settings=settings,
+                      lookups=dict(lookups))
     build_graph(program, preview=preview, enable_sinks=enable_sinks, updating_tables=updating_tables)
     return program
 

@@ -209,8 +209,9 @@ class Job:
                 if stop:
                     self.stop("immediate")
                 return epoch
-            if self._stopping or self._stop_mode is not None or self.outcome is not None:
-                return epoch
+            if (self._stopping or self._stop_mode is not None or self.outcome is not None
+                    or self._failure is not None or not self.subtasks):
+                return epoch  # stopping, ended or failed: no epoch can complete truthfully
             self._stopping = stop
             start = _us()
             st.epoch_dir(self.root, epoch).mkdir(parents=True, exist_ok=True)
