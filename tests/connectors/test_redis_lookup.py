@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 import redis
 from brokers import wait_until
@@ -239,3 +240,50 @@ def test_a_value_that_does_not_fit_its_column_fails_clearly(redis_server):
     rec, _ = run_sql(sql)
     assert rec.ended is not None and rec.ended.startswith("failed"), rec.ended
     assert "lookup table 'users': a value's 'age' does not fit int64" in rec.ended
+
+
+def test_a_console_lookup_table_joins_in_a_pipeline(fresh_server, redis_server, users):
+    """As Arroyo's console does it: a redis profile, a connection table of type Lookup, a query."""
+    with httpx.Client(base_url=fresh_server.api_url, timeout=60) as api:
+        profile = api.post(
+            "/connection_profiles",
+            json={"name": "r", "connector": "redis", "config": {"connection": {"address": redis_server.url}}},
+        )
+        assert profile.status_code == 200, profile.text
+        table = api.post(
+            "/connection_tables",
+            json={
+                "name": "people",
+                "connector": "redis",
+                "connection_profile_id": profile.json()["id"],
+                "config": {"connectorType": {"lookup": {}}},
+                "schema": {
+                    "format": {"json": {}},
+                    "fields": [
+                        {"name": "id", "type": "string", "required": True, "metadata_key": "key"},
+                        {"name": "name", "type": "string", "required": False},
+                    ],
+                    "primary_keys": ["id"],
+                },
+            },
+        )
+        assert table.status_code == 200, table.text
+        assert table.json()["table_type"] == "lookup"
+        query = (
+            "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100', message_count = '4');\n"
+            "SELECT counter, p.name FROM impulse JOIN people p ON p.id = concat('u', CAST(counter AS TEXT));"
+        )
+        checked = api.post("/pipelines/validate_query", json={"query": query})
+        assert checked.status_code == 200 and not checked.json().get("errors"), checked.text
+    from arroyo_jupyter.session import Session
+
+    s = Session()
+    s.connect(fresh_server.url)
+    try:
+        frame = s.preview(query, collect=2).frame[["counter", "name"]]
+    finally:
+        s.disconnect()
+    assert sorted(frame.to_dict("records"), key=lambda r: r["counter"]) == [
+        {"counter": 0, "name": "user 0"},
+        {"counter": 2, "name": "user 2"},
+    ]

@@ -467,7 +467,10 @@ def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
             [pa.field(f["name"], _field_type(f), not f.get("required", False)) for f in fields]
         )
     table = TableDef(name=name, schema=schema, connector=spec.get("connector"), options=config)
-    if "type" not in config and spec.get("table_type") in ("source", "sink"):
+    if isinstance(raw, dict) and config.get("type") == "lookup":  # its key: a primary key with metadata_key "key"
+        table.metadata = {f["name"]: str(f["metadata_key"]) for f in fields or [] if f.get("metadata_key")}
+        table.primary_keys = [str(k) for k in raw.get("primary_keys") or []]
+    if "type" not in config and spec.get("table_type") in ("source", "sink", "lookup"):
         table.options["type"] = spec["table_type"]
     elif "type" not in config and table.connector == "single_file":
         table.options["type"] = "source"
