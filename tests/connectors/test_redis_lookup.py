@@ -327,3 +327,25 @@ def test_the_cache_reads_each_key_from_redis_once(redis_server, users):
     } | {None}
     stats = users.info("stats")
     assert stats["keyspace_hits"] + stats["keyspace_misses"] == 10  # 10 distinct keys, each read once
+
+
+def test_two_lookup_joins_in_a_row(redis_server, users):
+    users.set("user 4", json.dumps({"city": "Lyon"}))
+    sql = (
+        IMPULSE
+        + lookup_table(redis_server.url)
+        + "CREATE TEMPORARY TABLE cities (person TEXT METADATA FROM 'key' PRIMARY KEY, city TEXT) WITH ("
+        f"connector = 'redis', address = '{redis_server.url}', format = 'json');\n"
+        "SELECT i.counter, u.name, c.city FROM impulse i JOIN users u ON u.id = concat('u', CAST(i.counter AS TEXT)) "
+        "LEFT JOIN cities c ON c.person = u.name;"
+    )
+    program = plan_query(sql)
+    assert [n.description for n in program.dag.nodes if n.operator.startswith("lookup_join")] == [
+        "LookupJoin<users>",
+        "LookupJoin<cities>",
+    ]
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert sorted(rec.rows, key=lambda r: r["counter"]) == [
+        {"counter": c, "name": f"user {c}", "city": "Lyon" if c == 4 else None} for c in range(0, 10, 2)
+    ]

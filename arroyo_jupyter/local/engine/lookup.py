@@ -54,14 +54,19 @@ def rewrite(
         return query
     query = query.copy()
     for select in list(query.find_all(exp.Select)):
-        joins = select.args.get("joins") or []
-        for i, join in enumerate(joins):
+        # lookup joins first, one after the other (each reads the table the one before made)
+        while (
+            (joins := select.args.get("joins"))
+            and isinstance(joins[0].this, exp.Table)
+            and (joins[0].this.name in lookups)
+        ):
+            _rewrite_join(stmt, select, joins[0], catalog, views, plans, udfs)
+        for join in select.args.get("joins") or []:
             if isinstance(join.this, exp.Table) and join.this.name in lookups:
-                if i != 0:
-                    raise stmt.error_at(
-                        f"a lookup join must be the first join of its SELECT: FROM stream {SHAPE}", join.this
-                    )
-                _rewrite_join(stmt, select, join, catalog, views, plans, udfs)
+                raise stmt.error_at(
+                    f"lookup joins must come before other joins of their SELECT: FROM stream {SHAPE}",
+                    join.this,
+                )
     for table in query.find_all(exp.Table):
         if table.name in lookups:
             raise stmt.error_at(
