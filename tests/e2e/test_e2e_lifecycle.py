@@ -192,7 +192,7 @@ def test_dashboard_shares_one_watcher_and_says_deleted(open_notebook, notebook_w
     header = page.locator(".arroyo-dashboard .arroyo-job-state").first
     expect(header.locator(".arroyo-state")).to_have_text(["Running"], timeout=UI_MS)
     expect(
-        page.locator(".arroyo-dashboard .arroyo-output .arroyo-row:not(.arroyo-header)").first
+        page.locator(".arroyo-dashboard .arroyo-output .ag-row[row-index]").first
     ).to_be_attached(timeout=UI_MS)
     # one poll loop for the five views: the header's watcher is the only one
     assert nb.kernel_json(
