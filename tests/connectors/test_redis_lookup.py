@@ -150,6 +150,12 @@ def test_redis_going_away_mid_run_fails_the_job_naming_the_address(redis_server,
         ("SELECT u.name FROM impulse i JOIN users u ON i.counter > 3", "one equality"),
         ("SELECT name FROM users", "only be read through a join"),
         (
+            "CREATE TABLE counts (c TEXT, n BIGINT);\nINSERT INTO counts SELECT CAST(counter AS TEXT), count(*) "
+            "FROM impulse GROUP BY 1;\nSELECT u.name FROM counts JOIN users u ON counts.c = u.id",
+            "'counts' is updating",
+        ),
+        ("SELECT u.name FROM impulse i JOIN users u ON i.nope = u.id", "key expression: .*nope"),
+        (
             "SELECT u.name FROM (SELECT counter FROM impulse) i JOIN users u ON CAST(i.counter AS TEXT) = u.id",
             "must be a table",
         ),

@@ -9,6 +9,7 @@ instead, its references to ``t.col`` re-pointed at the derived columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -41,6 +42,7 @@ def rewrite(
     catalog: dict[str, TableDef],
     views: dict[str, exp.Expression],
     plans: dict[str, LookupJoinPlan],
+    udfs: Any = (),
 ) -> exp.Expression:
     """The query without its lookup joins (new ones are added to ``plans`` and ``catalog``)."""
     lookups = {n for n, t in catalog.items() if t.kind == "lookup"}
@@ -55,7 +57,7 @@ def rewrite(
                     raise stmt.error_at(
                         f"a lookup join must be the first join of its SELECT: FROM stream {SHAPE}", join.this
                     )
-                _rewrite_join(stmt, select, join, catalog, views, plans)
+                _rewrite_join(stmt, select, join, catalog, views, plans, udfs)
     for table in query.find_all(exp.Table):
         if table.name in lookups:
             raise stmt.error_at(
@@ -71,6 +73,7 @@ def _rewrite_join(
     catalog: dict[str, TableDef],
     views: dict[str, exp.Expression],
     plans: dict[str, LookupJoinPlan],
+    udfs: Any,
 ) -> None:
     lookup = catalog[join.this.name]
     side, kind = (join.args.get("side") or "").upper(), (join.args.get("kind") or "").upper()
@@ -118,6 +121,7 @@ def _rewrite_join(
     key_query = exp.select(exp.alias_(other[0].copy(), "__key")).from_(
         exp.Table(this=exp.to_identifier(source.name), alias=exp.TableAlias(this=exp.to_identifier(s_alias)))
     )
+    _check_key(stmt, key_query, stream, other[0], udfs)
     plans[name] = LookupJoinPlan(name, source.name, lookup, key, key_query, side == "LEFT", columns, schema)
     catalog[name] = TableDef(name, schema, None, kind="joined")  # written by the join's node only
 
@@ -137,3 +141,32 @@ def _rewrite_join(
         select.set("joins", None)
     source.set("this", exp.to_identifier(name))
     source.set("alias", exp.TableAlias(this=exp.to_identifier(s_alias)))
+
+
+def _check_key(
+    stmt: Statement, key_query: exp.Select, stream: TableDef, at: exp.Expression, udfs: Any
+) -> None:
+    """The key expression plans over the stream (as the operator will run it), or a positioned error."""
+    from .planner import _df_error, _input_schema, new_context
+    from .translate import translate
+
+    ctx = new_context(udfs)
+    ctx.register_record_batches(
+        stream.name, [[pa.RecordBatch.from_pylist([], schema=_input_schema(stream, False))]]
+    )
+    try:
+        ctx.sql(translate(key_query, {}, {stream.name}).sql).schema()
+    except Exception as err:  # DataFusion raises plain exceptions
+        raise stmt.error_at(f"the lookup join's key expression: {_df_error(err)}", at) from None
+
+
+def check_streams(
+    stmt: Statement, inputs: list[str], plans: dict[str, LookupJoinPlan], updating: set[str]
+) -> None:
+    """Lookup joins read append-only streams: a table of changes (an updating query's) is refused."""
+    for name in inputs:
+        if name in plans and plans[name].stream in updating:
+            raise stmt.error_at(
+                f"lookup joins read append-only streams; '{plans[name].stream}' is updating",
+                plans[name].stream,
+            )
