@@ -167,6 +167,22 @@ def test_other_join_shapes_are_refused_clearly(query, message):
         plan_query(IMPULSE + lookup_table("redis://127.0.0.1:6379") + query + ";")
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (", 'lookup.cache.max_bytes' = 'lots'", "lookup.cache.max_bytes must be a positive number of bytes"),
+        (", 'lookup.cache.ttl' = 'soon'", "lookup.cache.ttl: "),
+    ],
+)
+def test_bad_cache_options_are_refused_when_planning(options, message):
+    with pytest.raises(PlanError, match=message):
+        plan_query(
+            IMPULSE
+            + lookup_table("redis://127.0.0.1:6379", options)
+            + "SELECT u.name FROM impulse i JOIN users u ON CAST(i.counter AS TEXT) = u.id;"
+        )
+
+
 def test_lookup_join_plans_to_its_own_node():
     program = plan_query(
         IMPULSE
@@ -292,4 +308,44 @@ def test_a_console_lookup_table_joins_in_a_pipeline(fresh_server, redis_server, 
     assert sorted(frame.to_dict("records"), key=lambda r: r["counter"]) == [
         {"counter": 0, "name": "user 0"},
         {"counter": 2, "name": "user 2"},
+    ]
+
+
+def test_the_cache_reads_each_key_from_redis_once(redis_server, users):
+    users.config_resetstat()
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', message_count = '400');\n"
+        + lookup_table(
+            redis_server.url, ", 'lookup.cache.max_bytes' = '100000', 'lookup.cache.ttl' = '1 hour'"
+        )
+        + "SELECT counter, name FROM impulse LEFT JOIN users ON users.id = concat('u', CAST(counter % 10 AS TEXT));"
+    )
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert len(rec.rows) == 400 and {r["name"] for r in rec.rows} == {
+        f"user {i}" for i in range(0, 10, 2)
+    } | {None}
+    stats = users.info("stats")
+    assert stats["keyspace_hits"] + stats["keyspace_misses"] == 10  # 10 distinct keys, each read once
+
+
+def test_two_lookup_joins_in_a_row(redis_server, users):
+    users.set("user 4", json.dumps({"city": "Lyon"}))
+    sql = (
+        IMPULSE
+        + lookup_table(redis_server.url)
+        + "CREATE TEMPORARY TABLE cities (person TEXT METADATA FROM 'key' PRIMARY KEY, city TEXT) WITH ("
+        f"connector = 'redis', address = '{redis_server.url}', format = 'json');\n"
+        "SELECT i.counter, u.name, c.city FROM impulse i JOIN users u ON u.id = concat('u', CAST(i.counter AS TEXT)) "
+        "LEFT JOIN cities c ON c.person = u.name;"
+    )
+    program = plan_query(sql)
+    assert [n.description for n in program.dag.nodes if n.operator.startswith("lookup_join")] == [
+        "LookupJoin<users>",
+        "LookupJoin<cities>",
+    ]
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert sorted(rec.rows, key=lambda r: r["counter"]) == [
+        {"counter": c, "name": f"user {c}", "city": "Lyon" if c == 4 else None} for c in range(0, 10, 2)
     ]

@@ -17,6 +17,7 @@ from sqlglot import exp
 from .catalog import TableDef
 from .dialect import Statement
 
+DEFAULT_CACHE_BYTES = 8 * 1024 * 1024  # when only lookup.cache.ttl is set
 SHAPE = "JOIN <lookup table> ON <expression of the stream> = <lookup table>.<its key column>"
 
 
@@ -30,6 +31,9 @@ class LookupJoinPlan:
     left: bool  # LEFT JOIN: rows without a value are kept (lookup columns null)
     columns: dict[str, str]  # lookup column → its name in the derived table
     schema: pa.Schema  # the derived table's columns
+    cache: tuple[int, float | None] | None = (
+        None  # (max bytes, ttl seconds) of lookup.cache.*; None: no cache
+    )
 
 
 def key_column(table: TableDef) -> str:
@@ -50,14 +54,19 @@ def rewrite(
         return query
     query = query.copy()
     for select in list(query.find_all(exp.Select)):
-        joins = select.args.get("joins") or []
-        for i, join in enumerate(joins):
+        # lookup joins first, one after the other (each reads the table the one before made)
+        while (
+            (joins := select.args.get("joins"))
+            and isinstance(joins[0].this, exp.Table)
+            and (joins[0].this.name in lookups)
+        ):
+            _rewrite_join(stmt, select, joins[0], catalog, views, plans, udfs)
+        for join in select.args.get("joins") or []:
             if isinstance(join.this, exp.Table) and join.this.name in lookups:
-                if i != 0:
-                    raise stmt.error_at(
-                        f"a lookup join must be the first join of its SELECT: FROM stream {SHAPE}", join.this
-                    )
-                _rewrite_join(stmt, select, join, catalog, views, plans, udfs)
+                raise stmt.error_at(
+                    f"lookup joins must come before other joins of their SELECT: FROM stream {SHAPE}",
+                    join.this,
+                )
     for table in query.find_all(exp.Table):
         if table.name in lookups:
             raise stmt.error_at(
@@ -122,7 +131,10 @@ def _rewrite_join(
         exp.Table(this=exp.to_identifier(source.name), alias=exp.TableAlias(this=exp.to_identifier(s_alias)))
     )
     _check_key(stmt, key_query, stream, other[0], udfs)
-    plans[name] = LookupJoinPlan(name, source.name, lookup, key, key_query, side == "LEFT", columns, schema)
+    cache = _cache_options(stmt, lookup)
+    plans[name] = LookupJoinPlan(
+        name, source.name, lookup, key, key_query, side == "LEFT", columns, schema, cache
+    )
     catalog[name] = TableDef(name, schema, None, kind="joined")  # written by the join's node only
 
     for star in list(select.find_all(exp.Column)):  # (the derived columns have other names)
@@ -170,3 +182,25 @@ def check_streams(
                 f"lookup joins read append-only streams; '{plans[name].stream}' is updating",
                 plans[name].stream,
             )
+
+
+def _cache_options(stmt: Statement, table: TableDef) -> tuple[int, float | None] | None:
+    """``lookup.cache.max_bytes`` (a positive integer) and ``lookup.cache.ttl`` (an interval)."""
+    from .translate import interval_ns
+
+    max_bytes, ttl = table.options.get("lookup.cache.max_bytes"), table.options.get("lookup.cache.ttl")
+    if max_bytes is None and ttl is None:
+        return None
+    try:
+        size = int(max_bytes) if max_bytes is not None else DEFAULT_CACHE_BYTES
+        if size <= 0:
+            raise ValueError
+    except ValueError:
+        raise stmt.error_at(
+            f"lookup.cache.max_bytes must be a positive number of bytes, got '{max_bytes}'", table.name
+        ) from None
+    try:
+        seconds = interval_ns(exp.Literal.string(ttl)) / 1e9 if ttl is not None else None
+    except ValueError as err:
+        raise stmt.error_at(f"lookup.cache.ttl: {err}", table.name) from None
+    return size, seconds
