@@ -16,6 +16,7 @@ Other updating queries keep their input and re-run (``UpdatingOp``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 
@@ -47,7 +48,7 @@ def plan_incremental(tree: exp.Expression, table_names: set[str], windowed: bool
     outer = top.copy()
     inner = outer
     while isinstance(inner, exp.Select) and _projection_of_subquery(inner):
-        inner = (inner.args.get("from_") or inner.args.get("from")).this.this
+        inner = (inner.args.get("from_") or inner.args["from"]).this.this
     if inner is outer:
         return _plan_select(outer, table_names, windowed, named=False)
     plan = _plan_select(inner, table_names, windowed, named=True)
@@ -167,10 +168,10 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
             return None  # a column outside both the keys and the aggregates
         return out
 
-    selects = []
+    selects: list[Any] = []
     seen_keys: set[str] = set()
     for e in top.expressions:
-        r = rewrite(e.unalias())
+        r: Any = rewrite(e.unalias())
         if r is None:
             return None
         if named and isinstance(r, exp.Column) and r.name in keys:

@@ -43,8 +43,10 @@ class WindowedAggOp(_Base):
         self.parts: list[pa.Table] = []
         self._compact: pa.Table | None = None  # parts[0] when it is already merged
         self.min_end = POS_INF  # the earliest end of a window with partials
-        empty = {n: _with_window(s.empty_table(), np.zeros(0, np.int64), np.zeros(0, np.int64))
-                 for n, s in self.schemas.items()}
+        empty = {
+            n: _with_window(s.empty_table(), np.zeros(0, np.int64), np.zeros(0, np.int64))
+            for n, s in self.schemas.items()
+        }
         self.names = self._sql(self.sql, **empty).schema.names  # the raw query's column names
         self.empty_partial = self._sql(self.inc.partial_sql, **empty)
         state = state or {}
@@ -108,8 +110,11 @@ class WindowedAggOp(_Base):
         starts = np.concatenate(start_parts)
         if len(idx_parts) > 1 or len(idx_parts[0]) < len(ts):
             rows = rows.take(pa.array(np.concatenate(idx_parts)))
-        inputs = {n: _with_window(s.empty_table(), np.zeros(0, np.int64), np.zeros(0, np.int64))
-                  for n, s in self.schemas.items() if n != table}
+        inputs = {
+            n: _with_window(s.empty_table(), np.zeros(0, np.int64), np.zeros(0, np.int64))
+            for n, s in self.schemas.items()
+            if n != table
+        }
         inputs[table] = _with_window(rows, starts, starts + w.width)
         self._add(self._sql(self.inc.partial_sql, **inputs).cast(self.empty_partial.schema))
 
