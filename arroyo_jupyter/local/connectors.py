@@ -296,6 +296,8 @@ def table_type(connector: ConnectorInfo, config: dict[str, Any]) -> str:
         return "sink" if {"commit_mode", "key_field", "timestamp_field", "retain"} & set(kind) else "source"
     nested = config.get("connectorType")
     if isinstance(nested, dict):  # redis and nats: {"target": …} / {"sinkType": …} / {"sourceType": …}
+        if "lookup" in nested:  # redis: a lookup table (joined with JOIN … ON)
+            return "lookup"
         return "sink" if {"target", "sinkType"} & set(nested) else "source"
     if "type" in config:
         return str(config["type"])

@@ -17,7 +17,7 @@ import traitlets as t
 from ..api import watch as _watch
 from ._esm import assemble, stylesheet
 from ._saved import SavedSnapshot
-from ._source import short_error
+from ._source import Source, short_error
 
 log = logging.getLogger("arroyo_jupyter.widgets")
 
@@ -121,10 +121,18 @@ HEARTBEAT = Heartbeat()
 class ArroyoWidget(anywidget.AnyWidget):
     """Base: loads ``js/<_esm_name>.js`` (``_esm.assemble``), dispatches ``{"type": …}`` custom messages
     to ``_msg_<type>`` methods, reports failures in the synced ``error`` trait, and adds a
-    text/plain + text/html snapshot to the mimebundle."""
+    text/plain + text/html snapshot to the mimebundle.
+
+    A widget that sets ``self._source`` (a ``Source``) before ``super().__init__`` is
+    subscribed to its pipeline's one watcher (``self._sub``; events go to ``_on_watch``,
+    every ``_refresh_interval`` s at most): when the pipeline is deleted its own pollers
+    stop, ``gone`` becomes "deleted" and the front-end says so (common.js ``renderLive``).
+    """
 
     _esm_name = ""
+    _refresh_interval: float = _watch.STEADY_POLL
     error = t.Unicode("").tag(sync=True)
+    gone = t.Unicode("").tag(sync=True)  # "deleted" once the pipeline is gone
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -134,6 +142,18 @@ class ArroyoWidget(anywidget.AnyWidget):
         self._subscriptions: list[_watch.Subscription] = []
         self._saved = SavedSnapshot(self._repr_mimebundle_)
         self.on_msg(self._dispatch)
+        source = getattr(self, "_source", None)
+        self._sub: _watch.Subscription | None = None
+        if isinstance(source, Source):
+            self._sub = self._watch(source.pipeline, self._on_watch, self._refresh_interval)
+
+    def _on_watch(self, event: _watch.WatchEvent) -> None:
+        """News of the pipeline from its watcher; by default only a deletion matters."""
+        if event.deleted and not self.gone and not self.closed:
+            self.stop_polling()
+            with self.hold_sync():
+                self.gone = "deleted"
+                self.error = ""  # not the raw 404 the last poll may have met
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         if cls.__dict__.get("_esm_name"):
@@ -170,12 +190,14 @@ class ArroyoWidget(anywidget.AnyWidget):
         """Stop polling and streaming, then close the comm (idempotent)."""
         if not hasattr(self, "_closed"):  # __init__ failed half-way (ipywidgets calls close in __del__)
             return super().close()
-        if not self.closed and self.comm is not None:
-            self._saved.publish()  # the final state, for a headless run's saved output
-        self._closed.set()
-        HEARTBEAT.discard(self)
-        for sub in self._subscriptions:
-            sub.close()
+        try:
+            if not self.closed and self.comm is not None:
+                self._saved.publish()  # the final state, for a headless run's saved output
+        finally:  # a failed publish must not leave the watcher or the heartbeat running
+            self._closed.set()
+            HEARTBEAT.discard(self)
+            for sub in self._subscriptions:
+                sub.close()
         for poller in self._pollers:
             poller.stop()
         for thread in getattr(self, "_threads", []):

@@ -14,7 +14,7 @@ from typing import Any
 
 import traitlets as t
 
-from ..api.watch import STEADY_POLL, Subscription, WatchEvent
+from ..api.watch import STEADY_POLL, PipelineWatcher, WatchEvent
 from ..states import STOP_MODES, console_buttons
 from ._base import ArroyoWidget, esc
 from ._source import Source, short_error
@@ -114,7 +114,6 @@ class JobStateWidget(ArroyoWidget):
     timeline_source = t.Unicode("server").tag(sync=True)  # "server" | "polls" (a cluster without transitions)
     busy = t.Unicode("").tag(sync=True)  # the label of the call in progress
     confirm_stop = t.Bool(True).tag(sync=True)  # ask before Stop and before dropping state
-    gone = t.Unicode("").tag(sync=True)  # "deleted" once the pipeline is gone
     as_of = t.Float(0.0).tag(sync=True)  # ms since epoch of the shown job when the last poll failed
 
     def __init__(
@@ -126,6 +125,9 @@ class JobStateWidget(ArroyoWidget):
         **kwargs: Any,
     ) -> None:
         self._source = Source(pipeline)
+        self._refresh_interval = refresh_interval
+        self._calls: list[threading.Thread] = []
+        self._last_ok = 0.0
         super().__init__(
             pipeline_name=self._source.name,
             pipeline_id=self._source.id,
@@ -134,13 +136,15 @@ class JobStateWidget(ArroyoWidget):
             confirm_stop=(not self._source.preview) if confirm_stop is None else confirm_stop,
             **kwargs,
         )
-        self._calls: list[threading.Thread] = []
-        self._last_ok = 0.0
-        self._sub: Subscription = self._watch(self._source.pipeline, self._on_event, refresh_interval)
 
     # ---- news from the watcher
 
-    def _on_event(self, event: WatchEvent) -> None:
+    @property
+    def _watcher(self) -> PipelineWatcher:
+        assert self._sub is not None  # a JobStateWidget always has a Source
+        return self._sub.watcher
+
+    def _on_watch(self, event: WatchEvent) -> None:
         if self.closed:
             return
         if event.deleted:
@@ -197,7 +201,7 @@ class JobStateWidget(ArroyoWidget):
 
     def refresh(self) -> None:
         """Poll now."""
-        self._sub.watcher.wake()
+        self._watcher.wake()
 
     # ---- actions
 
@@ -235,7 +239,7 @@ class JobStateWidget(ArroyoWidget):
             self.error = f"{method} failed: {short_error(exc)}"
         finally:
             self.busy = ""
-            self._sub.watcher.hurry()
+            self._watcher.hurry()
 
     def _msg_action(self, content: dict, _buffers: list) -> None:
         method, mode = content.get("method"), content.get("mode")

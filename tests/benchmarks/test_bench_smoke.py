@@ -46,6 +46,7 @@ EXPECTED = {
     ],
     "idle_jobs": ["server.idle_jobs.list_pipelines_p50", "server.slow_jobs.list_pipelines_p50"],
     "connectors": ["connectors.kafka_filter_kafka.events_per_s", "connectors.parquet_aggregate.events_per_s"],
+    "lookup": ["lookup.redis_lookup_join.events_per_s"],
     "live_table": [
         f"live_table.{r}.{m}"
         for r in ("10k", "50k")
@@ -80,7 +81,9 @@ def _check(name: str, tmp_path: Path, timeout: float = 240) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("name", ["stream_decode", "charts", "engine", "server", "idle_jobs", "connectors"])
+@pytest.mark.parametrize(
+    "name", ["stream_decode", "charts", "engine", "server", "idle_jobs", "connectors", "lookup"]
+)
 def test_benchmark_runs_tiny_and_prints_its_lines(name, tmp_path):
     _check(name, tmp_path)
 

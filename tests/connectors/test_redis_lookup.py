@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 import redis
-from engine_helpers import run_sql
+from brokers import wait_until
+from engine_helpers import Recorder, run_sql
 
-from arroyo_jupyter.local.engine import PlanError, plan_query
+from arroyo_jupyter.local.engine import PlanError, plan_query, start_job
 from arroyo_jupyter.local.engine.lookup_join import LookupCache
 
 pytestmark = pytest.mark.timeout(120)
@@ -111,6 +113,30 @@ def test_redis_down_fails_the_job_naming_the_address():
     assert rec.ended is not None and rec.ended.startswith("failed"), rec.ended
     assert "lookup table 'users'" in rec.ended
     assert "check that Redis is running at redis://127.0.0.1:1" in rec.ended
+    assert any(
+        op.startswith("lookup_join") and "redis://127.0.0.1:1" in message for op, _, message, *_ in rec.errors
+    )
+
+
+def test_redis_going_away_mid_run_fails_the_job_naming_the_address(redis_server, users):
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '50');\n"
+        + lookup_table(redis_server.url)
+        + "SELECT counter, name FROM impulse LEFT JOIN users ON users.id = concat('u', CAST(counter % 10 AS TEXT));"
+    )
+    rec = Recorder()
+    job = start_job(plan_query(sql), state_dir=None, listener=rec)
+    try:
+        wait_until(
+            lambda: any(r["name"] == "user 0" for r in rec.rows), what="joined rows before Redis stops"
+        )
+        redis_server.stop()
+        assert job.join(60), "the job did not end after Redis went away"
+    finally:
+        job.stop("immediate")
+        job.join(30)
+    assert rec.ended is not None and rec.ended.startswith("failed"), rec.ended
+    assert f"check that Redis is running at {redis_server.url}" in rec.ended
 
 
 @pytest.mark.parametrize(
@@ -124,6 +150,12 @@ def test_redis_down_fails_the_job_naming_the_address():
         ("SELECT u.name FROM impulse i JOIN users u ON i.counter > 3", "one equality"),
         ("SELECT name FROM users", "only be read through a join"),
         (
+            "CREATE TABLE counts (c TEXT, n BIGINT);\nINSERT INTO counts SELECT CAST(counter AS TEXT), count(*) "
+            "FROM impulse GROUP BY 1;\nSELECT u.name FROM counts JOIN users u ON counts.c = u.id",
+            "'counts' is updating",
+        ),
+        ("SELECT u.name FROM impulse i JOIN users u ON i.nope = u.id", "key expression: .*nope"),
+        (
             "SELECT u.name FROM (SELECT counter FROM impulse) i JOIN users u ON CAST(i.counter AS TEXT) = u.id",
             "must be a table",
         ),
@@ -133,6 +165,22 @@ def test_redis_down_fails_the_job_naming_the_address():
 def test_other_join_shapes_are_refused_clearly(query, message):
     with pytest.raises(PlanError, match=message):
         plan_query(IMPULSE + lookup_table("redis://127.0.0.1:6379") + query + ";")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (", 'lookup.cache.max_bytes' = 'lots'", "lookup.cache.max_bytes must be a positive number of bytes"),
+        (", 'lookup.cache.ttl' = 'soon'", "lookup.cache.ttl: "),
+    ],
+)
+def test_bad_cache_options_are_refused_when_planning(options, message):
+    with pytest.raises(PlanError, match=message):
+        plan_query(
+            IMPULSE
+            + lookup_table("redis://127.0.0.1:6379", options)
+            + "SELECT u.name FROM impulse i JOIN users u ON CAST(i.counter AS TEXT) = u.id;"
+        )
 
 
 def test_lookup_join_plans_to_its_own_node():
@@ -158,3 +206,146 @@ def test_cache_is_bounded_and_expires():
     cache.put("gone", None, now=0.0)
     assert cache.get("gone", 5.0) == (True, None)  # a cached absence
     assert cache.get("gone", 11.0) == (False, None)  # older than the ttl: looked up again
+
+
+def test_a_view_with_a_lookup_join_serves_two_queries(redis_server, users, tmp_path):
+    out = tmp_path / "out.json"
+    sql = (
+        IMPULSE
+        + lookup_table(redis_server.url)
+        + "CREATE VIEW named AS SELECT i.counter, u.name FROM impulse i JOIN users u "
+        "ON u.id = concat('u', CAST(i.counter AS TEXT));\n"
+        f"CREATE TABLE out (name TEXT) WITH (connector = 'single_file', path = '{out}', format = 'json', "
+        "type = 'sink');\n"
+        "INSERT INTO out SELECT name FROM named WHERE counter = 2;\n"
+        "SELECT counter, name FROM named;"
+    )
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert sorted(rec.rows, key=lambda r: r["counter"]) == [
+        {"counter": c, "name": f"user {c}"} for c in range(0, 10, 2)
+    ]
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [{"name": "user 2"}]
+
+
+def test_preview_through_the_embedded_server(fresh_server, redis_server, users):
+    """What ``%%arroyo preview`` does: the Session previews the SQL on the embedded server."""
+    from arroyo_jupyter.session import Session
+
+    s = Session()
+    s.connect(fresh_server.url)
+    try:
+        preview = s.preview(
+            IMPULSE.replace("'1000'", "'100'")
+            + lookup_table(redis_server.url)
+            + "SELECT counter, name FROM impulse LEFT JOIN users ON users.id = concat('u', CAST(counter AS TEXT));",
+            collect=20,
+        )
+        frame = preview.frame.astype(object).where(preview.frame.notna(), None)  # nulls as None
+        rows = sorted(frame.to_dict("records"), key=lambda r: r["counter"])
+    finally:
+        s.disconnect()
+    assert [r["counter"] for r in rows] == list(range(20))
+    assert [r["name"] for r in rows[:10]] == [f"user {c}" if c % 2 == 0 else None for c in range(10)]
+    assert all(r["name"] is None for r in rows[10:])
+
+
+def test_a_value_that_does_not_fit_its_column_fails_clearly(redis_server):
+    r = redis.Redis.from_url(redis_server.url)
+    r.set("1", json.dumps({"name": "x", "age": "not a number"}))
+    r.close()
+    sql = (
+        IMPULSE
+        + lookup_table(redis_server.url)
+        + "SELECT u.age FROM impulse i JOIN users u ON CAST(i.counter AS TEXT) = u.id;"
+    )
+    rec, _ = run_sql(sql)
+    assert rec.ended is not None and rec.ended.startswith("failed"), rec.ended
+    assert "lookup table 'users': a value's 'age' does not fit int64" in rec.ended
+
+
+def test_a_console_lookup_table_joins_in_a_pipeline(fresh_server, redis_server, users):
+    """As Arroyo's console does it: a redis profile, a connection table of type Lookup, a query."""
+    with httpx.Client(base_url=fresh_server.api_url, timeout=60) as api:
+        profile = api.post(
+            "/connection_profiles",
+            json={"name": "r", "connector": "redis", "config": {"connection": {"address": redis_server.url}}},
+        )
+        assert profile.status_code == 200, profile.text
+        table = api.post(
+            "/connection_tables",
+            json={
+                "name": "people",
+                "connector": "redis",
+                "connection_profile_id": profile.json()["id"],
+                "config": {"connectorType": {"lookup": {}}},
+                "schema": {
+                    "format": {"json": {}},
+                    "fields": [
+                        {"name": "id", "type": "string", "required": True, "metadata_key": "key"},
+                        {"name": "name", "type": "string", "required": False},
+                    ],
+                    "primary_keys": ["id"],
+                },
+            },
+        )
+        assert table.status_code == 200, table.text
+        assert table.json()["table_type"] == "lookup"
+        query = (
+            "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100', message_count = '4');\n"
+            "SELECT counter, p.name FROM impulse JOIN people p ON p.id = concat('u', CAST(counter AS TEXT));"
+        )
+        checked = api.post("/pipelines/validate_query", json={"query": query})
+        assert checked.status_code == 200 and not checked.json().get("errors"), checked.text
+    from arroyo_jupyter.session import Session
+
+    s = Session()
+    s.connect(fresh_server.url)
+    try:
+        frame = s.preview(query, collect=2).frame[["counter", "name"]]
+    finally:
+        s.disconnect()
+    assert sorted(frame.to_dict("records"), key=lambda r: r["counter"]) == [
+        {"counter": 0, "name": "user 0"},
+        {"counter": 2, "name": "user 2"},
+    ]
+
+
+def test_the_cache_reads_each_key_from_redis_once(redis_server, users):
+    users.config_resetstat()
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', message_count = '400');\n"
+        + lookup_table(
+            redis_server.url, ", 'lookup.cache.max_bytes' = '100000', 'lookup.cache.ttl' = '1 hour'"
+        )
+        + "SELECT counter, name FROM impulse LEFT JOIN users ON users.id = concat('u', CAST(counter % 10 AS TEXT));"
+    )
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert len(rec.rows) == 400 and {r["name"] for r in rec.rows} == {
+        f"user {i}" for i in range(0, 10, 2)
+    } | {None}
+    stats = users.info("stats")
+    assert stats["keyspace_hits"] + stats["keyspace_misses"] == 10  # 10 distinct keys, each read once
+
+
+def test_two_lookup_joins_in_a_row(redis_server, users):
+    users.set("user 4", json.dumps({"city": "Lyon"}))
+    sql = (
+        IMPULSE
+        + lookup_table(redis_server.url)
+        + "CREATE TEMPORARY TABLE cities (person TEXT METADATA FROM 'key' PRIMARY KEY, city TEXT) WITH ("
+        f"connector = 'redis', address = '{redis_server.url}', format = 'json');\n"
+        "SELECT i.counter, u.name, c.city FROM impulse i JOIN users u ON u.id = concat('u', CAST(i.counter AS TEXT)) "
+        "LEFT JOIN cities c ON c.person = u.name;"
+    )
+    program = plan_query(sql)
+    assert [n.description for n in program.dag.nodes if n.operator.startswith("lookup_join")] == [
+        "LookupJoin<users>",
+        "LookupJoin<cities>",
+    ]
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert sorted(rec.rows, key=lambda r: r["counter"]) == [
+        {"counter": c, "name": f"user {c}", "city": "Lyon" if c == 4 else None} for c in range(0, 10, 2)
+    ]

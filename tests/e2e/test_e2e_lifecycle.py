@@ -191,18 +191,21 @@ def test_dashboard_shares_one_watcher_and_says_deleted(open_notebook, notebook_w
     page = nb.page
     header = page.locator(".arroyo-dashboard .arroyo-job-state").first
     expect(header.locator(".arroyo-state")).to_have_text(["Running"], timeout=UI_MS)
-    expect(
-        page.locator(".arroyo-dashboard .arroyo-output .arroyo-row:not(.arroyo-header)").first
-    ).to_be_attached(timeout=UI_MS)
-    # one poll loop for the five views: the header's watcher is the only one
+    expect(page.locator(".arroyo-dashboard .arroyo-output-grid .ag-row[row-index]").first).to_be_attached(
+        timeout=UI_MS
+    )
+    # one poll loop for the five views: every part subscribes to the same watcher
     assert nb.kernel_json(
         "[w.subscribers for w in __import__('arroyo_jupyter.api.watch', fromlist=['x']).watchers()]"
-    ) == [2]  # the state header and the dashboard itself
+    ) == [6]  # state header, output, errors, checkpoints, metrics, and the dashboard itself
     _shot(nb, "dashboard-running")
     nb.kernel("pv.stop('immediate'); pv.wait_for('Stopped', timeout=60); pv.delete()")
     expect(header.locator(".arroyo-state")).to_have_text(["Deleted"], timeout=UI_MS)
     expect(header.locator(".arroyo-action")).to_have_count(0)
     assert nb.kernel_json("dash.deleted") is True
     expect(page.locator(".arroyo-dashboard.arroyo-dashboard-deleted")).to_have_count(1)  # the tabs grey out
+    expect(page.locator(".arroyo-dashboard .arroyo-gone-banner:visible").first).to_contain_text(
+        "pipeline deleted"
+    )
     _shot(nb, "dashboard-deleted")
     nb.kernel("dash.close(); server.stop()")

@@ -273,7 +273,14 @@ def test_a_view_whose_kernel_is_gone_says_disconnected_and_greys_out(page, name)
     page.clock.run_for(10_000)
     expect(banner).to_have_text("disconnected — run the cell again")
     expect(w).to_have_class("arroyo-disconnected")
-    expect(w.locator(".arroyo-widget")).to_have_attribute("inert", "")
+    expect(w.locator(".arroyo-widget").first).to_have_attribute("inert", "")
+    # greyed: everything but the banner is faded (whatever the widget put inside its element)
+    opacities = page.evaluate(
+        "() => [...document.querySelector('#w').children].filter((c) => "
+        "!c.classList.contains('arroyo-disconnected-banner') && c.style.display !== 'none')"
+        ".map((c) => [c.className, getComputedStyle(c).opacity])"
+    )
+    assert opacities and all(float(o) < 1 for _, o in opacities), opacities
     before = len(sent(page))
     w.locator(".arroyo-btn").first.click(force=True)  # a click does nothing
     assert len(sent(page)) == before
@@ -281,6 +288,21 @@ def test_a_view_whose_kernel_is_gone_says_disconnected_and_greys_out(page, name)
     emit(page, {"type": "__beat__"})
     expect(banner).to_be_hidden()
     expect(w).not_to_have_class("arroyo-disconnected")
+
+
+def test_any_view_of_a_deleted_pipeline_says_so(page):
+    mount(page, "errors", errors_state(gone=""))
+    w = page.locator("#w")
+    expect(w.locator(".arroyo-gone-banner")).to_be_hidden()
+    update(page, "gone", "deleted")
+    expect(w.locator(".arroyo-gone-banner")).to_have_text(
+        "pipeline deleted: this shows what it last reported"
+    )
+    expect(w).to_have_class("arroyo-gone-view")
+    # the job-state header says "Deleted" itself: no second notice
+    mount(page, "job_state", job_state(gone="deleted"), wid="j")
+    expect(page.locator("#j .arroyo-state")).to_have_text(["Deleted"])
+    expect(page.locator("#j .arroyo-gone-banner")).to_have_count(0)
 
 
 def test_a_view_greys_out_at_once_when_the_widget_manager_drops_its_comm(page):

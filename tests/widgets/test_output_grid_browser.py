@@ -269,11 +269,13 @@ def test_changelog_keeps_key_order_highlights_updates_and_counts_ops(page, table
         lambda: cells(page, "c0") == ["aa", "b", "c", "d"], "update, delete and insert applied in key order"
     )
     assert cells(page, "c1") == ["9", "1", "2", "1"]
-    # the updated row (only it) is highlighted briefly, then not any more
+    # the updated row (only it) is highlighted briefly, then not any more (rows are the
+    # grid's by position: row-index 2 is "c" after the update)
     flashed = page.wait_for_function(
         """() => { const rows = Array.from(document.querySelectorAll('#w .ag-row.arroyo-updated'),
                      (r) => r.querySelector('[col-id="c0"]')?.textContent);
                    return rows.length ? rows : null; }""",
+        polling="raf",
         timeout=5000,
     ).json_value()
     assert flashed == ["c"], flashed

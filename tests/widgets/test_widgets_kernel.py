@@ -287,6 +287,17 @@ def test_viewed_widgets_hear_a_heartbeat_until_they_close(fake):
     assert len(comm.customs("__beat__")) == beats
 
 
+def test_every_widget_of_a_deleted_pipeline_stops_polling_and_says_deleted(fake):
+    w = ErrorsWidget(fake, refresh=0.05)
+    assert w._sub is not None and w._sub.watcher.subscribers == 1  # on the pipeline's one watcher
+    wait_for(lambda: w._pollers and w._pollers[0].alive, message="its own poller")
+    fake.deleted = True
+    w._sub.watcher.wake()
+    wait_for(lambda: w.gone == "deleted", message="deleted")
+    assert w.error == "" and not any(p.alive for p in w._pollers)
+    w.close()
+
+
 def test_dashboard_on_a_deleted_pipeline_stops_every_part(fake):
     d = Dashboard(fake, refresh_interval=0.1)
     try:

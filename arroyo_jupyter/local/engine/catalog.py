@@ -74,7 +74,7 @@ class TableDef:
     schema: pa.Schema | None  # None: inferred (sinks without columns)
     connector: str | None  # None: an in-memory table
     options: dict[str, str] = field(default_factory=dict)
-    kind: str = "source"  # "source" | "sink" | "memory" | "lookup"
+    kind: str = "source"  # "source" | "sink" | "memory" | "lookup" | "joined" (lookup.py)
     watermark: tuple[str, str | None] | None = None
     event_time_field: str | None = None
     primary_keys: list[str] = field(default_factory=list)
@@ -202,6 +202,8 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
             raise fail(f"connector '{connector}' has no lookups (only {', '.join(sorted(LOOKUP_CONNECTORS))})")
         if table.schema is None:
             raise fail(f"lookup table '{table.name}' needs a column list")
+        if not any(k == "key" and c in table.primary_keys for c, k in table.metadata.items()):
+            raise fail(REDIS_KEY_RULE)
         table.kind = "lookup"
         return table
     if kind not in ("source", "sink"):
@@ -264,6 +266,7 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
 
 
 LOOKUP_CONNECTORS = {"redis"}  # connectors that serve lookup joins (CREATE TEMPORARY TABLE …)
+REDIS_KEY_RULE = "Redis lookup tables must have a PRIMARY KEY field defined as `field_name TEXT METADATA FROM 'key'`"
 
 # Metadata a connector offers to ``col TYPE METADATA FROM 'key'`` (Arroyo's metadata_defs)
 METADATA_FIELDS: dict[str, dict[str, pa.DataType]] = {
@@ -323,8 +326,7 @@ def _check_arroyo_table_rules(
         keyed = [c for c, k in stmt.metadata.items() if k == "key" and c in pks]
         if not keyed:
             raise stmt.error_at(
-                "Redis lookup tables must have a PRIMARY KEY field defined as "
-                "`field_name TEXT METADATA FROM 'key'`",
+                REDIS_KEY_RULE,
                 pks[0] if pks else name,
             )
     types = {f.name: f.type for f in fields}
@@ -465,7 +467,10 @@ def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
             [pa.field(f["name"], _field_type(f), not f.get("required", False)) for f in fields]
         )
     table = TableDef(name=name, schema=schema, connector=spec.get("connector"), options=config)
-    if "type" not in config and spec.get("table_type") in ("source", "sink"):
+    if isinstance(raw, dict) and config.get("type") == "lookup":  # its key: a primary key with metadata_key "key"
+        table.metadata = {f["name"]: str(f["metadata_key"]) for f in fields or [] if f.get("metadata_key")}
+        table.primary_keys = [str(k) for k in raw.get("primary_keys") or []]
+    if "type" not in config and spec.get("table_type") in ("source", "sink", "lookup"):
         table.options["type"] = spec["table_type"]
     elif "type" not in config and table.connector == "single_file":
         table.options["type"] = "source"

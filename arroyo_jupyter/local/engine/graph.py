@@ -58,7 +58,8 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
     used: list[str] = []
     for q in program.queries:
         for name in q.shape.inputs:
-            name = program.lookups[name].stream if name in program.lookups else name  # lookup joins read it
+            while name in program.lookups:  # a lookup join reads its stream
+                name = program.lookups[name].stream
             if program.tables[name].kind == "source" and name not in used:
                 used.append(name)
     for name in used:
@@ -73,17 +74,22 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
         program.source_nodes[name] = (src, wm)
 
     producers: dict[str, int] = {name: wm for name, (_, wm) in program.source_nodes.items()}
+
+    def lookup_producer(t: str) -> None:
+        """A lookup join turns its stream into the table the query reads (chains: in order)."""
+        if t in program.lookups and t not in producers:
+            from .lookup_join import build_lookup_join
+
+            lj = program.lookups[t]
+            lookup_producer(lj.stream)
+            nid = next_id()
+            producers[t] = node(f"lookup_join_{nid}", f"lookup_join_{nid}", f"LookupJoin<{lj.lookup.name}>", n,
+                                build_lookup_join(lj, program))
+            dag.connect(producers[lj.stream], producers[t])
     sink_nodes: dict[str, int] = {}
     for q in program.queries:
-        for t in q.shape.inputs:  # a lookup join turns the stream into the table the query reads
-            if t in program.lookups and t not in producers:
-                from .lookup_join import build_lookup_join
-
-                lj = program.lookups[t]
-                nid = next_id()
-                producers[t] = node(f"lookup_join_{nid}", f"lookup_join_{nid}", f"LookupJoin<{lj.lookup.name}>", n,
-                                    build_lookup_join(lj, program))
-                dag.connect(producers[lj.stream], producers[t])
+        for t in q.shape.inputs:
+            lookup_producer(t)
         inputs = [producers[t] for t in q.shape.inputs if t in producers]
         if q.kind == "stateless":
             nid = next_id()

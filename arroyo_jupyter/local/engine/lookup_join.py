@@ -15,13 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlglot import exp
 
 from .lookup import LookupJoinPlan
 from .operator_api import Collector, Operator, OperatorError
-from .translate import TIME_COL, interval_ns, translate
-
-DEFAULT_CACHE_BYTES = 8 * 1024 * 1024  # when only lookup.cache.ttl is set
+from .translate import TIME_COL, translate
 
 
 class LookupCache:
@@ -59,14 +56,6 @@ class LookupCache:
         self.bytes -= self.entries.pop(key)[1]
 
 
-def _cache_of(opts: dict[str, str]) -> LookupCache | None:
-    max_bytes, ttl = opts.get("lookup.cache.max_bytes"), opts.get("lookup.cache.ttl")
-    if max_bytes is None and ttl is None:
-        return None
-    seconds = interval_ns(exp.Literal.string(ttl)) / 1e9 if ttl else None
-    return LookupCache(int(max_bytes) if max_bytes else DEFAULT_CACHE_BYTES, seconds)
-
-
 def _column(values: list[Any], typ: pa.DataType) -> pa.Array:
     try:
         return pa.array(values, type=typ)
@@ -82,7 +71,7 @@ class LookupJoinOperator(Operator):
         from .prepared import PreparedQuery
 
         self.plan = plan
-        self.cache = _cache_of(plan.lookup.options)
+        self.cache = LookupCache(*plan.cache) if plan.cache is not None else None
         self.redis = RedisLookup(plan.lookup.options)
         sql = translate(plan.key_query, {}, {plan.stream}).sql
         self.key = PreparedQuery(
@@ -107,7 +96,10 @@ class LookupJoinOperator(Operator):
         right = self._right(found, [values[k] for k in found]).take(index)
         columns = [table.column(n) for n in table.schema.names if n != TIME_COL] + right.columns
         names = [n for n in table.schema.names if n != TIME_COL] + right.schema.names
-        out.emit(self.plan.name, pa.Table.from_arrays(columns + [table.column(TIME_COL)], names + [TIME_COL]))
+        if table.num_rows:
+            out.emit(
+                self.plan.name, pa.Table.from_arrays(columns + [table.column(TIME_COL)], names + [TIME_COL])
+            )
 
     def _values(self, keys: list[str]) -> dict[str, dict[str, Any] | None]:
         """The value of each key: from the cache, the rest in one round trip."""
@@ -136,13 +128,19 @@ class LookupJoinOperator(Operator):
 
     def _right(self, keys: list[str], values: list[dict[str, Any] | None]) -> pa.Table:
         """The found values as the lookup table's columns (the key column holds the key)."""
+        rows = [v if isinstance(v, dict) else {"value": v} for v in values]  # a bare JSON value: `value`
         arrays = []
         for column, name in self.plan.columns.items():
             typ = self.plan.schema.field(name).type
-            if column == self.plan.key_column:
-                arrays.append(_column(list(keys), typ))
-            else:
-                arrays.append(_column([(v or {}).get(column) for v in values], typ))
+            try:
+                arrays.append(
+                    _column(keys if column == self.plan.key_column else [r.get(column) for r in rows], typ)
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+                raise OperatorError(
+                    f"lookup table '{self.plan.lookup.name}': a value's '{column}' does not fit {typ}: {err}; "
+                    "check the JSON stored in Redis against the table's columns"
+                ) from None
         return pa.Table.from_arrays(arrays, schema=pa.schema(self.fields))
 
     def close(self) -> None:

@@ -154,6 +154,7 @@ def plan_query(
         except PlanError:
             raise
     views: dict[str, exp.Expression] = {}
+    lookups: dict[str, lookup.LookupJoinPlan] = {}  # derived table → lookup join (lookup.py)
     pending: list[tuple[Statement, str | None, exp.Expression]] = []
     settings: dict[str, str] = {}
     for stmt in statements:
@@ -174,7 +175,7 @@ def plan_query(
                 if name in catalog or name in views:
                     raise stmt.error(f"view '{name}' is defined twice")
                 validate.check_view(stmt, ast.expression, catalog, views)  # (sql engineer: errors at the view)
-                views[name] = ast.expression
+                views[name] = lookup.rewrite(stmt, ast.expression, catalog, views, lookups, udf_defs)
             else:
                 raise stmt.error(f"CREATE {kind} is not supported; use CREATE TABLE or CREATE VIEW")
         elif isinstance(ast, exp.Insert):
@@ -195,7 +196,6 @@ def plan_query(
     for table in catalog.values():
         _check_watermark(table, udf_defs)
     queries: list[QueryPlan] = []
-    lookups: dict[str, lookup.LookupJoinPlan] = {}
     updating_tables = {n for n, t in catalog.items() if t.updating}
     # memory tables written by updating queries are updating too: plan writers first
     order = sorted(pending, key=lambda p: _depth(p, pending, catalog, views))
@@ -208,7 +208,7 @@ def plan_query(
                 raise stmt.error(f"attempted to insert into table '{target}', but it is a source")
             if table.kind == "lookup":
                 raise stmt.error(f"'{target}' is a lookup table (read by JOIN … ON); drop TEMPORARY to write to it")
-        query = lookup.rewrite(stmt, query, catalog, views, lookups)  # lookup joins → a lookup node's table
+        query = lookup.rewrite(stmt, query, catalog, views, lookups, udf_defs)  # lookup joins → a lookup node's table
         try:
             shape = translate(query, views, set(catalog))
         except _UnknownTable as err:
@@ -216,6 +216,7 @@ def plan_query(
         except _WindowError as err:
             raise stmt.error(str(err)) from None
         validate.check_query(stmt, query, shape, catalog)
+        lookup.check_streams(stmt, shape.inputs, lookups, updating_tables)
         for name in shape.inputs:
             if catalog[name].kind == "sink":
                 raise stmt.error(f"table '{name}' is a sink; it cannot be read from")

@@ -197,14 +197,36 @@ function visibility(model, el) {
   return () => observer.disconnect();
 }
 
+// A view whose pipeline was deleted (the synced `gone` trait) says so and greys out;
+// a widget that shows it itself sets `render.handlesGone = true` (job_state.js).
+function goneNotice(model, el) {
+  const banner = h("div", "arroyo-gone-banner");
+  banner.style.display = "none";
+  el.prepend(banner);
+  const update = () => {
+    const gone = model.get("gone");
+    banner.textContent = gone ? `pipeline ${gone}: this shows what it last reported` : "";
+    banner.style.display = gone ? "" : "none";
+    el.classList.toggle("arroyo-gone-view", !!gone);
+  };
+  update();
+  model.on("change:gone", update);
+  return () => {
+    model.off("change:gone", update);
+    banner.remove();
+  };
+}
+
 // Every widget module's default export calls this (widgets/_esm.py assembles it).
 export function renderLive(ctx, render) {
   ctx.model.send({ type: "__view__" });
   const offLive = liveness(ctx.model, ctx.el);
   const offVisible = visibility(ctx.model, ctx.el);
+  const offGone = render.handlesGone ? () => {} : goneNotice(ctx.model, ctx.el);
   return Promise.resolve(render(ctx)).then((cleanup) => () => {
     offLive();
     offVisible();
+    offGone();
     if (typeof cleanup === "function") cleanup();
   });
 }

@@ -190,4 +190,6 @@ function render({ model, el }) {
   };
 }
 
+render.handlesGone = true; // the header shows "Deleted" itself
+
 export default { render };

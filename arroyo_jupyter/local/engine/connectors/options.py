@@ -129,7 +129,7 @@ _REDIS_TARGET = {
 
 
 def _redis(config: dict[str, Any], profile: dict[str, Any] | None) -> dict[str, str]:
-    out: dict[str, str] = {"type": "sink"}
+    out: dict[str, str] = {"type": "lookup" if "lookup" in (config.get("connectorType") or {}) else "sink"}
     target = ((config.get("connectorType") or {}).get("target")) or {}
     for key, value in target.items():
         if key in _REDIS_TARGET:
