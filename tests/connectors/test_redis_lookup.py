@@ -183,6 +183,11 @@ def test_bad_cache_options_are_refused_when_planning(options, message):
         )
 
 
+def test_other_formats_are_refused_for_lookup_tables():
+    with pytest.raises(PlanError, match="reads format = 'json' or 'raw_string', not 'avro'"):
+        plan_query(IMPULSE + lookup_table("redis://127.0.0.1:6379").replace("'json'", "'avro'") + "SELECT 1;")
+
+
 def test_lookup_join_plans_to_its_own_node():
     program = plan_query(
         IMPULSE
@@ -348,4 +353,22 @@ def test_two_lookup_joins_in_a_row(redis_server, users):
     assert rec.ended == "finished", rec.errors
     assert sorted(rec.rows, key=lambda r: r["counter"]) == [
         {"counter": c, "name": f"user {c}", "city": "Lyon" if c == 4 else None} for c in range(0, 10, 2)
+    ]
+
+
+def test_raw_string_values_are_kept_whole(redis_server):
+    r = redis.Redis.from_url(redis_server.url)
+    r.set("1", '{"looks": "like json"}')
+    r.set("2", "plain words")
+    r.close()
+    sql = (
+        IMPULSE + "CREATE TEMPORARY TABLE t (k TEXT METADATA FROM 'key' PRIMARY KEY, value TEXT) WITH ("
+        f"connector = 'redis', address = '{redis_server.url}', format = 'raw_string');\n"
+        "SELECT counter, t.value FROM impulse JOIN t ON CAST(counter AS TEXT) = t.k;"
+    )
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert sorted(rec.rows, key=lambda r: r["counter"]) == [
+        {"counter": 1, "value": '{"looks": "like json"}'},
+        {"counter": 2, "value": "plain words"},
     ]

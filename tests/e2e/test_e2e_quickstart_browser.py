@@ -62,7 +62,7 @@ def test_quickstart_in_jupyterlab(open_notebook) -> None:
 
     # 2. a preview row holding <img src=x onerror=...> is shown as text and runs nothing
     preview = nb.page.locator(".arroyo-output").first
-    label_cells = preview.locator(".arroyo-cell", has_text="<img src=x onerror=window.arroyo_xss=1>")
+    label_cells = preview.locator(".ag-cell", has_text="<img src=x onerror=window.arroyo_xss=1>")
     expect(label_cells.first).to_be_attached(timeout=UI_TIMEOUT_MS)
     assert nb.page.locator(".arroyo-widget img, .arroyo-snapshot img").count() == 0
     assert nb.page.evaluate("() => window.arroyo_xss") is None
@@ -128,7 +128,7 @@ def test_quickstart_in_jupyterlab(open_notebook) -> None:
     job = _job_widget(nb, "quickstart_auctions")
     expect(job.locator(".arroyo-state")).to_have_text("Running", timeout=UI_TIMEOUT_MS)
     expect(
-        nb.page.locator(".arroyo-output").first.locator(".arroyo-row:not(.arroyo-header)").first
+        nb.page.locator(".arroyo-output").first.locator(".ag-row[row-index]").first
     ).to_be_attached(timeout=UI_TIMEOUT_MS)
     expect(nb.page.locator(".arroyo-errors tr.arroyo-level-error").first).to_be_attached(
         timeout=UI_TIMEOUT_MS
