@@ -372,3 +372,37 @@ def test_raw_string_values_are_kept_whole(redis_server):
         {"counter": 1, "value": '{"looks": "like json"}'},
         {"counter": 2, "value": "plain words"},
     ]
+
+
+def test_stop_with_checkpoint_and_restore_at_another_parallelism(redis_server, users, tmp_path):
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\n"
+        + lookup_table(redis_server.url)
+        + "SELECT counter, subtask_index, name FROM impulse LEFT JOIN users "
+        "ON users.id = concat('u', CAST(counter % 10 AS TEXT));"
+    )
+    runs = []
+    for parallelism in (1, 2):
+        rec = Recorder()
+        job = start_job(
+            plan_query(sql, parallelism=parallelism),
+            state_dir=str(tmp_path),
+            listener=rec,
+            checkpoint_interval_s=0.5,
+        )
+        try:
+            wait_until(
+                lambda rec=rec: len(rec.rows) >= 20 and any(r["subtask_index"] == 0 for r in rec.rows),
+                what="joined rows (from subtask 0 too)",
+            )
+            job.checkpoint(stop=True)
+            assert job.join(60), "the job did not stop"
+        finally:
+            job.stop("immediate")
+            job.join(30)
+        assert rec.ended == "stopped", (rec.ended, rec.errors)
+        runs.append(rec.rows)
+    for row in runs[0] + runs[1]:
+        assert row["name"] == (f"user {row['counter'] % 10}" if row["counter"] % 2 == 0 else None), row
+    # subtask 0 of the restored job went on from its checkpoint (impulse's offsets)
+    assert min(r["counter"] for r in runs[1] if r["subtask_index"] == 0) > max(r["counter"] for r in runs[0])
