@@ -15,7 +15,7 @@ Other updating queries keep their input and re-run (``UpdatingOp``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlglot import exp
@@ -30,6 +30,10 @@ class IncrementalPlan:
     merge_sql: str  # over __merge_in
     final_sql: str  # over __merged
     window_key: str | None = None  # the key column holding the ``__window`` struct (windowed)
+    # windowed: the partial step as a row-wise projection (keys but the window, aggregate
+    # arguments, ``__t`` event time) and pyarrow hash aggregates (partial column, function)
+    rows_sql: str | None = None
+    arrow_aggs: tuple[tuple[str, str], ...] = ()
 
 
 def _sql(node: exp.Expression) -> str:
@@ -55,7 +59,7 @@ def plan_incremental(tree: exp.Expression, table_names: set[str], windowed: bool
     if plan is None:
         return None
     inner.replace(exp.maybe_parse(plan.final_sql, dialect="postgres"))
-    return IncrementalPlan(plan.keys, plan.partial_sql, plan.merge_sql, _sql(outer), plan.window_key)
+    return replace(plan, final_sql=_sql(outer))
 
 
 def _projection_of_subquery(select: exp.Select) -> bool:
@@ -106,6 +110,7 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
         return None
 
     aggs: dict[str, tuple[str, list[tuple[str, str, str]]]] = {}  # agg sql → (final expr, [(col, partial, merge)])
+    arrow: dict[str, tuple[str, str | None]] = {}  # partial column → (pyarrow aggregate, argument sql)
 
     def register(agg: exp.AggFunc) -> str | None:
         text = _sql(agg)
@@ -123,6 +128,7 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
             cols = [(f"a{i}", f"array_agg(DISTINCT {x_sql}) FILTER (WHERE {x_sql} IS NOT NULL)",
                      f"array_distinct(flatten(array_agg(a{i})))")]
             aggs[text] = (f"COALESCE(CAST(cardinality(a{i}) AS BIGINT), 0)", cols)
+            arrow[f"a{i}"] = ("distinct", x_sql)
             return aggs[text][0]
         if isinstance(arg, exp.Distinct) or any(isinstance(n, exp.AggFunc) for n in arg.walk() if n is not agg):
             return None
@@ -131,9 +137,12 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
             name = type(agg).__name__.upper()
             cols = [(f"a{i}", f"{name}({arg_sql})", f"{_MERGE[type(agg)]}(a{i})")]
             final = f"a{i}"
+            star = isinstance(agg, exp.Count) and isinstance(arg, exp.Star)
+            arrow[f"a{i}"] = ("count_all", None) if star else (name.lower(), arg_sql)
         elif isinstance(agg, exp.Avg):
             cols = [(f"a{i}s", f"SUM({arg_sql})", f"SUM(a{i}s)"), (f"a{i}c", f"COUNT({arg_sql})", f"SUM(a{i}c)")]
             final = f"(CASE WHEN a{i}c = 0 THEN NULL ELSE CAST(a{i}s AS DOUBLE) / a{i}c END)"
+            arrow[f"a{i}s"], arrow[f"a{i}c"] = ("sum", arg_sql), ("count", arg_sql)
         else:
             return None
         aggs[text] = (final, cols)
@@ -205,5 +214,14 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
                f"FROM {_sql(source.this)}{' ' + _sql(where) if where is not None else ''}{group_by}")
     merge = f"SELECT {', '.join(keys + [f'{m} AS {c}' for c, _, m in cols])} FROM __merge_in{group_by}"
     final = f"SELECT {', '.join(_sql(s) for s in selects)} FROM __merged{having_sql}"
-    window_key = keys[key_sql.index(window_sql)] if windowed else None
-    return IncrementalPlan(keys, partial, merge, final, window_key)
+    if not windowed:
+        return IncrementalPlan(keys, partial, merge, final)
+    window_key = keys[key_sql.index(window_sql)]
+    row_cols = [f"{k} AS {name}" for k, name in zip(key_sql, keys, strict=True) if name != window_key]
+    row_cols += [f"{a} AS {c}" for c, (_, a) in arrow.items() if a is not None]
+    rows = (f"SELECT {', '.join(row_cols + ['_timestamp AS __t'])} FROM {_sql(source.this)}"
+            f"{' ' + _sql(where) if where is not None else ''}")
+    if "__window" in rows or sum(f == "count_all" for f, _ in arrow.values()) > 1:
+        rows = None  # the window is only known after the projection; pyarrow names one count_all
+    return IncrementalPlan(keys, partial, merge, final, window_key, rows,
+                           tuple((c, f) for c, (f, _) in arrow.items()))

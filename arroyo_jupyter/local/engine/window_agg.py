@@ -2,8 +2,9 @@
 
 For a windowed ``GROUP BY`` whose aggregates merge (COUNT, SUM, MIN, MAX, AVG as sum + count,
 COUNT(DISTINCT x) as each key's distinct values; see incremental.py), every input batch is
-assigned its windows and pre-aggregated per (window, key) by DataFusion; the partials are
-merged now and then, and when the watermark closes a window its merged partials are finalized
+assigned its windows and pre-aggregated per (window, key) — by pyarrow's hash aggregates
+over the query's row-wise projection (prepared once; checked against DataFusion's partial
+statement on the first batch), or by that statement — and the partials are merged now and then, and when the watermark closes a window its merged partials are finalized
 into the query's result rows. State (and checkpoints) hold one row per open window and key,
 however many rows arrived. Other windowed queries keep their rows (``WindowedOp``).
 """
@@ -22,9 +23,11 @@ from .operators import (
     _conform,
     _run,
     _ts_ns,
+    _window_struct,
     _window_time,
     _with_window,
 )
+from .prepared import PreparedQuery
 from .prepared import register as _register
 from .translate import TIME_COL
 
@@ -49,6 +52,15 @@ class WindowedAggOp(_Base):
         }
         self.names = self._sql(self.sql, **empty).schema.names  # the raw query's column names
         self.empty_partial = self._sql(self.inc.partial_sql, **empty)
+        self.rows: PreparedQuery | None = None  # the pyarrow partial path (None: DataFusion's)
+        self._checked = False
+        if self.inc.rows_sql is not None:
+            from .planner import new_context
+
+            try:
+                self.rows = PreparedQuery(new_context(udfs), self.inc.rows_sql, self.schemas)
+            except Exception:  # not plannable alone: the partial statement does the work
+                self.rows = None
         state = state or {}
         restored = state.get(self.STATE)
         if restored is not None and restored.num_rows:
@@ -90,14 +102,10 @@ class WindowedAggOp(_Base):
         self._compact = merged
         return merged
 
-    def process(self, table: str, batch: pa.RecordBatch) -> None:
+    def _windows(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(row index, window start) of every window of every row that is not closed yet."""
         w = self.window
-        ts = _ts_ns(batch.column(TIME_COL))
         first = (ts // w.slide) * w.slide  # the latest window start of each row
-        late = first + w.width <= self.emitted
-        if late.any():
-            self.late_rows += int(late.sum())
-        rows = pa.Table.from_batches([batch])
         idx_parts, start_parts = [], []
         for j in range(w.width // w.slide):
             start = first - j * w.slide
@@ -106,17 +114,82 @@ class WindowedAggOp(_Base):
                 idx_parts.append(sel)
                 start_parts.append(start[sel])
         if not idx_parts:
-            return
-        starts = np.concatenate(start_parts)
-        if len(idx_parts) > 1 or len(idx_parts[0]) < len(ts):
-            rows = rows.take(pa.array(np.concatenate(idx_parts)))
+            return None
+        return np.concatenate(idx_parts), np.concatenate(start_parts)
+
+    def process(self, table: str, batch: pa.RecordBatch) -> None:
+        w = self.window
+        ts = _ts_ns(batch.column(TIME_COL))
+        late = (ts // w.slide) * w.slide + w.width <= self.emitted
+        if late.any():
+            self.late_rows += int(late.sum())
+        if self.rows is not None:
+            partial = self._arrow_partial(table, batch)
+            if not self._checked:  # the first batch both ways: any difference and DataFusion does it
+                self._checked = True
+                slow = self._sql_partial(table, batch)
+                if partial is None or slow is None or _normal(partial) != _normal(slow):
+                    self.rows, partial = None, slow
+        else:
+            partial = self._sql_partial(table, batch)
+        if partial is not None:
+            self._add(partial)
+
+    def _sql_partial(self, table: str, batch: pa.RecordBatch) -> pa.Table | None:
+        ts = _ts_ns(batch.column(TIME_COL))
+        found = self._windows(ts)
+        if found is None:
+            return None
+        idx, starts = found
+        rows = pa.Table.from_batches([batch])
+        if len(idx) < len(ts) or not (idx[1:] > idx[:-1]).all():
+            rows = rows.take(pa.array(idx))
         inputs = {
             n: _with_window(s.empty_table(), np.zeros(0, np.int64), np.zeros(0, np.int64))
             for n, s in self.schemas.items()
             if n != table
         }
-        inputs[table] = _with_window(rows, starts, starts + w.width)
-        self._add(self._sql(self.inc.partial_sql, **inputs).cast(self.empty_partial.schema))
+        inputs[table] = _with_window(rows, starts, starts + self.window.width)
+        return self._sql(self.inc.partial_sql, **inputs).cast(self.empty_partial.schema)
+
+    def _arrow_partial(self, table: str, batch: pa.RecordBatch) -> pa.Table | None:
+        assert self.rows is not None
+        try:
+            rows = self.rows.run({table: batch})
+        except Exception as err:  # DataFusion raises plain exceptions
+            raise QueryError(str(err).replace("DataFusion error: ", "")) from None
+        if rows.num_rows == 0:
+            return None
+        found = self._windows(_ts_ns(rows.column("__t")))
+        if found is None:
+            return None
+        idx, starts = found
+        if len(idx) < rows.num_rows or not (idx[1:] > idx[:-1]).all():
+            rows = rows.take(pa.array(idx))
+        rows = rows.drop_columns(["__t"]).append_column("__ws", pa.array(starts))
+        inc = self.inc
+        keys = [k for k in inc.keys if k != inc.window_key] + ["__ws"]
+        aggs: list = []
+        for col, fn in inc.arrow_aggs:
+            if fn == "count_all":
+                aggs.append(([], "count_all"))
+            elif fn == "distinct":
+                aggs.append((col, "distinct", pc.CountOptions(mode="only_valid")))
+            else:
+                aggs.append((col, fn))
+        grouped = rows.group_by(keys, use_threads=False).aggregate(aggs)
+        ws = grouped.column("__ws").to_numpy()
+        columns = {k: grouped.column(k) for k in keys[:-1]}
+        columns[inc.window_key] = _window_struct(ws, ws + self.window.width)
+        for col, fn in inc.arrow_aggs:
+            values = grouped.column("count_all" if fn == "count_all" else f"{col}_{fn}")
+            if fn == "distinct":  # no values: NULL, as array_agg(…) FILTER (…) of no rows
+                values = pc.if_else(
+                    pc.equal(pc.list_value_length(values), 0), pa.scalar(None, values.type), values
+                )
+            columns[col] = values
+        names = self.empty_partial.schema.names
+        return pa.table([columns[n] for n in names], names=names).cast(self.empty_partial.schema)
 
     def on_watermark(self, wm: int) -> pa.Table | None:
         if wm <= self.emitted:
@@ -141,3 +214,18 @@ class WindowedAggOp(_Base):
 
     def snapshot(self) -> dict[str, pa.Table]:
         return {self.STATE: self._merged()}
+
+
+def _normal(table: pa.Table) -> list[str]:
+    """Rows as comparable text: lists as sets, floats to 9 digits (sums may add in another order)."""
+
+    def value(v):
+        if isinstance(v, float):
+            return f"{v:.9g}"
+        if isinstance(v, list):
+            return sorted(map(repr, v))
+        if isinstance(v, dict):
+            return {k: value(x) for k, x in v.items()}
+        return v
+
+    return sorted(repr([value(v) for v in row.values()]) for row in table.to_pylist())
