@@ -183,6 +183,11 @@ def test_bad_cache_options_are_refused_when_planning(options, message):
         )
 
 
+def test_other_formats_are_refused_for_lookup_tables():
+    with pytest.raises(PlanError, match="reads format = 'json' or 'raw_string', not 'avro'"):
+        plan_query(IMPULSE + lookup_table("redis://127.0.0.1:6379").replace("'json'", "'avro'") + "SELECT 1;")
+
+
 def test_lookup_join_plans_to_its_own_node():
     program = plan_query(
         IMPULSE
@@ -349,3 +354,55 @@ def test_two_lookup_joins_in_a_row(redis_server, users):
     assert sorted(rec.rows, key=lambda r: r["counter"]) == [
         {"counter": c, "name": f"user {c}", "city": "Lyon" if c == 4 else None} for c in range(0, 10, 2)
     ]
+
+
+def test_raw_string_values_are_kept_whole(redis_server):
+    r = redis.Redis.from_url(redis_server.url)
+    r.set("1", '{"looks": "like json"}')
+    r.set("2", "plain words")
+    r.close()
+    sql = (
+        IMPULSE + "CREATE TEMPORARY TABLE t (k TEXT METADATA FROM 'key' PRIMARY KEY, value TEXT) WITH ("
+        f"connector = 'redis', address = '{redis_server.url}', format = 'raw_string');\n"
+        "SELECT counter, t.value FROM impulse JOIN t ON CAST(counter AS TEXT) = t.k;"
+    )
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert sorted(rec.rows, key=lambda r: r["counter"]) == [
+        {"counter": 1, "value": '{"looks": "like json"}'},
+        {"counter": 2, "value": "plain words"},
+    ]
+
+
+def test_stop_with_checkpoint_and_restore_at_another_parallelism(redis_server, users, tmp_path):
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\n"
+        + lookup_table(redis_server.url)
+        + "SELECT counter, subtask_index, name FROM impulse LEFT JOIN users "
+        "ON users.id = concat('u', CAST(counter % 10 AS TEXT));"
+    )
+    runs = []
+    for parallelism in (1, 2):
+        rec = Recorder()
+        job = start_job(
+            plan_query(sql, parallelism=parallelism),
+            state_dir=str(tmp_path),
+            listener=rec,
+            checkpoint_interval_s=0.5,
+        )
+        try:
+            wait_until(
+                lambda rec=rec: len(rec.rows) >= 20 and any(r["subtask_index"] == 0 for r in rec.rows),
+                what="joined rows (from subtask 0 too)",
+            )
+            job.checkpoint(stop=True)
+            assert job.join(60), "the job did not stop"
+        finally:
+            job.stop("immediate")
+            job.join(30)
+        assert rec.ended == "stopped", (rec.ended, rec.errors)
+        runs.append(rec.rows)
+    for row in runs[0] + runs[1]:
+        assert row["name"] == (f"user {row['counter'] % 10}" if row["counter"] % 2 == 0 else None), row
+    # subtask 0 of the restored job went on from its checkpoint (impulse's offsets)
+    assert min(r["counter"] for r in runs[1] if r["subtask_index"] == 0) > max(r["counter"] for r in runs[0])

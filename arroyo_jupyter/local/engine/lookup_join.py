@@ -73,6 +73,7 @@ class LookupJoinOperator(Operator):
         self.plan = plan
         self.cache = LookupCache(*plan.cache) if plan.cache is not None else None
         self.redis = RedisLookup(plan.lookup.options)
+        self.as_text = plan.lookup.format == "raw_string"
         sql = translate(plan.key_query, {}, {plan.stream}).sql
         self.key = PreparedQuery(
             new_context(program.udfs), sql, {plan.stream: stream_schema(program, plan.stream)}
@@ -117,7 +118,7 @@ class LookupJoinOperator(Operator):
                 else:
                     todo.append(k)
         try:
-            fetched = self.redis.get(todo) if todo else []
+            fetched = self.redis.get(todo, as_text=self.as_text) if todo else []
         except RedisUnavailable as err:
             raise OperatorError(f"lookup table '{self.plan.lookup.name}': {err}", retryable=True) from None
         for k, v in zip(todo, fetched, strict=True):
