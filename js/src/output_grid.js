@@ -284,7 +284,7 @@ function fallbackCopy(text) {
 
 function render({ model, el }) {
   injectStyle();
-  const root = h("div", "arroyo-widget arroyo-output-grid");
+  const root = h("div", "arroyo-widget arroyo-output arroyo-output-grid");
   el.appendChild(root);
   const cap = model.get("view_rows") || 20000;
   const sinks = new Map();
@@ -717,7 +717,7 @@ function render({ model, el }) {
     const head = h("div", "arroyo-detail-head");
     head.append(
       h("b", null, selected.name),
-      h("span", "arroyo-info", ` · row ${fmtNum(selected.row.id)}`),
+      h("span", "arroyo-detail-meta", ` · row ${fmtNum(selected.row.id)}`),
       button("Copy cell", "arroyo-copy-cell", () => copyToClipboard(copyText(value))),
       button("Copy row", "arroyo-copy-row", () => copyToClipboard(rowText(selected.row))),
       button("Close", "arroyo-close", () => {

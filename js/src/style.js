@@ -30,6 +30,7 @@ export const STYLE = `
 .arroyo-output-grid .arroyo-detail { border: 1px solid var(--jp-border-color2, #ddd); border-radius: 4px;
   margin-top: 6px; padding: 4px 8px; background: var(--jp-layout-color2, #f7f7f7); }
 .arroyo-output-grid .arroyo-detail-head { display: flex; gap: 8px; align-items: center; }
+.arroyo-output-grid .arroyo-detail-meta { color: var(--jp-ui-font-color2, #666); }
 .arroyo-output-grid .arroyo-detail-body { max-height: 300px; overflow: auto; white-space: pre-wrap;
   word-break: break-word; font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 `;

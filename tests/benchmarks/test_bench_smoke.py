@@ -30,9 +30,12 @@ EXPECTED = {
     "engine": [
         "engine.filter_projection.events_per_s",
         "engine.filter_projection.seconds",
+        "engine.filter_projection.p2_events_per_s",
         "engine.tumble_1min_1000keys.events_per_s",
         "engine.tumble_1min_1000keys.peak_rss",
         "engine.tumble_1min_1000keys.rss_end",
+        "engine.count_distinct_1000keys.rss_end",
+        "engine.slow_sink.upstream_backpressure",
         "engine.checkpoint_20000_keys.seconds",
     ],
     "server": [
@@ -46,6 +49,7 @@ EXPECTED = {
     ],
     "idle_jobs": ["server.idle_jobs.list_pipelines_p50", "server.slow_jobs.list_pipelines_p50"],
     "connectors": ["connectors.kafka_filter_kafka.events_per_s", "connectors.parquet_aggregate.events_per_s"],
+    "lookup": ["lookup.redis_lookup_join.events_per_s"],
     "live_table": [
         f"live_table.{r}.{m}"
         for r in ("10k", "50k")
@@ -80,7 +84,9 @@ def _check(name: str, tmp_path: Path, timeout: float = 240) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("name", ["stream_decode", "charts", "engine", "server", "idle_jobs", "connectors"])
+@pytest.mark.parametrize(
+    "name", ["stream_decode", "charts", "engine", "server", "idle_jobs", "connectors", "lookup"]
+)
 def test_benchmark_runs_tiny_and_prints_its_lines(name, tmp_path):
     _check(name, tmp_path)
 

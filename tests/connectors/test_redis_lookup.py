@@ -150,6 +150,12 @@ def test_redis_going_away_mid_run_fails_the_job_naming_the_address(redis_server,
         ("SELECT u.name FROM impulse i JOIN users u ON i.counter > 3", "one equality"),
         ("SELECT name FROM users", "only be read through a join"),
         (
+            "CREATE TABLE counts (c TEXT, n BIGINT);\nINSERT INTO counts SELECT CAST(counter AS TEXT), count(*) "
+            "FROM impulse GROUP BY 1;\nSELECT u.name FROM counts JOIN users u ON counts.c = u.id",
+            "'counts' is updating",
+        ),
+        ("SELECT u.name FROM impulse i JOIN users u ON i.nope = u.id", "key expression: .*nope"),
+        (
             "SELECT u.name FROM (SELECT counter FROM impulse) i JOIN users u ON CAST(i.counter AS TEXT) = u.id",
             "must be a table",
         ),
@@ -159,6 +165,27 @@ def test_redis_going_away_mid_run_fails_the_job_naming_the_address(redis_server,
 def test_other_join_shapes_are_refused_clearly(query, message):
     with pytest.raises(PlanError, match=message):
         plan_query(IMPULSE + lookup_table("redis://127.0.0.1:6379") + query + ";")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (", 'lookup.cache.max_bytes' = 'lots'", "lookup.cache.max_bytes must be a positive number of bytes"),
+        (", 'lookup.cache.ttl' = 'soon'", "lookup.cache.ttl: "),
+    ],
+)
+def test_bad_cache_options_are_refused_when_planning(options, message):
+    with pytest.raises(PlanError, match=message):
+        plan_query(
+            IMPULSE
+            + lookup_table("redis://127.0.0.1:6379", options)
+            + "SELECT u.name FROM impulse i JOIN users u ON CAST(i.counter AS TEXT) = u.id;"
+        )
+
+
+def test_other_formats_are_refused_for_lookup_tables():
+    with pytest.raises(PlanError, match="reads format = 'json' or 'raw_string', not 'avro'"):
+        plan_query(IMPULSE + lookup_table("redis://127.0.0.1:6379").replace("'json'", "'avro'") + "SELECT 1;")
 
 
 def test_lookup_join_plans_to_its_own_node():
@@ -287,3 +314,95 @@ def test_a_console_lookup_table_joins_in_a_pipeline(fresh_server, redis_server, 
         {"counter": 0, "name": "user 0"},
         {"counter": 2, "name": "user 2"},
     ]
+
+
+def test_the_cache_reads_each_key_from_redis_once(redis_server, users):
+    users.config_resetstat()
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', message_count = '400');\n"
+        + lookup_table(
+            redis_server.url, ", 'lookup.cache.max_bytes' = '100000', 'lookup.cache.ttl' = '1 hour'"
+        )
+        + "SELECT counter, name FROM impulse LEFT JOIN users ON users.id = concat('u', CAST(counter % 10 AS TEXT));"
+    )
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert len(rec.rows) == 400 and {r["name"] for r in rec.rows} == {
+        f"user {i}" for i in range(0, 10, 2)
+    } | {None}
+    stats = users.info("stats")
+    assert stats["keyspace_hits"] + stats["keyspace_misses"] == 10  # 10 distinct keys, each read once
+
+
+def test_two_lookup_joins_in_a_row(redis_server, users):
+    users.set("user 4", json.dumps({"city": "Lyon"}))
+    sql = (
+        IMPULSE
+        + lookup_table(redis_server.url)
+        + "CREATE TEMPORARY TABLE cities (person TEXT METADATA FROM 'key' PRIMARY KEY, city TEXT) WITH ("
+        f"connector = 'redis', address = '{redis_server.url}', format = 'json');\n"
+        "SELECT i.counter, u.name, c.city FROM impulse i JOIN users u ON u.id = concat('u', CAST(i.counter AS TEXT)) "
+        "LEFT JOIN cities c ON c.person = u.name;"
+    )
+    program = plan_query(sql)
+    assert [n.description for n in program.dag.nodes if n.operator.startswith("lookup_join")] == [
+        "LookupJoin<users>",
+        "LookupJoin<cities>",
+    ]
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert sorted(rec.rows, key=lambda r: r["counter"]) == [
+        {"counter": c, "name": f"user {c}", "city": "Lyon" if c == 4 else None} for c in range(0, 10, 2)
+    ]
+
+
+def test_raw_string_values_are_kept_whole(redis_server):
+    r = redis.Redis.from_url(redis_server.url)
+    r.set("1", '{"looks": "like json"}')
+    r.set("2", "plain words")
+    r.close()
+    sql = (
+        IMPULSE + "CREATE TEMPORARY TABLE t (k TEXT METADATA FROM 'key' PRIMARY KEY, value TEXT) WITH ("
+        f"connector = 'redis', address = '{redis_server.url}', format = 'raw_string');\n"
+        "SELECT counter, t.value FROM impulse JOIN t ON CAST(counter AS TEXT) = t.k;"
+    )
+    rec, _ = run_sql(sql)
+    assert rec.ended == "finished", rec.errors
+    assert sorted(rec.rows, key=lambda r: r["counter"]) == [
+        {"counter": 1, "value": '{"looks": "like json"}'},
+        {"counter": 2, "value": "plain words"},
+    ]
+
+
+def test_stop_with_checkpoint_and_restore_at_another_parallelism(redis_server, users, tmp_path):
+    sql = (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\n"
+        + lookup_table(redis_server.url)
+        + "SELECT counter, subtask_index, name FROM impulse LEFT JOIN users "
+        "ON users.id = concat('u', CAST(counter % 10 AS TEXT));"
+    )
+    runs = []
+    for parallelism in (1, 2):
+        rec = Recorder()
+        job = start_job(
+            plan_query(sql, parallelism=parallelism),
+            state_dir=str(tmp_path),
+            listener=rec,
+            checkpoint_interval_s=0.5,
+        )
+        try:
+            wait_until(
+                lambda rec=rec: len(rec.rows) >= 20 and any(r["subtask_index"] == 0 for r in rec.rows),
+                what="joined rows (from subtask 0 too)",
+            )
+            job.checkpoint(stop=True)
+            assert job.join(60), "the job did not stop"
+        finally:
+            job.stop("immediate")
+            job.join(30)
+        assert rec.ended == "stopped", (rec.ended, rec.errors)
+        runs.append(rec.rows)
+    for row in runs[0] + runs[1]:
+        assert row["name"] == (f"user {row['counter'] % 10}" if row["counter"] % 2 == 0 else None), row
+    # subtask 0 of the restored job went on from its checkpoint (impulse's offsets)
+    assert min(r["counter"] for r in runs[1] if r["subtask_index"] == 0) > max(r["counter"] for r in runs[0])

@@ -48,7 +48,7 @@ def test_quickstart_in_jupyterlab(open_notebook) -> None:
     nb.screenshot("ran-story-cells")
 
     # 1. the pipeline's live output table: its row count rises while we watch
-    output = nb.page.locator(".arroyo-output-grid").filter(has_text="Output of quickstart_auctions").first
+    output = nb.page.locator(".arroyo-output").filter(has_text="Output of quickstart_auctions").first
     expect(output.locator(".arroyo-info")).to_contain_text("rows received", timeout=UI_TIMEOUT_MS)
     first = _rows_received(nb, output)
     wait_until(
@@ -61,7 +61,7 @@ def test_quickstart_in_jupyterlab(open_notebook) -> None:
     nb.screenshot("output-rows-rising")
 
     # 2. a preview row holding <img src=x onerror=...> is shown as text and runs nothing
-    preview = nb.page.locator(".arroyo-output-grid").first
+    preview = nb.page.locator(".arroyo-output").first
     label_cells = preview.locator(".ag-cell", has_text="<img src=x onerror=window.arroyo_xss=1>")
     expect(label_cells.first).to_be_attached(timeout=UI_TIMEOUT_MS)
     assert nb.page.locator(".arroyo-widget img, .arroyo-snapshot img").count() == 0
@@ -91,20 +91,20 @@ def test_quickstart_in_jupyterlab(open_notebook) -> None:
     # 4. the errors widget pages: 12 errors, 5 a page
     errors = nb.page.locator(".arroyo-errors").first
     errors.scroll_into_view_if_needed()
-    expect(errors.locator(".arroyo-page")).to_contain_text("page 1 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
+    expect(errors.locator(".arroyo-page")).to_have_text("page 1 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
     body_rows = errors.locator("table.arroyo-table tr.arroyo-level-error")
     expect(body_rows).to_have_count(5, timeout=UI_TIMEOUT_MS)
     page1 = body_rows.all_text_contents()
     errors.locator(".arroyo-next").click()
-    expect(errors.locator(".arroyo-page")).to_contain_text("page 2 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
+    expect(errors.locator(".arroyo-page")).to_have_text("page 2 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
     wait_until(lambda: body_rows.all_text_contents() != page1, 30, "page 2 to show other errors")
     nb.screenshot("errors-page-2")
     errors.locator(".arroyo-next").click()
-    expect(errors.locator(".arroyo-page")).to_contain_text("page 3 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
+    expect(errors.locator(".arroyo-page")).to_have_text("page 3 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
     expect(body_rows).to_have_count(2, timeout=UI_TIMEOUT_MS)  # 12 = 5 + 5 + 2
     expect(errors.locator(".arroyo-next")).to_be_disabled()
     errors.locator(".arroyo-prev").click()
-    expect(errors.locator(".arroyo-page")).to_contain_text("page 2 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
+    expect(errors.locator(".arroyo-page")).to_have_text("page 2 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
 
     # 5. choosing an epoch draws its timeline
     cps = nb.page.locator(".arroyo-checkpoints").first
@@ -128,7 +128,7 @@ def test_quickstart_in_jupyterlab(open_notebook) -> None:
     job = _job_widget(nb, "quickstart_auctions")
     expect(job.locator(".arroyo-state")).to_have_text("Running", timeout=UI_TIMEOUT_MS)
     expect(
-        nb.page.locator(".arroyo-output-grid").first.locator(".ag-row[row-index]").first
+        nb.page.locator(".arroyo-output").first.locator(".ag-row[row-index]").first
     ).to_be_attached(timeout=UI_TIMEOUT_MS)
     expect(nb.page.locator(".arroyo-errors tr.arroyo-level-error").first).to_be_attached(
         timeout=UI_TIMEOUT_MS

@@ -204,6 +204,8 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
             raise fail(f"lookup table '{table.name}' needs a column list")
         if not any(k == "key" and c in table.primary_keys for c, k in table.metadata.items()):
             raise fail(REDIS_KEY_RULE)
+        if table.format not in (None, "json", "raw_string"):
+            raise fail(f"lookup table '{table.name}' reads format = 'json' or 'raw_string', not '{table.format}'")
         table.kind = "lookup"
         return table
     if kind not in ("source", "sink"):

@@ -9,6 +9,7 @@ instead, its references to ``t.col`` re-pointed at the derived columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -16,6 +17,7 @@ from sqlglot import exp
 from .catalog import TableDef
 from .dialect import Statement
 
+DEFAULT_CACHE_BYTES = 8 * 1024 * 1024  # when only lookup.cache.ttl is set
 SHAPE = "JOIN <lookup table> ON <expression of the stream> = <lookup table>.<its key column>"
 
 
@@ -29,6 +31,9 @@ class LookupJoinPlan:
     left: bool  # LEFT JOIN: rows without a value are kept (lookup columns null)
     columns: dict[str, str]  # lookup column → its name in the derived table
     schema: pa.Schema  # the derived table's columns
+    cache: tuple[int, float | None] | None = (
+        None  # (max bytes, ttl seconds) of lookup.cache.*; None: no cache
+    )
 
 
 def key_column(table: TableDef) -> str:
@@ -41,6 +46,7 @@ def rewrite(
     catalog: dict[str, TableDef],
     views: dict[str, exp.Expression],
     plans: dict[str, LookupJoinPlan],
+    udfs: Any = (),
 ) -> exp.Expression:
     """The query without its lookup joins (new ones are added to ``plans`` and ``catalog``)."""
     lookups = {n for n, t in catalog.items() if t.kind == "lookup"}
@@ -48,14 +54,19 @@ def rewrite(
         return query
     query = query.copy()
     for select in list(query.find_all(exp.Select)):
-        joins = select.args.get("joins") or []
-        for i, join in enumerate(joins):
+        # lookup joins first, one after the other (each reads the table the one before made)
+        while (
+            (joins := select.args.get("joins"))
+            and isinstance(joins[0].this, exp.Table)
+            and (joins[0].this.name in lookups)
+        ):
+            _rewrite_join(stmt, select, joins[0], catalog, views, plans, udfs)
+        for join in select.args.get("joins") or []:
             if isinstance(join.this, exp.Table) and join.this.name in lookups:
-                if i != 0:
-                    raise stmt.error_at(
-                        f"a lookup join must be the first join of its SELECT: FROM stream {SHAPE}", join.this
-                    )
-                _rewrite_join(stmt, select, join, catalog, views, plans)
+                raise stmt.error_at(
+                    f"lookup joins must come before other joins of their SELECT: FROM stream {SHAPE}",
+                    join.this,
+                )
     for table in query.find_all(exp.Table):
         if table.name in lookups:
             raise stmt.error_at(
@@ -71,6 +82,7 @@ def _rewrite_join(
     catalog: dict[str, TableDef],
     views: dict[str, exp.Expression],
     plans: dict[str, LookupJoinPlan],
+    udfs: Any,
 ) -> None:
     lookup = catalog[join.this.name]
     side, kind = (join.args.get("side") or "").upper(), (join.args.get("kind") or "").upper()
@@ -118,7 +130,11 @@ def _rewrite_join(
     key_query = exp.select(exp.alias_(other[0].copy(), "__key")).from_(
         exp.Table(this=exp.to_identifier(source.name), alias=exp.TableAlias(this=exp.to_identifier(s_alias)))
     )
-    plans[name] = LookupJoinPlan(name, source.name, lookup, key, key_query, side == "LEFT", columns, schema)
+    _check_key(stmt, key_query, stream, other[0], udfs)
+    cache = _cache_options(stmt, lookup)
+    plans[name] = LookupJoinPlan(
+        name, source.name, lookup, key, key_query, side == "LEFT", columns, schema, cache
+    )
     catalog[name] = TableDef(name, schema, None, kind="joined")  # written by the join's node only
 
     for star in list(select.find_all(exp.Column)):  # (the derived columns have other names)
@@ -137,3 +153,54 @@ def _rewrite_join(
         select.set("joins", None)
     source.set("this", exp.to_identifier(name))
     source.set("alias", exp.TableAlias(this=exp.to_identifier(s_alias)))
+
+
+def _check_key(
+    stmt: Statement, key_query: exp.Select, stream: TableDef, at: exp.Expression, udfs: Any
+) -> None:
+    """The key expression plans over the stream (as the operator will run it), or a positioned error."""
+    from .planner import _df_error, _input_schema, new_context
+    from .translate import translate
+
+    ctx = new_context(udfs)
+    ctx.register_record_batches(
+        stream.name, [[pa.RecordBatch.from_pylist([], schema=_input_schema(stream, False))]]
+    )
+    try:
+        ctx.sql(translate(key_query, {}, {stream.name}).sql).schema()
+    except Exception as err:  # DataFusion raises plain exceptions
+        raise stmt.error_at(f"the lookup join's key expression: {_df_error(err)}", at) from None
+
+
+def check_streams(
+    stmt: Statement, inputs: list[str], plans: dict[str, LookupJoinPlan], updating: set[str]
+) -> None:
+    """Lookup joins read append-only streams: a table of changes (an updating query's) is refused."""
+    for name in inputs:
+        if name in plans and plans[name].stream in updating:
+            raise stmt.error_at(
+                f"lookup joins read append-only streams; '{plans[name].stream}' is updating",
+                plans[name].stream,
+            )
+
+
+def _cache_options(stmt: Statement, table: TableDef) -> tuple[int, float | None] | None:
+    """``lookup.cache.max_bytes`` (a positive integer) and ``lookup.cache.ttl`` (an interval)."""
+    from .translate import interval_ns
+
+    max_bytes, ttl = table.options.get("lookup.cache.max_bytes"), table.options.get("lookup.cache.ttl")
+    if max_bytes is None and ttl is None:
+        return None
+    try:
+        size = int(max_bytes) if max_bytes is not None else DEFAULT_CACHE_BYTES
+        if size <= 0:
+            raise ValueError
+    except ValueError:
+        raise stmt.error_at(
+            f"lookup.cache.max_bytes must be a positive number of bytes, got '{max_bytes}'", table.name
+        ) from None
+    try:
+        seconds = interval_ns(exp.Literal.string(ttl)) / 1e9 if ttl is not None else None
+    except ValueError as err:
+        raise stmt.error_at(f"lookup.cache.ttl: {err}", table.name) from None
+    return size, seconds

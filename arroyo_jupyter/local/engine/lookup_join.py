@@ -15,13 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlglot import exp
 
 from .lookup import LookupJoinPlan
 from .operator_api import Collector, Operator, OperatorError
-from .translate import TIME_COL, interval_ns, translate
-
-DEFAULT_CACHE_BYTES = 8 * 1024 * 1024  # when only lookup.cache.ttl is set
+from .translate import TIME_COL, translate
 
 
 class LookupCache:
@@ -59,14 +56,6 @@ class LookupCache:
         self.bytes -= self.entries.pop(key)[1]
 
 
-def _cache_of(opts: dict[str, str]) -> LookupCache | None:
-    max_bytes, ttl = opts.get("lookup.cache.max_bytes"), opts.get("lookup.cache.ttl")
-    if max_bytes is None and ttl is None:
-        return None
-    seconds = interval_ns(exp.Literal.string(ttl)) / 1e9 if ttl else None
-    return LookupCache(int(max_bytes) if max_bytes else DEFAULT_CACHE_BYTES, seconds)
-
-
 def _column(values: list[Any], typ: pa.DataType) -> pa.Array:
     try:
         return pa.array(values, type=typ)
@@ -82,8 +71,9 @@ class LookupJoinOperator(Operator):
         from .prepared import PreparedQuery
 
         self.plan = plan
-        self.cache = _cache_of(plan.lookup.options)
+        self.cache = LookupCache(*plan.cache) if plan.cache is not None else None
         self.redis = RedisLookup(plan.lookup.options)
+        self.as_text = plan.lookup.format == "raw_string"
         sql = translate(plan.key_query, {}, {plan.stream}).sql
         self.key = PreparedQuery(
             new_context(program.udfs), sql, {plan.stream: stream_schema(program, plan.stream)}
@@ -128,7 +118,7 @@ class LookupJoinOperator(Operator):
                 else:
                     todo.append(k)
         try:
-            fetched = self.redis.get(todo) if todo else []
+            fetched = self.redis.get(todo, as_text=self.as_text) if todo else []
         except RedisUnavailable as err:
             raise OperatorError(f"lookup table '{self.plan.lookup.name}': {err}", retryable=True) from None
         for k, v in zip(todo, fetched, strict=True):

@@ -110,7 +110,8 @@ class RedisLookup:
         self.redis = client(opts)
         self.opts = opts
 
-    def get(self, keys: list[str]) -> list[dict[str, Any] | None]:
+    def get(self, keys: list[str], as_text: bool = False) -> list[dict[str, Any] | None]:
+        """``as_text`` (format raw_string): each value whole, as ``{"value": text}``."""
         try:
             values = self.redis.mget(keys) if keys else []
         except redis_py.RedisError as err:
@@ -118,10 +119,13 @@ class RedisLookup:
         out: list[dict[str, Any] | None] = []
         for v in values:
             raw = v.encode() if isinstance(v, str) else v
+            if raw is None:
+                out.append(None)
+                continue
             try:
-                out.append(None if raw is None else msgspec.json.decode(raw))
+                out.append({"value": raw.decode("utf-8", "replace")} if as_text else msgspec.json.decode(raw))
             except msgspec.DecodeError:
-                out.append({"value": (raw or b"").decode("utf-8", "replace")})
+                out.append({"value": raw.decode("utf-8", "replace")})
         return out
 
     def close(self) -> None:
