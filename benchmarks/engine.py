@@ -138,7 +138,7 @@ def run(size: str, runs: int) -> list[Figure]:
     slow, fast = alternate(runs, lambda: run_worker("engine", ["slow_sink", "1"]),
                            lambda: run_worker("engine", ["slow_sink", "0"]))
     bp, bbp = [r["backpressure"] for r in slow], [r["backpressure"] for r in fast]
-    f = Figure("engine.slow_sink.upstream_backpressure", median(bp), "", median(bbp), "",
+    f = Figure("engine.slow_sink.upstream_backpressure", median(bp), "queue_fill", median(bbp), "queue_fill",
                "the same pipeline into a blackhole", target=">= 0.66 (HIGH)", samples=bp, baseline_samples=bbp,
                note=slow[len(slow) // 2]["spans"])
     f.met = judge(f.value, 0.66, True)

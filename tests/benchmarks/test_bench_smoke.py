@@ -30,9 +30,12 @@ EXPECTED = {
     "engine": [
         "engine.filter_projection.events_per_s",
         "engine.filter_projection.seconds",
+        "engine.filter_projection.p2_events_per_s",
         "engine.tumble_1min_1000keys.events_per_s",
         "engine.tumble_1min_1000keys.peak_rss",
         "engine.tumble_1min_1000keys.rss_end",
+        "engine.count_distinct_1000keys.rss_end",
+        "engine.slow_sink.upstream_backpressure",
         "engine.checkpoint_20000_keys.seconds",
     ],
     "server": [

@@ -91,20 +91,20 @@ def test_quickstart_in_jupyterlab(open_notebook) -> None:
     # 4. the errors widget pages: 12 errors, 5 a page
     errors = nb.page.locator(".arroyo-errors").first
     errors.scroll_into_view_if_needed()
-    expect(errors.locator(".arroyo-page")).to_have_text("page 1", timeout=UI_TIMEOUT_MS)
+    expect(errors.locator(".arroyo-page")).to_have_text("page 1 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
     body_rows = errors.locator("table.arroyo-table tr.arroyo-level-error")
     expect(body_rows).to_have_count(5, timeout=UI_TIMEOUT_MS)
     page1 = body_rows.all_text_contents()
     errors.locator(".arroyo-next").click()
-    expect(errors.locator(".arroyo-page")).to_have_text("page 2", timeout=UI_TIMEOUT_MS)
+    expect(errors.locator(".arroyo-page")).to_have_text("page 2 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
     wait_until(lambda: body_rows.all_text_contents() != page1, 30, "page 2 to show other errors")
     nb.screenshot("errors-page-2")
     errors.locator(".arroyo-next").click()
-    expect(errors.locator(".arroyo-page")).to_have_text("page 3", timeout=UI_TIMEOUT_MS)
+    expect(errors.locator(".arroyo-page")).to_have_text("page 3 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
     expect(body_rows).to_have_count(2, timeout=UI_TIMEOUT_MS)  # 12 = 5 + 5 + 2
     expect(errors.locator(".arroyo-next")).to_be_disabled()
     errors.locator(".arroyo-prev").click()
-    expect(errors.locator(".arroyo-page")).to_have_text("page 2", timeout=UI_TIMEOUT_MS)
+    expect(errors.locator(".arroyo-page")).to_have_text("page 2 of 3 · 12 errors", timeout=UI_TIMEOUT_MS)
 
     # 5. choosing an epoch draws its timeline
     cps = nb.page.locator(".arroyo-checkpoints").first

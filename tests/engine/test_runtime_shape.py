@@ -192,19 +192,20 @@ def test_graceful_stop_emits_the_open_windows_and_immediate_does_not():
 def test_stateful_operators_run_as_separate_subtask_threads():
     program = plan_query("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\n"
                          "SELECT counter % 3 AS k, count(*) FROM impulse GROUP BY 1", parallelism=2)
+    before = set(threading.enumerate())
     job = start_job(program, state_dir=None, listener=Recorder())
     try:
         _wait(lambda: job.metrics()[program.queries[0].node_id][1].messages_recv
               + job.metrics()[program.queries[0].node_id][0].messages_recv > 0, what="rows at the aggregate")
-        names = {t.name for t in threading.enumerate()}
+        started = set(threading.enumerate()) - before  # this job's threads, not other tests'
+        names = {t.name for t in started}
         for node in program.dag.nodes:
             for i in range(node.parallelism):
                 assert f"arroyo-{node.operator_id}-{i}" in names
     finally:
         job.stop("immediate")
         assert job.join(30)
-    assert not any(t.name.startswith("arroyo-") and t.is_alive() for t in threading.enumerate()
-                   if t.name != "arroyo-engine")
+    assert not [t.name for t in started if t.name.startswith("arroyo-") and t.is_alive()]
     assert pa  # pyarrow imported for the operators above
 
 

@@ -30,6 +30,7 @@ from .prepared import PreparedQuery
 from .sinks import sink_class
 from .sources import DEFAULT_BATCH, OP_COL, SourceError, SourceSubtask, open_source
 from .translate import TIME_COL
+from .window_agg import WindowedAggOp
 
 FLUSH_SECONDS = 0.25  # an updating query with new rows emits its changes at least this often
 ONE_SECOND = 1_000_000_000
@@ -195,15 +196,29 @@ class StatelessOperator(_Query):
 
 
 class WindowOperator(_Query):
-    op: WindowedOp
+    op: WindowedOp | WindowedAggOp
 
     def restore(self, states: list[SubtaskState] | None) -> None:
         emitted = [s.small.get("emitted", NEG_INF) for s in states or []]
-        self.op = WindowedOp(self.q, self.schemas, self.program.udfs, self._restored_parts(states),
-                             min(emitted) if emitted else NEG_INF)
+        first = min(emitted) if emitted else NEG_INF
+        inc = self.q.shape.incremental
+        if inc is None:
+            self.op = WindowedOp(self.q, self.schemas, self.program.udfs, self._restored_parts(states), first)
+            return
+        # partials are routed by their group keys (the window is not a shuffle key); raw rows
+        # of an older checkpoint by the query's keys
+        keys = [k for k in inc.keys if k != inc.window_key] if self.q.shape.key_exprs else []
+        state = WindowedAggOp.STATE
+        own = [SubtaskState(s.index, s.small, {n: t for n, t in s.tables.items() if n == state}) for s in states or []]
+        raw = [SubtaskState(s.index, s.small, {n: t for n, t in s.tables.items() if n != state}) for s in states or []]
+        parts = {**self._restored_parts(raw), **self._restored_parts(own, keys)}
+        self.op = WindowedAggOp(self.q, self.schemas, self.program.udfs, parts, first)
 
     def process(self, stream: str, batch: pa.RecordBatch, out: Collector) -> None:
-        self.op.process(stream, batch)
+        try:
+            self.op.process(stream, batch)  # pre-aggregation runs the query's partial step
+        except QueryError as err:
+            raise self._error(err) from None
 
     def on_watermark(self, wm: int, out: Collector) -> int | None:
         try:

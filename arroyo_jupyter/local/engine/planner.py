@@ -223,8 +223,8 @@ def plan_query(
         kind = _classify(shape, catalog, updating_tables, stmt)
         declared = catalog[target].schema if target is not None else None
         out_schema = _output_schema(shape, catalog, kind, udf_defs, stmt, check_names=declared is None)
-        if kind != "updating" or any(t in updating_tables for t in shape.inputs) or not _incremental_plans(
-                shape, catalog, udf_defs, len(out_schema)):
+        if kind not in ("updating", "windowed") or any(t in updating_tables for t in shape.inputs) or not (
+                _incremental_plans(shape, catalog, udf_defs, out_schema, windowed=kind == "windowed")):
             shape.incremental = None  # keep the input and re-run the query instead
         if kind == "stateless" and shape.sql_with_time and _plans(shape, catalog, udf_defs):
             shape.sql = shape.sql_with_time  # rows keep their own event time
@@ -263,20 +263,28 @@ def _plans(shape: QueryShape, catalog: dict[str, TableDef], udfs) -> bool:
         return False
 
 
-def _incremental_plans(shape: QueryShape, catalog: dict[str, TableDef], udfs, width: int) -> bool:
-    """The partial / merge / final statements of an incremental aggregate plan and fit together."""
+def _incremental_plans(shape: QueryShape, catalog: dict[str, TableDef], udfs, out_schema: pa.Schema,
+                       windowed: bool = False) -> bool:
+    """The partial / merge / final statements of an incremental aggregate plan and fit together
+    (for windows, whose results must equal the raw query's, with the same column types too)."""
     inc = shape.incremental
-    if inc is None:
+    if inc is None or (inc.window_key is not None) != windowed:
         return False
+    if windowed and shape.key_exprs and len(inc.keys) - 1 != len(shape.key_exprs):
+        return False  # restored partials must route like the rows they came from
     ctx = new_context(udfs)
     for name in shape.inputs:
-        ctx.register_record_batches(name, [[pa.RecordBatch.from_pylist([], schema=_input_schema(catalog[name], False))]])
+        schema = _input_schema(catalog[name], windowed)
+        ctx.register_record_batches(name, [[pa.RecordBatch.from_pylist([], schema=schema)]])
     try:
         partial = ctx.sql(inc.partial_sql).to_arrow_table()
         ctx.register_record_batches("__merge_in", [partial.to_batches() or [pa.RecordBatch.from_pylist([], schema=partial.schema)]])
         merged = ctx.sql(inc.merge_sql).to_arrow_table()
         ctx.register_record_batches("__merged", [merged.to_batches() or [pa.RecordBatch.from_pylist([], schema=merged.schema)]])
-        return len(ctx.sql(inc.final_sql).schema()) == width
+        final = ctx.sql(inc.final_sql).to_arrow_table().schema  # executed: optimizer rules run too
+        if windowed:
+            return [f.type for f in final] == [f.type for f in out_schema]
+        return len(final) == len(out_schema)
     except Exception:  # DataFusion could not run the split form: fall back to re-running the query
         return False
 

@@ -319,10 +319,10 @@ def translate(
     _find_keys(tree, shape, agg_selects, joins)
     _render_types(tree)
     shape.sql = tree.sql(dialect="postgres")
-    if window is None and not joins:
+    if (window is None or window.kind != "session") and not joins:
         from .incremental import plan_incremental
 
-        shape.incremental = plan_incremental(tree, set(inputs))
+        shape.incremental = plan_incremental(tree, set(inputs), windowed=window is not None)
     shape.sql_with_time = _with_event_time(tree)
     return shape
 
