@@ -8,6 +8,7 @@ hand the answer back to :func:`parse_response`, so both behave identically.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -649,7 +650,12 @@ class Sender(Protocol):
     ) -> OutputStream: ...
 
     def follow_output(
-        self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5
+        self,
+        pipeline_id: str,
+        *,
+        runs: int | None = None,
+        poll_s: float = 0.5,
+        wake: threading.Event | None = None,
     ) -> OutputFollower: ...
 
 

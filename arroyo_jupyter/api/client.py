@@ -7,6 +7,7 @@ idempotent requests), and parses the answer with ``_protocol.parse_response``.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
@@ -307,15 +308,22 @@ class Client(_BaseClient):
             time.sleep(delay)
 
     def follow_output(
-        self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5
+        self,
+        pipeline_id: str,
+        *,
+        runs: int | None = None,
+        poll_s: float = 0.5,
+        wake: threading.Event | None = None,
     ) -> OutputFollower:
         """The pipeline's output over every run: OutputEvents with a RunBoundary at each
         run's start and end; reconnects after Stop → Start, Restart and Rescale.
 
         Ends when the job has Finished, a preview ended, the pipeline was deleted, or
-        ``runs`` runs were read; ``close()`` (any thread) stops it. See OutputFollower.
+        ``runs`` runs were read; ``close()`` (any thread) stops it. While the job is not
+        running it is looked at every ``poll_s``, or, given ``wake``, only when that event is
+        set (by a watcher that already follows the job). See OutputFollower.
         """
-        return OutputFollower(self, pipeline_id, runs=runs, poll_s=poll_s)
+        return OutputFollower(self, pipeline_id, runs=runs, poll_s=poll_s, wake=wake)
 
     # catalogue
 

@@ -75,6 +75,9 @@ class RunBoundary:
         return f"{self.kind}{run} ({self.reason}, {self.state}){why}"
 
 
+WAKE_FALLBACK_S = 60.0  # with a ``wake`` event: look anyway after this long without news
+
+
 class OutputFollower:
     """Iterator of ``OutputEvent | RunBoundary`` over every run of a pipeline's job."""
 
@@ -85,6 +88,7 @@ class OutputFollower:
         *,
         runs: int | None = None,
         poll_s: float = 0.5,
+        wake: threading.Event | None = None,
     ) -> None:
         if runs is not None and runs < 1:
             raise ValueError("runs must be at least 1 (or None: follow every run)")
@@ -92,6 +96,9 @@ class OutputFollower:
         self.pipeline_id = pipeline_id
         self._runs = runs
         self._poll_s = poll_s
+        # Set by whoever already watches the job (a widget's pipeline watcher): then this
+        # follower looks at the job only on news, instead of polling it on its own.
+        self._wake = wake
         self._closed = threading.Event()
         self._stream: Any = None
         self._lock = threading.Lock()
@@ -120,6 +127,8 @@ class OutputFollower:
     def close(self) -> None:
         """Stop following; safe from another thread while one is iterating."""
         self._closed.set()
+        if self._wake is not None:
+            self._wake.set()
         with self._lock:
             stream = self._stream
         if stream is not None:
@@ -193,7 +202,7 @@ class OutputFollower:
                 if not announced_wait and last_run is None:
                     announced_wait = True
                     yield RunBoundary("waiting", "waiting", job.state, None, job.id)
-                self._closed.wait(self._poll_s)
+                self._wait_for_news()
                 continue
             run_id = job.run_id if state is JobState.RUNNING else None
             # A stream can open while the job is still scheduling its run (the server opens
@@ -264,6 +273,14 @@ class OutputFollower:
             self._missing += event.start_id - expected  # lost between two streams
         self._next_ids[key] = event.start_id + len(event.rows)
         return event
+
+    def _wait_for_news(self) -> None:
+        """Before looking at a job that is not running again: poll_s, or until ``wake``."""
+        if self._wake is None:
+            self._closed.wait(self._poll_s)
+            return
+        self._wake.wait(WAKE_FALLBACK_S)
+        self._wake.clear()
 
     def _running_run_id(self) -> int | None:
         job = self._job()

@@ -12,6 +12,7 @@ small public :class:`~._protocol.Sender` protocol (``send(call)``, ``stream_outp
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -253,9 +254,11 @@ class _SyncActions:
     def output(self) -> OutputStream:
         return self._client.stream_output(self._pid(), self._jid())
 
-    def follow_output(self, runs: int | None = None, poll_s: float = 0.5) -> OutputFollower:
+    def follow_output(
+        self, runs: int | None = None, poll_s: float = 0.5, wake: threading.Event | None = None
+    ) -> OutputFollower:
         """The output across runs, with RunBoundary markers (see Client.follow_output)."""
-        return self._client.follow_output(self._pid(), runs=runs, poll_s=poll_s)
+        return self._client.follow_output(self._pid(), runs=runs, poll_s=poll_s, wake=wake)
 
     def _fetch_job(self) -> Job:
         raise NotImplementedError

@@ -6,6 +6,7 @@ Widgets accept what the client returns (``Pipeline`` or ``Job`` handles from
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ..api.watch import existing_watcher
@@ -129,7 +130,8 @@ class Source:
         get = self._client_call("stream_output")
         return get(self.id, self.job().id) if get is not None else self.pipeline.output()
 
-    def follow_output(self) -> Any | None:
-        """The output across runs (``OutputFollower``), or None if the handle cannot follow."""
+    def follow_output(self, wake: threading.Event | None = None) -> Any | None:
+        """The output across runs (``OutputFollower``), or None if the handle cannot follow;
+        ``wake``: the follower looks at a job that is not running only when it is set."""
         follow = getattr(self.pipeline, "follow_output", None)
-        return follow() if callable(follow) else None
+        return follow(wake=wake) if callable(follow) else None

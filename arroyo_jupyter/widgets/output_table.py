@@ -72,6 +72,7 @@ class OutputTable(ArroyoWidget):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         self._source = Source(pipeline)
+        self._job_news = threading.Event()  # set by the pipeline's watcher (_on_watch)
         self._buffer = OutputBuffer(mode=mode, key=key, max_rows=max_rows, max_pending=min(max_rows, 20_000))
         super().__init__(
             pipeline_name=self._source.name,
@@ -119,8 +120,12 @@ class OutputTable(ArroyoWidget):
             self._closed.wait(0.5)
         return False
 
+    def _on_watch(self, event: Any) -> None:
+        super()._on_watch(event)
+        self._job_news.set()  # the follower waiting for a run looks again (no poll of its own)
+
     def _read(self) -> None:
-        follower = self._source.follow_output()
+        follower = self._source.follow_output(wake=self._job_news if self._sub is not None else None)
         if follower is None:  # a handle without follow_output: this run's stream only
             self._read_one_run()
             return

@@ -240,7 +240,9 @@ def test_a_handle_needs_only_the_public_sender_protocol() -> None:
         def stream_output(self, pipeline_id: str, job_id: str, read_timeout: float | None = None) -> Any:
             raise AssertionError("not used here")
 
-        def follow_output(self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5) -> Any:
+        def follow_output(
+            self, pipeline_id: str, *, runs: int | None = None, poll_s: float = 0.5, wake: Any = None
+        ) -> Any:
             raise AssertionError("not used here")
 
     recorder = Recorder()

@@ -254,3 +254,35 @@ def test_an_action_through_any_handle_wakes_the_pipelines_watcher(counted):
         p.stop("immediate")
         p.wait_for("Stopped", timeout=60)
         p.delete()
+
+
+def test_a_follower_given_a_wake_event_leaves_the_job_to_the_watcher(counted, arroyo_server):
+    """An output table's follower waiting for a run does not poll the job on its own:
+    it looks again only when the pipeline's watcher has news (its ``wake`` event)."""
+    client, transport = counted
+    p = client.create_pipeline("follower_woken", IMPULSE)
+    other = Client(arroyo_server.url)  # uncounted: the test's own waits
+    news = threading.Event()
+    items: list[object] = []
+    follower = client.follow_output(p.id, wake=news, poll_s=0.01)  # would poll often on its own
+    reader = threading.Thread(target=lambda: items.extend(follower), daemon=True)
+    try:
+        other.get_pipeline(p.id).wait_for("Running", timeout=60)
+        other.get_pipeline(p.id).stop("immediate")
+        other.get_pipeline(p.id).wait_for("Stopped", timeout=60)
+        reader.start()
+        wait_for(lambda: any(getattr(i, "kind", "") == "waiting" for i in items), message="waiting")
+        before = transport.jobs_gets(p.id)
+        other.get_pipeline(p.id).start()
+        other.get_pipeline(p.id).wait_for("Running", timeout=60)
+        assert transport.jobs_gets(p.id) == before  # no news yet: it has not looked
+        news.set()  # what a watcher's event does
+        wait_for(lambda: any(getattr(i, "kind", "") == "start" for i in items), timeout=30, message="run 2")
+    finally:
+        follower.close()
+        reader.join(10)
+        other.get_pipeline(p.id).stop("immediate")
+        other.get_pipeline(p.id).wait_for("Stopped", timeout=60)
+        p.delete()
+        other.close()
+    assert not reader.is_alive()
