@@ -73,7 +73,7 @@ class UdfDef:
         def run(*arrays: pa.Array) -> pa.Array:
             columns = [a.to_pylist() for a in arrays]
             n = len(arrays[0]) if arrays else 1
-            out = []
+            out: list[Any] = []
             for i in range(n):
                 args = [c[i] for c in columns]
                 if any(a is None and not ok for a, ok in zip(args, self.arg_nullable, strict=False)):

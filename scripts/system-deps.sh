@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The Debian packages `make` needs, checked before anything else is installed.
 #
-#   scripts/system-deps.sh demo   what `make demo` needs: Python's venv module
+#   scripts/system-deps.sh demo   what `make demo` needs: Python's venv module, and Node/npm
+#                                 (the package build bundles the output grid's front-end)
 #   scripts/system-deps.sh test   (default) what `make test` needs as well: Chromium (browser
-#                                 tests; never `playwright install`), the brokers the connector
+#                                 tests; never `playwright install`) and the brokers the connector
 #                                 tests start (Redis, Mosquitto for MQTT, NATS; Kafka's comes
-#                                 from pip), and Node/npm for the npm test tools (Prism)
+#                                 from pip)
 #
 # Missing packages are installed when this runs as root with apt-get; otherwise it stops at
 # once and prints the one command to run. `make demo`, `make test` and so `.ci/run` use it.
@@ -25,13 +26,13 @@ need() {
 if ! "$PY" -c "import ensurepip, venv" >/dev/null 2>&1; then
   missing+=("python3-venv")
 fi
+need node nodejs
+need npm npm
 if [ "${1:-test}" = "test" ]; then
   need chromium chromium
   need redis-server redis-server
   need mosquitto mosquitto
   need nats-server nats-server
-  need node nodejs
-  need npm npm
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

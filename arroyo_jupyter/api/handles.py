@@ -21,6 +21,7 @@ from . import _protocol as ops
 from . import models as m
 from ._protocol import AsyncSender, Page, Sender
 from .errors import ArgumentError, ArroyoError, JobFailedError, NotFoundError, WaitTimeout
+from .watch import nudge_pipeline
 
 if TYPE_CHECKING:
     from .follow import OutputFollower
@@ -191,9 +192,14 @@ class _SyncActions:
     def _patched(self, model: m.Pipeline) -> None:
         """Hook: a Pipeline handle keeps the PATCH/restart answer."""
 
+    def _acted(self) -> None:
+        # views of this pipeline (its watcher) poll fast now, not at their next tick
+        nudge_pipeline(self._client, self._pid())
+
     def stop(self, mode: str | StopType = "checkpoint") -> Any:
         """Stop the job: checkpoint (default) | graceful | immediate | force."""
         self._patched(self._client.send(ops.patch_pipeline(self._pid(), stop=_stop_mode(mode))))
+        self._acted()
         return self
 
     def start(self, ignore_state: bool = False) -> Any:
@@ -201,6 +207,7 @@ class _SyncActions:
         if ignore_state:
             self._client.send(ops.restart_pipeline(self._pid(), ignore_state=True))
         self._patched(self._client.send(ops.patch_pipeline(self._pid(), stop=StopType.NONE)))
+        self._acted()
         return self
 
     def restart(self, force: bool = False, ignore_state: bool = False) -> Any:
@@ -208,15 +215,18 @@ class _SyncActions:
         self._patched(
             self._client.send(ops.restart_pipeline(self._pid(), force=force, ignore_state=ignore_state))
         )
+        self._acted()
         return self
 
     def rescale(self, parallelism: int) -> Any:
         self._patched(self._client.send(ops.patch_pipeline(self._pid(), parallelism=parallelism)))
+        self._acted()
         return self
 
     def delete(self) -> None:
         """Delete the pipeline (its job must be Stopped, Finished or Failed)."""
         self._client.send(ops.delete_pipeline(self._pid()))
+        self._acted()
 
     def errors(self, limit: int | None = None, starting_after: str | None = None) -> Page[m.JobLogMessage]:
         return self._client.send(

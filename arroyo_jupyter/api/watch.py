@@ -432,6 +432,15 @@ def nudge(handle: Any) -> None:
         watcher.hurry()
 
 
+def nudge_pipeline(client: Any, pipeline_id: str) -> None:
+    """``nudge`` by id: handles call it after every console action (a Job handle's own
+    ``id`` is the job's, so it cannot be keyed like a Pipeline handle)."""
+    with _REGISTRY_LOCK:
+        watcher = _REGISTRY.get((id(client), str(pipeline_id)))
+    if watcher is not None:
+        watcher.hurry()
+
+
 def watchers() -> list[PipelineWatcher]:
     """The live watchers (for diagnostics and tests)."""
     with _REGISTRY_LOCK:

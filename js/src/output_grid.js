@@ -6,14 +6,8 @@
 // Every value reaches the DOM as text (ag-grid renders text; our renderers use textContent).
 
 import {
-  CellStyleModule,
-  ColumnApiModule,
-  InfiniteRowModelModule,
+  AllCommunityModule,
   ModuleRegistry,
-  RenderApiModule,
-  RowApiModule,
-  RowStyleModule,
-  TooltipModule,
   createGrid,
   themeQuartz,
 } from "ag-grid-community";
@@ -34,18 +28,11 @@ import {
 } from "./values.js";
 import { STYLE } from "./style.js";
 
-// Only what the table uses (column resize, move and sort are in the core). The infinite
-// row model asks this view for the rows it is about to draw, so a delta costs the visible
-// rows only, however many rows the view holds: the rows themselves stay in SinkRows.
-ModuleRegistry.registerModules([
-  InfiniteRowModelModule,
-  ColumnApiModule,
-  RowApiModule,
-  RenderApiModule,
-  RowStyleModule,
-  CellStyleModule,
-  TooltipModule,
-]);
+// ag-grid's community modules, all of them: column moving (header drag) is only in the
+// whole set. The infinite row model asks this view for the rows it is about to draw, so a
+// delta costs the visible rows only, however many rows the view holds: the rows
+// themselves stay in SinkRows.
+ModuleRegistry.registerModules([AllCommunityModule]);
 
 const ROW_H = 26;
 const LINE_H = 16;

@@ -46,7 +46,7 @@ def test_preview_in_notebook7(open_notebook, smoke_notebook: str) -> None:
     assert nb.kernel_json("__import__('sys').executable") == sys.executable  # the temp kernelspec is used
     state = nb.page.locator(".arroyo-job-state .arroyo-state").first
     expect(state).to_have_text("Running", timeout=60_000)
-    table = nb.page.locator(".arroyo-output").first
+    table = nb.page.locator(".arroyo-output-grid").first
     wait_until(lambda: _rows(table) > 0, 60, "first rows in Notebook 7")
     first = _rows(table)
     wait_until(lambda: _rows(table) > first, 45, "the row count to rise in Notebook 7")

@@ -235,3 +235,22 @@ def test_a_rescale_while_stopped_shows_before_the_next_start(counted):
     finally:
         w.close()
         p.delete()
+
+
+def test_an_action_through_any_handle_wakes_the_pipelines_watcher(counted):
+    client, _ = counted
+    p = client.create_pipeline("nudged_by_handle", IMPULSE)
+    states: list[str | None] = []
+    try:
+        p.wait_for("Running", timeout=60)
+        p.stop("immediate")
+        p.wait_for("Stopped", timeout=60)
+        with p.watch(lambda ev: states.append(ev.state), refresh_interval=60):
+            wait_for(lambda: states[-1:] == ["Stopped"], message="first event")
+            # a Job handle of another lookup starts it; the watcher sleeps IDLE_POLL (10 s) otherwise
+            client.get_pipeline(p.id).job().start()
+            wait_for(lambda: states[-1:] != ["Stopped"], timeout=5, message="news of the start within a poll")
+    finally:
+        p.stop("immediate")
+        p.wait_for("Stopped", timeout=60)
+        p.delete()

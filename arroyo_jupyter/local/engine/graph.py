@@ -64,6 +64,7 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
                 used.append(name)
     for name in used:
         table = program.tables[name]
+        assert table.connector is not None, f"source table {name} has no connector"  # checked when planning
         src = node(f"source_{name}_{next_id()}", table.connector, _source_description(table), n,
                    ops.build_source(table), stream=name)
         wm_id = next_id()
@@ -105,6 +106,7 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
             nid = next_id()
             if q.kind == "windowed":
                 w = q.window
+                assert w is not None, "a windowed query carries its window"
                 if q.shape.has_join:
                     op, desc = f"join_{nid}", f"WindowedJoin<{_duration(w.width)}>"
                 elif w.kind == "tumble":
@@ -118,21 +120,23 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
             q.node_id = node(op, op, desc, n, ops.build_query(q, program))
             dag.connect(q.key_node_id, q.node_id, "shuffle")
         target = q.target
-        table = program.tables.get(target)
-        if table is not None and table.kind == "memory":
+        sink_table = program.tables.get(target)
+        if sink_table is not None and sink_table.kind == "memory":
             producers[target] = q.node_id
             continue
         if target not in sink_nodes:
             updating = q.kind == "updating"
-            connector = "preview" if (target == PREVIEW or (preview and not enable_sinks)) else table.connector
-            schema = q.output_schema if table is None or table.schema is None else table.schema
+            connector = "preview" if (target == PREVIEW or (preview and not enable_sinks)) else (
+                sink_table.connector if sink_table is not None else None)
+            assert connector is not None, f"sink {target} has no connector"  # checked when planning
+            schema = q.output_schema if sink_table is None or sink_table.schema is None else sink_table.schema
             par = 1 if connector in _SINK_PARALLELISM_ONE else n
             sid = next_id()
             op_id = f"sink_{target}_{sid}"
             desc = "PreviewSink" if connector == "preview" else f"{connector.title().replace('_', '')}Sink"
             plan = SinkPlan(target, connector, sid, op_id, schema, updating,
-                            dict(table.options) if table is not None else {},
-                            list(table.primary_keys) if table is not None else [])
+                            dict(sink_table.options) if sink_table is not None else {},
+                            list(sink_table.primary_keys) if sink_table is not None else [])
             sink_nodes[target] = node(op_id, connector, desc, par, ops.build_sink(plan))
             program.sinks.append(plan)
             if preview and enable_sinks and connector != "preview":

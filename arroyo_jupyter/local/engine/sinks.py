@@ -183,4 +183,7 @@ def sink_class(connector: str) -> type[Sink]:
     """The Sink class of a connector: built in here, or from the connectors package."""
     from .connectors import sink_class as connector_sink  # connector modules import this one
 
-    return SINKS.get(connector) or connector_sink(connector)
+    cls = SINKS.get(connector) or connector_sink(connector)
+    if cls is None:
+        raise ValueError(f"no sink for connector {connector!r}")
+    return cls

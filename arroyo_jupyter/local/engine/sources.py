@@ -214,7 +214,7 @@ class FileSubtask(SourceSubtask):
 
     def poll(self) -> pa.RecordBatch | None:
         assert self._file is not None
-        lines = []
+        lines: list[tuple[int, str]] = []
         while len(lines) < self.batch_size:
             line = self._file.readline()
             if not line:
@@ -228,11 +228,14 @@ class FileSubtask(SourceSubtask):
         if not lines:
             return None
         schema = self.table.schema
+        assert schema is not None, "a file source's table has a schema"
+        ops: list[str] | None
         if self.unstructured:
             batch = pa.RecordBatch.from_arrays([pa.array([t for _, t in lines], pa.string())], schema=pa.schema([schema.field(0)]))
             ops = None
         else:
-            rows, ops, row_lines = [], [], []
+            rows: list[dict[str, Any]] = []
+            ops, row_lines = [], []
             for line_no, text in lines:
                 try:
                     value = json.loads(text)
