@@ -97,6 +97,15 @@ class _Base:
         except Exception as err:  # DataFusion raises plain exceptions
             raise QueryError(str(err).replace("DataFusion error: ", "")) from None
 
+    def _sql(self, sql: str, **tables: pa.Table) -> pa.Table:
+        """``sql`` over ``tables`` registered by name (DataFusion's errors as QueryError)."""
+        for name, data in tables.items():
+            _register(self.ctx, name, data)
+        try:
+            return _run(self.ctx, sql)
+        except Exception as err:  # DataFusion raises plain exceptions
+            raise QueryError(str(err).replace("DataFusion error: ", "")) from None
+
     def snapshot(self) -> dict[str, pa.Table]:
         return {}
 
@@ -626,14 +635,6 @@ class IncrementalAggOp(_Base):
         if partial.num_rows:
             self.pending.append(partial)
         self.dirty_rows += batch.num_rows
-
-    def _sql(self, sql: str, **tables: pa.Table) -> pa.Table:
-        for name, data in tables.items():
-            _register(self.ctx, name, data)
-        try:
-            return _run(self.ctx, sql)
-        except Exception as err:  # DataFusion raises plain exceptions
-            raise QueryError(str(err).replace("DataFusion error: ", "")) from None
 
     def flush(self) -> pa.Table | None:
         if self.dirty_rows == 0:

@@ -21,14 +21,12 @@ from .operators import (
     QueryError,
     _Base,
     _conform,
-    _run,
     _ts_ns,
     _window_struct,
     _window_time,
     _with_window,
 )
 from .prepared import PreparedQuery
-from .prepared import register as _register
 from .translate import TIME_COL
 
 COMPACT_PARTS = 32  # merge the partials once this many batches were pre-aggregated
@@ -69,14 +67,6 @@ class WindowedAggOp(_Base):
             if name in self.schemas and rows.num_rows:
                 for batch in _conform(rows, self.schemas[name]).to_batches():
                     self.process(name, batch)
-
-    def _sql(self, sql: str, **tables: pa.Table) -> pa.Table:
-        for name, data in tables.items():
-            _register(self.ctx, name, data)
-        try:
-            return _run(self.ctx, sql)
-        except Exception as err:  # DataFusion raises plain exceptions
-            raise QueryError(str(err).replace("DataFusion error: ", "")) from None
 
     def _ends(self, partials: pa.Table) -> np.ndarray:
         window = partials.column(self.inc.window_key)
