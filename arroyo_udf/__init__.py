@@ -117,8 +117,9 @@ def collect_udfs(source: str) -> list[UdfDef]:
         raise
     except Exception as err:  # e.g. an import the engine cannot satisfy: say so when it is saved
         raise UdfError(f"UDF definition failed to load: {type(err).__name__}: {err}") from None
-    found = [v.__arroyo_udf__ for v in namespace.values() if isinstance(getattr(v, "__arroyo_udf__", None), UdfDef)]
+    found = [
+        v.__arroyo_udf__ for v in namespace.values() if isinstance(getattr(v, "__arroyo_udf__", None), UdfDef)
+    ]
     if not found:
         raise UdfError("UDF definition has no function decorated with @udf")
     return found
-

@@ -6,4 +6,13 @@ writes ``benchmarks/RESULTS.md``. These are measurements, not tests.
 """
 
 # Order of the issue: each entry is a module of this package with run(size, runs).
-BENCHMARKS = ("stream_decode", "live_table", "engine", "server", "charts", "idle_jobs", "connectors", "lookup")
+BENCHMARKS = (
+    "stream_decode",
+    "live_table",
+    "engine",
+    "server",
+    "charts",
+    "idle_jobs",
+    "connectors",
+    "lookup",
+)

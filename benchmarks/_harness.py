@@ -102,7 +102,9 @@ def run_worker(module: str, args: Sequence[str], *, timeout: float = 300, env: d
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
-        raise WorkerError(f"{module} worker {' '.join(args)} failed (rc {proc.returncode}): " + " | ".join(tail))
+        raise WorkerError(
+            f"{module} worker {' '.join(args)} failed (rc {proc.returncode}): " + " | ".join(tail)
+        )
     return json.loads(lines[-1])
 
 
@@ -172,4 +174,3 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: flo
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-

@@ -41,8 +41,11 @@ def summarize(stats: pstats.Stats, top: int = 4) -> str:
     for (file, _line, func), (_cc, _nc, tt, _ct, _callers) in raw.items():
         layers[_layer(file, func)] += tt
     ours = sorted(
-        ((ct, f"{Path(file).name}:{func}") for (file, _l, func), (_cc, _nc, _tt, ct, _c) in raw.items()
-         if f"/{PACKAGE}/" in file),
+        (
+            (ct, f"{Path(file).name}:{func}")
+            for (file, _l, func), (_cc, _nc, _tt, ct, _c) in raw.items()
+            if f"/{PACKAGE}/" in file
+        ),
         reverse=True,
     )
     pct = lambda x: f"{100 * x / total:.0f}%"  # noqa: E731

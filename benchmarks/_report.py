@@ -13,8 +13,22 @@ from pathlib import Path
 
 from ._harness import ROOT, Figure, fmt
 
-PACKAGES = ("arroyo-jupyter", "datafusion", "pyarrow", "msgspec", "orjson", "httpx", "httpx-sse",
-            "pandas", "plotly", "anywidget", "ipywidgets", "starlette", "uvicorn", "playwright")
+PACKAGES = (
+    "arroyo-jupyter",
+    "datafusion",
+    "pyarrow",
+    "msgspec",
+    "orjson",
+    "httpx",
+    "httpx-sse",
+    "pandas",
+    "plotly",
+    "anywidget",
+    "ipywidgets",
+    "starlette",
+    "uvicorn",
+    "playwright",
+)
 
 
 def machine() -> list[str]:
@@ -57,10 +71,16 @@ def versions() -> str:
 
 def git_commit() -> str:
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "arroyo_jupyter"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.splitlines()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "arroyo_jupyter"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.splitlines()
         extra = f", with {len(dirty)} uncommitted file(s) under arroyo_jupyter/" if dirty else ""
         return f"- Code: commit {sha}{extra}"
     except (OSError, subprocess.TimeoutExpired):
@@ -101,8 +121,15 @@ def _section(name: str, figures: list[Figure], failure: str | None, seconds: flo
     return out
 
 
-def write_results(path: Path, results: dict[str, list[Figure]], failures: dict[str, str],
-                  durations: dict[str, float], *, size: str, runs: int) -> None:
+def write_results(
+    path: Path,
+    results: dict[str, list[Figure]],
+    failures: dict[str, str],
+    durations: dict[str, float],
+    *,
+    size: str,
+    runs: int,
+) -> None:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmark results",
@@ -122,13 +149,19 @@ def write_results(path: Path, results: dict[str, list[Figure]], failures: dict[s
     ]
     met = [f for figs in results.values() for f in figs if f.met is True]
     missed = [f for figs in results.values() for f in figs if f.met is False]
-    lines += [f"**Targets: {len(met)} met, {len(missed)} not met"
-              + (f"; {len(failures)} benchmark(s) failed to run" if failures else "") + ".**", ""]
+    lines += [
+        f"**Targets: {len(met)} met, {len(missed)} not met"
+        + (f"; {len(failures)} benchmark(s) failed to run" if failures else "")
+        + ".**",
+        "",
+    ]
     judged = [f for figs in results.values() for f in figs if f.met is not None]
     if judged:
         lines += ["| target | value | status |", "|---|---|---|"]
-        lines += [f"| `{f.name}` {f.target} | {fmt(f.value)} {f.unit} (ratio {fmt(f.ratio)}) | {_status(f)} |"
-                  for f in judged]
+        lines += [
+            f"| `{f.name}` {f.target} | {fmt(f.value)} {f.unit} (ratio {fmt(f.ratio)}) | {_status(f)} |"
+            for f in judged
+        ]
         lines.append("")
     for name in results:
         lines += _section(name, results[name], failures.get(name), durations.get(name, 0.0))

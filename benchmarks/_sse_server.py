@@ -132,7 +132,9 @@ def _paced(conn: socket.socket, events: list[bytes], rows_per_event: int, rate: 
     while loop or sent < n:
         due = int((time.monotonic() - start) * events_per_s) + 1
         if due > sent:
-            batch = [_reid(events[i % n], i, n, rows_per_event) if loop else events[i] for i in range(sent, due)]
+            batch = [
+                _reid(events[i % n], i, n, rows_per_event) if loop else events[i] for i in range(sent, due)
+            ]
             conn.sendall(_chunked(b"".join(batch)))
             sent = due
         time.sleep(0.01)

@@ -44,16 +44,26 @@ WINDOW_ENV = "ARROYO_BENCH_LIVE_WINDOW"  # seconds: e.g. 600 for the issue's 10-
 def _window(size: str) -> tuple[float, float, float]:
     warm, window, base = WINDOW[size]
     return warm, float(os.environ.get(WINDOW_ENV, window)), base
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def NOTES(figures: list[Figure]) -> str:  # noqa: N802 - read by the report
     warm, window, _ = _window("full")
-    return (f"Window: {window:.0f} s of measurement after a {warm:.0f} s warm-up per run at full size "
-            f"(set {WINDOW_ENV}=600 for a 10-minute memory run); the widget keeps max_rows=10,000 in the kernel and view_rows=20,000 "
-            "in the browser; the page renders the output grid's bundle (ag-grid, Arrow IPC deltas). The bridge's own work (fetching buffers into the page, polling acks) is not "
-            "counted in the kernel CPU, which covers only the widget's threads.")
+    return (
+        f"Window: {window:.0f} s of measurement after a {warm:.0f} s warm-up per run at full size "
+        f"(set {WINDOW_ENV}=600 for a 10-minute memory run); the widget keeps max_rows=10,000 in the kernel and view_rows=20,000 "
+        "in the browser; the page renders the output grid's bundle (ag-grid, Arrow IPC deltas). The bridge's own work (fetching buffers into the page, polling acks) is not "
+        "counted in the kernel CPU, which covers only the widget's threads."
+    )
 
 
 def run(size: str, runs: int) -> list[Figure]:
@@ -69,42 +79,91 @@ def run(size: str, runs: int) -> list[Figure]:
         def samples(key: str, res: list[dict] = res) -> list[float]:
             return [r[key] for r in res]
 
-        f = Figure(f"{tag}.messages_per_s", med("msgs_per_s"), "msg/s", med("events_per_s"), "events/s",
-                   "events/s arriving on the stream (one message per event)", target="<= 10 msg/s",
-                   samples=samples("msgs_per_s"), baseline_samples=samples("events_per_s"),
-                   note=f"of which {med('custom_per_s'):.1f}/s row deltas, the rest trait updates")
+        f = Figure(
+            f"{tag}.messages_per_s",
+            med("msgs_per_s"),
+            "msg/s",
+            med("events_per_s"),
+            "events/s",
+            "events/s arriving on the stream (one message per event)",
+            target="<= 10 msg/s",
+            samples=samples("msgs_per_s"),
+            baseline_samples=samples("events_per_s"),
+            note=f"of which {med('custom_per_s'):.1f}/s row deltas, the rest trait updates",
+        )
         f.met = judge(f.value, 10, False)
         figures.append(f)
-        figures.append(Figure(f"{tag}.bytes_per_row", med("bytes_per_row"), "B/row", med("sse_bytes_per_row"),
-                              "B/row", "SSE bytes per row received", samples=samples("bytes_per_row"),
-                              note=f"{med('rows_per_s'):.0f} rows/s received, {med('skipped_pct'):.0f} % of "
-                                   "them coalesced away before reaching the browser (counted on screen)"))
-        f = Figure(f"{tag}.kernel_cpu", med("cpu_pct"), "%core", med("base_cpu_pct"), "%core",
-                   "a plain thread reading the same stream with the client", target="ratio <= 1.3",
-                   samples=samples("cpu_pct"), baseline_samples=samples("base_cpu_pct"))
+        figures.append(
+            Figure(
+                f"{tag}.bytes_per_row",
+                med("bytes_per_row"),
+                "B/row",
+                med("sse_bytes_per_row"),
+                "B/row",
+                "SSE bytes per row received",
+                samples=samples("bytes_per_row"),
+                note=f"{med('rows_per_s'):.0f} rows/s received, {med('skipped_pct'):.0f} % of "
+                "them coalesced away before reaching the browser (counted on screen)",
+            )
+        )
+        f = Figure(
+            f"{tag}.kernel_cpu",
+            med("cpu_pct"),
+            "%core",
+            med("base_cpu_pct"),
+            "%core",
+            "a plain thread reading the same stream with the client",
+            target="ratio <= 1.3",
+            samples=samples("cpu_pct"),
+            baseline_samples=samples("base_cpu_pct"),
+        )
         f.met = judge(f.ratio, 1.3, False)
         figures.append(f)
-        f = Figure(f"{tag}.apply_delta_p50", med("apply_p50"), "ms", med("decode_p50"), "ms",
-                   "decoding the same buffers in the page (Arrow IPC → columns)", target="ratio <= 2",
-                   samples=samples("apply_p50"), baseline_samples=samples("decode_p50"),
-                   note=f"p95 {med('apply_p95'):.1f} ms")
+        f = Figure(
+            f"{tag}.apply_delta_p50",
+            med("apply_p50"),
+            "ms",
+            med("decode_p50"),
+            "ms",
+            "decoding the same buffers in the page (Arrow IPC → columns)",
+            target="ratio <= 2",
+            samples=samples("apply_p50"),
+            baseline_samples=samples("decode_p50"),
+            note=f"p95 {med('apply_p95'):.1f} ms",
+        )
         f.met = judge(f.ratio, 2, False)
         figures.append(f)
-        f = Figure(f"{tag}.longest_task", med("longest_ms"), "ms", med("decode_max"), "ms",
-                   "longest decode of a delta", target="<= 50 ms",
-                   samples=samples("longest_ms"), baseline_samples=samples("decode_max"),
-                   note=f"longest handler {med('sync_max'):.0f} ms, longest draw {med('draw_max'):.0f} ms, "
-                        f"{med('longtasks'):.0f} longtask entries (>= 50 ms, any cause: GC, layout, the "
-                        f"harness, CPU contention) up to {med('longtask_max'):.0f} ms; longest animation frame "
-                        f"{med('frame_max'):.0f} ms = scripts {med('frame_scripts'):.0f} ms + style/layout "
-                        f"{med('frame_layout'):.0f} ms + the rest (waiting for the CPU, GC, paint)")
+        f = Figure(
+            f"{tag}.longest_task",
+            med("longest_ms"),
+            "ms",
+            med("decode_max"),
+            "ms",
+            "longest decode of a delta",
+            target="<= 50 ms",
+            samples=samples("longest_ms"),
+            baseline_samples=samples("decode_max"),
+            note=f"longest handler {med('sync_max'):.0f} ms, longest draw {med('draw_max'):.0f} ms, "
+            f"{med('longtasks'):.0f} longtask entries (>= 50 ms, any cause: GC, layout, the "
+            f"harness, CPU contention) up to {med('longtask_max'):.0f} ms; longest animation frame "
+            f"{med('frame_max'):.0f} ms = scripts {med('frame_scripts'):.0f} ms + style/layout "
+            f"{med('frame_layout'):.0f} ms + the rest (waiting for the CPU, GC, paint)",
+        )
         f.met = judge(f.value, 50, False)
         figures.append(f)
         for key, what in (("kernel_rss", "kernel RSS"), ("heap", "browser JS heap")):
-            f = Figure(f"{tag}.{key}_end", med(f"{key}_end"), "MB", med(f"{key}_early"), "MB",
-                       f"{what} 25 % into the window", target="ratio <= 1.1 (flat)",
-                       samples=samples(f"{key}_end"), baseline_samples=samples(f"{key}_early"),
-                       note=f"slope {med(f'{key}_slope'):+.1f} MB/min over the last 75 % of the window")
+            f = Figure(
+                f"{tag}.{key}_end",
+                med(f"{key}_end"),
+                "MB",
+                med(f"{key}_early"),
+                "MB",
+                f"{what} 25 % into the window",
+                target="ratio <= 1.1 (flat)",
+                samples=samples(f"{key}_end"),
+                baseline_samples=samples(f"{key}_early"),
+                note=f"slope {med(f'{key}_slope'):+.1f} MB/min over the last 75 % of the window",
+            )
             f.met = judge(f.ratio, 1.1, False)
             figures.append(f)
     return figures
@@ -170,8 +229,12 @@ class _PageServer:
     """Serves the page, the widget's ESM/CSS, its initial state and message buffers."""
 
     def __init__(self, esm: bytes, css: str, state: dict) -> None:
-        self.files = {"/index.html": (PAGE / "index.html").read_bytes(), "/output_table.js": esm,
-                      "/arroyo.css": css.encode(), "/state.json": json.dumps(state).encode()}
+        self.files = {
+            "/index.html": (PAGE / "index.html").read_bytes(),
+            "/output_table.js": esm,
+            "/arroyo.css": css.encode(),
+            "/state.json": json.dumps(state).encode(),
+        }
         self.buffers: dict[str, bytes] = {}
         files, buffers = self.files, self.buffers
 
@@ -182,8 +245,12 @@ class _PageServer:
                 if body is None:
                     self.send_error(404)
                     return
-                kind = {"js": "text/javascript", "css": "text/css", "html": "text/html",
-                        "json": "application/json"}.get(path.rsplit(".", 1)[-1], "application/octet-stream")
+                kind = {
+                    "js": "text/javascript",
+                    "css": "text/css",
+                    "html": "text/html",
+                    "json": "application/json",
+                }.get(path.rsplit(".", 1)[-1], "application/octet-stream")
                 self.send_response(200)
                 self.send_header("content-type", kind)
                 self.send_header("content-length", str(len(body)))
@@ -252,8 +319,10 @@ def _measure(rate: int, size: str) -> dict:
 
     warm, window, base_window = _window(size)
     out: dict = {}
-    with Background("_sse_server", ["--rows-per-event", str(ROWS_PER_EVENT), "--total-rows", "100000",
-                                    "--rate", str(rate), "--loop"]) as sse:
+    with Background(
+        "_sse_server",
+        ["--rows-per-event", str(ROWS_PER_EVENT), "--total-rows", "100000", "--rate", str(rate), "--loop"],
+    ) as sse:
         url = f"http://127.0.0.1:{sse.port}"
         sse_bytes_per_row = int(sse.info[0]) / 100_000
         out["base_cpu_pct"] = _baseline_cpu(url, base_window)
@@ -263,7 +332,9 @@ def _measure(rate: int, size: str) -> dict:
 
         table = OutputTable(_StreamHandle(url), max_rows=10_000, autostart=False)
         box = _comm.comm_of(table)
-        state = {k: v for k, v in table.get_state().items() if isinstance(v, (str, int, float, bool, dict, list))}
+        state = {
+            k: v for k, v in table.get_state().items() if isinstance(v, (str, int, float, bool, dict, list))
+        }
         from arroyo_jupyter.widgets._bundle import grid_bundle
 
         # the grid's bundle itself (the widget's small loader would fetch it over the comm)
@@ -280,8 +351,10 @@ def _measure(rate: int, size: str) -> dict:
             while time.monotonic() < end_warm:
                 _pump(page, box, pages, counter)
                 time.sleep(0.02)
-            page.evaluate("() => { const m = window.__metrics(); for (const k of ['sync','draw','apply',"
-                          "'decode','longtasks','frames']) m[k].length = 0; }")
+            page.evaluate(
+                "() => { const m = window.__metrics(); for (const k of ['sync','draw','apply',"
+                "'decode','longtasks','frames']) m[k].length = 0; }"
+            )
             wait_until(lambda: table.stats, 10, "the widget's first stats")
             table.refresh_snapshot()  # the stats trait is refreshed once a second: read it fresh
             stats0 = _totals(table)
@@ -316,8 +389,10 @@ def _measure(rate: int, size: str) -> dict:
         sse_bytes_per_row=sse_bytes_per_row,
         skipped_pct=100 * (stats1[1] - stats0[1]) / max(rows, 1),
         cpu_pct=100 * cpu / wall,
-        apply_p50=_pct(metrics["apply"], 50), apply_p95=_pct(metrics["apply"], 95),
-        decode_p50=_pct(metrics["decode"], 50), decode_max=max(metrics["decode"] or [0.0]),
+        apply_p50=_pct(metrics["apply"], 50),
+        apply_p95=_pct(metrics["apply"], 95),
+        decode_p50=_pct(metrics["decode"], 50),
+        decode_max=max(metrics["decode"] or [0.0]),
         longest_ms=max(metrics["longtasks"] + metrics["sync"] + metrics["draw"] or [0.0]),
         longtasks=len(metrics["longtasks"]),
         longtask_max=max(metrics["longtasks"] or [0.0]),
@@ -339,7 +414,11 @@ def _measure(rate: int, size: str) -> dict:
 def _longest_frame(frames: list[dict]) -> dict:
     """What the longest animation frame was made of (all zero if none reached 50 ms)."""
     worst = max(frames, key=lambda f: f["duration"], default={"duration": 0.0, "scripts": 0.0, "layout": 0.0})
-    return {"frame_max": worst["duration"], "frame_scripts": worst["scripts"], "frame_layout": worst["layout"]}
+    return {
+        "frame_max": worst["duration"],
+        "frame_scripts": worst["scripts"],
+        "frame_layout": worst["layout"],
+    }
 
 
 def _totals(table) -> tuple[int, int]:

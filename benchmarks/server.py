@@ -43,20 +43,34 @@ def run(size: str, runs: int) -> list[Figure]:
     n = ROWS[size]
     with Background("_local_server", []) as server:
         url = f"http://127.0.0.1:{server.port}"
-        streamed, light = alternate(runs, lambda: run_worker("server", ["stream", url, str(n), "ours"], timeout=180),
-                                    lambda: run_worker("server", ["stream", url, str(n), "light"], timeout=180))
+        streamed, light = alternate(
+            runs,
+            lambda: run_worker("server", ["stream", url, str(n), "ours"], timeout=180),
+            lambda: run_worker("server", ["stream", url, str(n), "light"], timeout=180),
+        )
         states = [run_worker("server", ["states", url]) for _ in range(runs)]
         run_worker("server", ["preview_raw", url], timeout=120)  # warm the server up
-        magic, raw = alternate(runs, lambda: run_worker("server", ["preview", url], timeout=120),
-                               lambda: run_worker("server", ["preview_raw", url], timeout=120))
-    rows_per_event = max(1, round(sum(r["rows"] for r in streamed) / max(1, sum(r["events"] for r in streamed))))
-    total = max(rows_per_event, round(median([r["rows"] for r in streamed]) / rows_per_event) * rows_per_event)
-    with Background("_sse_server", ["--rows-per-event", str(rows_per_event), "--total-rows", str(total),
-                                    "--shape", "impulse"]) as bare:
+        magic, raw = alternate(
+            runs,
+            lambda: run_worker("server", ["preview", url], timeout=120),
+            lambda: run_worker("server", ["preview_raw", url], timeout=120),
+        )
+    rows_per_event = max(
+        1, round(sum(r["rows"] for r in streamed) / max(1, sum(r["events"] for r in streamed)))
+    )
+    total = max(
+        rows_per_event, round(median([r["rows"] for r in streamed]) / rows_per_event) * rows_per_event
+    )
+    with Background(
+        "_sse_server",
+        ["--rows-per-event", str(rows_per_event), "--total-rows", str(total), "--shape", "impulse"],
+    ) as bare:
         bare_url = f"http://127.0.0.1:{bare.port}"
         ceiling, light_ceiling = alternate(
-            runs, lambda: run_worker("server", ["bare", bare_url, str(total), "ours"]),
-            lambda: run_worker("server", ["bare", bare_url, str(total), "light"]))
+            runs,
+            lambda: run_worker("server", ["bare", bare_url, str(total), "ours"]),
+            lambda: run_worker("server", ["bare", bare_url, str(total), "light"]),
+        )
 
     for reader, got, base_runs, what in (
         ("client", streamed, ceiling, "Client.stream_output"),
@@ -65,28 +79,57 @@ def run(size: str, runs: int) -> list[Figure]:
         rate = [r["rows"] / r["seconds"] for r in got]
         base = [r["rows"] / r["seconds"] for r in base_runs]
         missing = median([r["missing"] for r in got])
-        f = Figure(f"server.sse_one_client.rows_per_s_{reader}", median(rate), "rows/s", median(base), "rows/s",
-                   f"the same reader on a bare server sending the same rows pre-encoded ({rows_per_event} rows/event)",
-                   target=">= 100000 rows/s", samples=rate, baseline_samples=base,
-                   note=f"read with {what}; {median([r['rows'] for r in got]):.0f} rows a run, "
-                        f"{missing:.0f} lost in gaps")
+        f = Figure(
+            f"server.sse_one_client.rows_per_s_{reader}",
+            median(rate),
+            "rows/s",
+            median(base),
+            "rows/s",
+            f"the same reader on a bare server sending the same rows pre-encoded ({rows_per_event} rows/event)",
+            target=">= 100000 rows/s",
+            samples=rate,
+            baseline_samples=base,
+            note=f"read with {what}; {median([r['rows'] for r in got]):.0f} rows a run, "
+            f"{missing:.0f} lost in gaps",
+        )
         f.met = judge(f.value, 100_000, True)
         figures.append(f)
 
     rtt = [r["rtt_ms"] for r in states]
-    for key, what in (("create_ms", "create → Running"), ("stop_ms", "stop (immediate) → Stopped"),
-                      ("start_ms", "start → Running")):
+    for key, what in (
+        ("create_ms", "create → Running"),
+        ("stop_ms", "stop (immediate) → Stopped"),
+        ("start_ms", "start → Running"),
+    ):
         vals = [r[key] for r in states]
-        figures.append(Figure(f"server.state_change.{key.removesuffix('_ms')}_latency", median(vals), "ms",
-                              median(rtt), "ms", "one GET of the job (poll round trip)",
-                              samples=vals, baseline_samples=rtt, note=what))
+        figures.append(
+            Figure(
+                f"server.state_change.{key.removesuffix('_ms')}_latency",
+                median(vals),
+                "ms",
+                median(rtt),
+                "ms",
+                "one GET of the job (poll round trip)",
+                samples=vals,
+                baseline_samples=rtt,
+                note=what,
+            )
+        )
 
     for which in ("cold", "warm"):
         mg, rw = [r[which] * 1000 for r in magic], [r[which] * 1000 for r in raw]
-        f = Figure(f"server.preview.first_row_latency_{which}", median(mg), "ms", median(rw), "ms",
-                   f"create_preview + poll Running + stream_output by hand ({which}), first row",
-                   target="< 1000 ms", samples=mg, baseline_samples=rw,
-                   note=f"%%arroyo preview until the table's first delta, {which} kernel")
+        f = Figure(
+            f"server.preview.first_row_latency_{which}",
+            median(mg),
+            "ms",
+            median(rw),
+            "ms",
+            f"create_preview + poll Running + stream_output by hand ({which}), first row",
+            target="< 1000 ms",
+            samples=mg,
+            baseline_samples=rw,
+            note=f"%%arroyo preview until the table's first delta, {which} kernel",
+        )
         f.met = judge(f.value, 1000, False)
         figures.append(f)
     return figures
@@ -99,8 +142,10 @@ def _wait_job(client, pid: str, state: str, timeout: float = 60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         jobs = client.get_pipeline_jobs(pid)
-        if jobs and str(jobs[0].state) in (state, f"JobState.{state}") or (
-            jobs and getattr(jobs[0].state, "value", None) == state
+        if (
+            jobs
+            and str(jobs[0].state) in (state, f"JobState.{state}")
+            or (jobs and getattr(jobs[0].state, "value", None) == state)
         ):
             return jobs[0]
         time.sleep(0.002)

@@ -24,7 +24,9 @@ def run(size: str, runs: int) -> list[Figure]:
     figures: list[Figure] = []
     for batch in BATCHES:
         total = ROWS[size][batch]
-        with Background("_sse_server", ["--rows-per-event", str(batch), "--total-rows", str(total)]) as server:
+        with Background(
+            "_sse_server", ["--rows-per-event", str(batch), "--total-rows", str(total)]
+        ) as server:
             url = f"http://127.0.0.1:{server.port}"
             body_bytes = int(server.info[0])  # SSE bytes per response, HTTP framing aside
             ours, httpx_sse, memory = alternate(
@@ -42,12 +44,16 @@ def run(size: str, runs: int) -> list[Figure]:
     return figures
 
 
-def _figures(batch: int, body_bytes: int, total: int, ours: list, httpx_sse: list, memory: list) -> list[Figure]:
+def _figures(
+    batch: int, body_bytes: int, total: int, ours: list, httpx_sse: list, memory: list
+) -> list[Figure]:
     for res in (*ours, *httpx_sse, *memory):
         if res["rows"] != total:
             raise RuntimeError(f"a reader decoded {res['rows']} rows of {total}")
-    per_s = {name: ([r["rows"] / r["seconds"] for r in rs], [body_bytes / r["seconds"] / 1e6 for r in rs])
-             for name, rs in (("ours", ours), ("a", httpx_sse), ("b", memory))}
+    per_s = {
+        name: ([r["rows"] / r["seconds"] for r in rs], [body_bytes / r["seconds"] / 1e6 for r in rs])
+        for name, rs in (("ours", ours), ("a", httpx_sse), ("b", memory))
+    }
     decoders = "/".join(sorted({r["decoder"] for r in memory}))
     out = []
     for i, (metric, unit) in enumerate((("rows_per_s", "rows/s"), ("mb_per_s", "MB/s"))):
@@ -57,8 +63,17 @@ def _figures(batch: int, body_bytes: int, total: int, ours: list, httpx_sse: lis
             ("b", "vs_in_memory", f"same bytes in memory, {decoders} (fastest installed)", 0.8),
         ):
             base = per_s[key][i]
-            f = Figure(f"stream_decode.batch{batch}.{metric}.{suffix}", median(mine), unit, median(base), unit,
-                       what, target=f"ratio >= {limit:g}", samples=mine, baseline_samples=base)
+            f = Figure(
+                f"stream_decode.batch{batch}.{metric}.{suffix}",
+                median(mine),
+                unit,
+                median(base),
+                unit,
+                what,
+                target=f"ratio >= {limit:g}",
+                samples=mine,
+                baseline_samples=base,
+            )
             f.met = judge(f.ratio, limit, True)
             out.append(f)
     return out
@@ -88,9 +103,10 @@ def _httpx_sse(url: str) -> dict:
 
     rows = 0
     t0 = time.perf_counter()
-    with httpx.Client(timeout=60) as http, connect_sse(
-        http, "GET", url + "/api/v1/pipelines/p_bench/jobs/j_bench/output"
-    ) as source:
+    with (
+        httpx.Client(timeout=60) as http,
+        connect_sse(http, "GET", url + "/api/v1/pipelines/p_bench/jobs/j_bench/output") as source,
+    ):
         for sse in source.iter_sse():
             data = json.loads(sse.data)
             rows += len(json.loads(data["batch"]))

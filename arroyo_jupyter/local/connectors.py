@@ -240,7 +240,13 @@ CONNECTORS: dict[str, ConnectorInfo] = {
         _arroyo("redis", "Redis", "Write results to a Redis database", False, True),
         _arroyo("mqtt", "MQTT", "Read and write from an MQTT broker", True, True),
         _arroyo("nats", "NATS", "Read and write from a NATS cluster", True, True),
-        _arroyo("filesystem", "FileSystem", "Read and write JSON or Parquet files in a local directory", True, True),
+        _arroyo(
+            "filesystem",
+            "FileSystem",
+            "Read and write JSON or Parquet files in a local directory",
+            True,
+            True,
+        ),
         _arroyo("delta", "Delta Lake", "Write to a Delta Lake table in a local directory", False, True),
     ]
 }

@@ -176,7 +176,9 @@ def test_table(request: Request, body: bodies.ConnectionTablePost) -> Any:
     c = ctx(request)
     table = _validated_table(c, body)
     profile = c.store.get_profile(table["profile_id"]) if table["profile_id"] else None
-    options = engine_connectors.console_options(body.connector, body.config, profile["config"] if profile else None)
+    options = engine_connectors.console_options(
+        body.connector, body.config, profile["config"] if profile else None
+    )
     messages = [{"error": False, "done": False, "message": "Table configuration is valid"}]
     try:  # connectors to outside systems really connect (the broker, the topic)
         steps = engine_connectors.test_connection(body.connector, options) if options is not None else None

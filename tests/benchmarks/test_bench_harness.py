@@ -47,7 +47,9 @@ def test_a_failing_benchmark_is_reported_and_the_others_still_run(tmp_path, monk
     real_import = bench_main.importlib.import_module
     monkeypatch.setattr(bench_main.importlib, "import_module", lambda n: modules.get(n) or real_import(n))
     results = tmp_path / "R.md"
-    rc = bench_main.main(["--size", "tiny", "--runs", "1", "--only", "engine,charts", "--results", str(results)])
+    rc = bench_main.main(
+        ["--size", "tiny", "--runs", "1", "--only", "engine,charts", "--results", str(results)]
+    )
     out = capsys.readouterr().out
     assert rc == 1
     assert "good.one: 1 s (baseline: 2 s, ratio: 0.5)" in out

@@ -53,15 +53,33 @@ EXPECTED = {
     "live_table": [
         f"live_table.{r}.{m}"
         for r in ("10k", "50k")
-        for m in ("messages_per_s", "bytes_per_row", "kernel_cpu", "apply_delta_p50", "longest_task",
-                  "kernel_rss_end", "heap_end")
+        for m in (
+            "messages_per_s",
+            "bytes_per_row",
+            "kernel_cpu",
+            "apply_delta_p50",
+            "longest_task",
+            "kernel_rss_end",
+            "heap_end",
+        )
     ],
 }
 
 
 def _run_tiny(name: str, results: Path, timeout: float) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "benchmarks", "--size", "tiny", "--runs", "1", "--only", name,
-           "--results", str(results)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "--size",
+        "tiny",
+        "--runs",
+        "1",
+        "--only",
+        name,
+        "--results",
+        str(results),
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 

@@ -114,11 +114,15 @@ def test_global_python_udf_is_callable_from_sql(fresh_api):
 def test_a_udf_whose_import_fails_is_refused_when_saved(fresh_server):
     # Saved, it would break every later query; refused, the user sees why at once.
     bad = "from no_such_udf_module import udf\n\n@udf\ndef inc(x: int) -> int:\n    return x + 1\n"
-    r = httpx.post(f"{fresh_server.url}/api/v1/udfs", json={"prefix": "", "definition": bad, "language": "python"})
+    r = httpx.post(
+        f"{fresh_server.url}/api/v1/udfs", json={"prefix": "", "definition": bad, "language": "python"}
+    )
     assert r.status_code == 400
     assert "no_such_udf_module" in r.json()["error"]
     ok = httpx.post(
         f"{fresh_server.url}/api/v1/pipelines/validate_query",
-        json={"query": "CREATE TABLE i WITH (connector = 'impulse', event_rate = '5'); SELECT counter FROM i;"},
+        json={
+            "query": "CREATE TABLE i WITH (connector = 'impulse', event_rate = '5'); SELECT counter FROM i;"
+        },
     )
     assert ok.status_code == 200 and ok.json()["errors"] == []

@@ -59,7 +59,9 @@ def test_output_rows_and_stop_button_in_a_real_front_end(widget_browser, lab, ui
         wait_until(lambda: rows.count() >= 3, 90, "rows in the grid")
         first = page.locator(".arroyo-output-grid .ag-row[row-index='0']")
         assert first.locator("[col-id='c0']").text_content().replace(",", "").isdigit()
-        assert first.locator("[col-id='c1']").text_content() == "<img src=x onerror=alert(1)>"  # shown as text
+        assert (
+            first.locator("[col-id='c1']").text_content() == "<img src=x onerror=alert(1)>"
+        )  # shown as text
         assert page.locator(".arroyo-output-grid img").count() == 0 and nb.dialogs == []
         shots = Path("/work/lead/shots")
         if shots.is_dir():
