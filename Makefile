@@ -46,6 +46,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/arroyo-jupyter demo
 
 test: system-deps $(TEST_STAMP) $(NPMSTAMP)
+	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -q
 
 golden: $(TEST_STAMP)

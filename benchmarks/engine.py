@@ -77,19 +77,38 @@ def run(size: str, runs: int) -> list[Figure]:
     n = SIZES[size]
     figures: list[Figure] = []
 
-    eng, df = alternate(runs, lambda: run_worker("engine", ["filter", str(n["filter"])]),
-                        lambda: run_worker("engine", ["df_filter", str(n["filter"])]))
+    eng, df = alternate(
+        runs,
+        lambda: run_worker("engine", ["filter", str(n["filter"])]),
+        lambda: run_worker("engine", ["df_filter", str(n["filter"])]),
+    )
     rate, base = [r["events_per_s"] for r in eng], [r["events_per_s"] for r in df]
-    f = Figure("engine.filter_projection.events_per_s", median(rate), "events/s", median(base), "events/s",
-               f"DataFusion batch query over the same {n['filter']} rows", target=">= 1000000 events/s",
-               samples=rate, baseline_samples=base)
+    f = Figure(
+        "engine.filter_projection.events_per_s",
+        median(rate),
+        "events/s",
+        median(base),
+        "events/s",
+        f"DataFusion batch query over the same {n['filter']} rows",
+        target=">= 1000000 events/s",
+        samples=rate,
+        baseline_samples=base,
+    )
     f.met = judge(f.value, 1_000_000, True)
     figures.append(f)
     filter_rate = f
     secs, bsecs = [r["seconds"] for r in eng], [r["seconds"] for r in df]
-    f = Figure("engine.filter_projection.seconds", median(secs), "s", median(bsecs), "s",
-               "DataFusion batch query over the same rows", target="ratio <= 3 (overhead)",
-               samples=secs, baseline_samples=bsecs)
+    f = Figure(
+        "engine.filter_projection.seconds",
+        median(secs),
+        "s",
+        median(bsecs),
+        "s",
+        "DataFusion batch query over the same rows",
+        target="ratio <= 3 (overhead)",
+        samples=secs,
+        baseline_samples=bsecs,
+    )
     f.met = judge(f.ratio, 3, False)
     figures.append(f)
     if (filter_rate.met is False or f.met is False) and size == "full":  # reasons at full size only
@@ -97,62 +116,130 @@ def run(size: str, runs: int) -> list[Figure]:
 
     p2 = [run_worker("engine", ["filter2", str(n["filter"])]) for _ in range(runs)]
     rate2 = [r["events_per_s"] for r in p2]
-    f = Figure("engine.filter_projection.p2_events_per_s", median(rate2), "events/s", filter_rate.value, "events/s",
-               "the same pipeline at parallelism 1 (this run)", target="ratio >= 1.5",
-               samples=rate2, baseline_samples=rate)
+    f = Figure(
+        "engine.filter_projection.p2_events_per_s",
+        median(rate2),
+        "events/s",
+        filter_rate.value,
+        "events/s",
+        "the same pipeline at parallelism 1 (this run)",
+        target="ratio >= 1.5",
+        samples=rate2,
+        baseline_samples=rate,
+    )
     f.met = judge(f.ratio, 1.5, True)
     figures.append(f)
 
-    eng, df = alternate(runs, lambda: run_worker("engine", ["tumble", str(n["tumble"])]),
-                        lambda: run_worker("engine", ["df_tumble", str(n["tumble"])]))
+    eng, df = alternate(
+        runs,
+        lambda: run_worker("engine", ["tumble", str(n["tumble"])]),
+        lambda: run_worker("engine", ["df_tumble", str(n["tumble"])]),
+    )
     rate, base = [r["events_per_s"] for r in eng], [r["events_per_s"] for r in df]
-    f = Figure("engine.tumble_1min_1000keys.events_per_s", median(rate), "events/s", median(base), "events/s",
-               f"DataFusion date_bin GROUP BY over the same {n['tumble']} rows", target="ratio >= 0.4",
-               samples=rate, baseline_samples=base)
+    f = Figure(
+        "engine.tumble_1min_1000keys.events_per_s",
+        median(rate),
+        "events/s",
+        median(base),
+        "events/s",
+        f"DataFusion date_bin GROUP BY over the same {n['tumble']} rows",
+        target="ratio >= 0.4",
+        samples=rate,
+        baseline_samples=base,
+    )
     f.met = judge(f.ratio, 0.4, True)
     figures.append(f)
     if f.met is False and size == "full":
         f.note = _why("tumble", n["tumble"])
     peak, bpeak = [r["peak_rss_mb"] for r in eng], [r["peak_rss_mb"] for r in df]
-    figures.append(Figure("engine.tumble_1min_1000keys.peak_rss", median(peak), "MB", median(bpeak), "MB",
-                          "peak RSS of the DataFusion batch query (all rows in memory)",
-                          samples=peak, baseline_samples=bpeak))
+    figures.append(
+        Figure(
+            "engine.tumble_1min_1000keys.peak_rss",
+            median(peak),
+            "MB",
+            median(bpeak),
+            "MB",
+            "peak RSS of the DataFusion batch query (all rows in memory)",
+            samples=peak,
+            baseline_samples=bpeak,
+        )
+    )
     end, early = [r["rss_end_mb"] for r in eng], [r["rss_early_mb"] for r in eng]
-    f = Figure("engine.tumble_1min_1000keys.rss_end", median(end), "MB", median(early), "MB",
-               "RSS of the same run after 20 % of the events", target="ratio <= 1.1 (flat)",
-               samples=end, baseline_samples=early, note=f"over {n['tumble']} events")
+    f = Figure(
+        "engine.tumble_1min_1000keys.rss_end",
+        median(end),
+        "MB",
+        median(early),
+        "MB",
+        "RSS of the same run after 20 % of the events",
+        target="ratio <= 1.1 (flat)",
+        samples=end,
+        baseline_samples=early,
+        note=f"over {n['tumble']} events",
+    )
     f.met = judge(f.ratio, 1.1, False)
     figures.append(f)
 
     eng = [run_worker("engine", ["distinct", str(n["distinct"])], timeout=900) for _ in range(1)]
     end, early = [r["rss_end_mb"] for r in eng], [r["rss_early_peak_mb"] for r in eng]
-    f = Figure("engine.count_distinct_1000keys.rss_end", median(end), "MB", median(early), "MB",
-               "peak RSS of the same run over 20-50 % of the events (the figure: peak over 50-100 %)",
-               target="ratio <= 1.1 (flat)",
-               samples=end, baseline_samples=early,
-               note=f"over {n['distinct']} events, one run (it is long); "
-                    f"{median([r['events_per_s'] for r in eng]):.0f} events/s")
+    f = Figure(
+        "engine.count_distinct_1000keys.rss_end",
+        median(end),
+        "MB",
+        median(early),
+        "MB",
+        "peak RSS of the same run over 20-50 % of the events (the figure: peak over 50-100 %)",
+        target="ratio <= 1.1 (flat)",
+        samples=end,
+        baseline_samples=early,
+        note=f"over {n['distinct']} events, one run (it is long); "
+        f"{median([r['events_per_s'] for r in eng]):.0f} events/s",
+    )
     f.met = judge(f.ratio, 1.1, False)
     figures.append(f)
 
-    slow, fast = alternate(runs, lambda: run_worker("engine", ["slow_sink", "1"]),
-                           lambda: run_worker("engine", ["slow_sink", "0"]))
+    slow, fast = alternate(
+        runs,
+        lambda: run_worker("engine", ["slow_sink", "1"]),
+        lambda: run_worker("engine", ["slow_sink", "0"]),
+    )
     bp, bbp = [r["backpressure"] for r in slow], [r["backpressure"] for r in fast]
-    f = Figure("engine.slow_sink.upstream_backpressure", median(bp), "queue_fill", median(bbp), "queue_fill",
-               "the same pipeline into a blackhole", target=">= 0.66 (HIGH)", samples=bp, baseline_samples=bbp,
-               note=slow[len(slow) // 2]["spans"])
+    f = Figure(
+        "engine.slow_sink.upstream_backpressure",
+        median(bp),
+        "queue_fill",
+        median(bbp),
+        "queue_fill",
+        "the same pipeline into a blackhole",
+        target=">= 0.66 (HIGH)",
+        samples=bp,
+        baseline_samples=bbp,
+        note=slow[len(slow) // 2]["spans"],
+    )
     f.met = judge(f.value, 0.66, True)
     figures.append(f)
 
-    eng, base_w = alternate(runs, lambda: run_worker("engine", ["checkpoint", str(n["keys"])]),
-                            lambda: run_worker("engine", ["arrow_write", str(n["keys"])]))
+    eng, base_w = alternate(
+        runs,
+        lambda: run_worker("engine", ["checkpoint", str(n["keys"])]),
+        lambda: run_worker("engine", ["arrow_write", str(n["keys"])]),
+    )
     cp, bw = [r["seconds"] for r in eng], [r["seconds"] for r in base_w]
-    f = Figure("engine.checkpoint_1M_keys.seconds" if n["keys"] == 1_000_000 else
-               f"engine.checkpoint_{n['keys']}_keys.seconds", median(cp), "s", median(bw), "s",
-               f"pyarrow writing the same {n['keys']} keys as one Arrow IPC file", target="< 2 s",
-               samples=cp, baseline_samples=bw,
-               note=f"state {median([r['bytes'] for r in eng]) / 1e6:.1f} MB; request to completion as seen "
-                    f"by the listener; the engine's own report spans {median([r['reported'] for r in eng]):.3f} s")
+    f = Figure(
+        "engine.checkpoint_1M_keys.seconds"
+        if n["keys"] == 1_000_000
+        else f"engine.checkpoint_{n['keys']}_keys.seconds",
+        median(cp),
+        "s",
+        median(bw),
+        "s",
+        f"pyarrow writing the same {n['keys']} keys as one Arrow IPC file",
+        target="< 2 s",
+        samples=cp,
+        baseline_samples=bw,
+        note=f"state {median([r['bytes'] for r in eng]) / 1e6:.1f} MB; request to completion as seen "
+        f"by the listener; the engine's own report spans {median([r['reported'] for r in eng]):.3f} s",
+    )
     f.met = judge(f.value, 2, False)
     figures.append(f)
     return figures
@@ -222,8 +309,14 @@ def _run_engine(sql: str, n: int, parallelism: int = 1) -> dict:
     # peaks of the 20-50 % and the 50-100 % stretch: flushes make RSS saw-tooth, and a single
     # early sample against the late peak would call a flat saw a growth
     early_peak = max((rss for sent, rss in samples if 0.2 * n <= sent < 0.5 * n), default=early)
-    return {"seconds": seconds, "events_per_s": n / seconds, "peak_rss_mb": _peak_rss_mb(),
-            "rss_early_mb": early, "rss_end_mb": late, "rss_early_peak_mb": early_peak}
+    return {
+        "seconds": seconds,
+        "events_per_s": n / seconds,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_early_mb": early,
+        "rss_end_mb": late,
+        "rss_early_peak_mb": early_peak,
+    }
 
 
 def _impulse_batches(n: int, interval_ns: int = 1_000_000):
@@ -234,10 +327,16 @@ def _impulse_batches(n: int, interval_ns: int = 1_000_000):
     out = []
     for first in range(0, n, BATCH):
         c = np.arange(first, min(first + BATCH, n), dtype=np.int64)
-        out.append(pa.RecordBatch.from_arrays(
-            [pa.array(c), pa.array(np.zeros(len(c), dtype=np.int64)),
-             pa.array(t0 + c * interval_ns).cast(pa.timestamp("ns"))],
-            names=["counter", "subtask_index", "_timestamp"]))
+        out.append(
+            pa.RecordBatch.from_arrays(
+                [
+                    pa.array(c),
+                    pa.array(np.zeros(len(c), dtype=np.int64)),
+                    pa.array(t0 + c * interval_ns).cast(pa.timestamp("ns")),
+                ],
+                names=["counter", "subtask_index", "_timestamp"],
+            )
+        )
     return out
 
 
@@ -294,10 +393,17 @@ def _slow_sink(slow: bool) -> dict:
         for op in report.operators:
             sub = op.subtasks[0]
             align = next(s for s in sub.spans if s.event == "Alignment")
-            parts.append(f"{op.operator_id}: barrier at +{(align.start_time - report.start_time) / 1000:.0f} ms, "
-                         f"alignment {(align.finish_time - align.start_time) / 1000:.0f} ms")
-        spans = ("checkpoint " + str(epoch) + " took " + f"{(report.finish_time - report.start_time) / 1000:.0f} ms; "
-                 + "; ".join(parts))
+            parts.append(
+                f"{op.operator_id}: barrier at +{(align.start_time - report.start_time) / 1000:.0f} ms, "
+                f"alignment {(align.finish_time - align.start_time) / 1000:.0f} ms"
+            )
+        spans = (
+            "checkpoint "
+            + str(epoch)
+            + " took "
+            + f"{(report.finish_time - report.start_time) / 1000:.0f} ms; "
+            + "; ".join(parts)
+        )
     samples.sort()
     return {"backpressure": samples[len(samples) // 2] if samples else 0.0, "spans": spans}
 
@@ -334,8 +440,13 @@ def _arrow_write(keys: int) -> dict:
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    table = pa.table({"k": np.arange(keys, dtype=np.int64), "c": np.ones(keys, dtype=np.int64),
-                      "w": pa.array(np.zeros(keys, dtype=np.int64)).cast(pa.timestamp("ns"))})
+    table = pa.table(
+        {
+            "k": np.arange(keys, dtype=np.int64),
+            "c": np.ones(keys, dtype=np.int64),
+            "w": pa.array(np.zeros(keys, dtype=np.int64)).cast(pa.timestamp("ns")),
+        }
+    )
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         path = os.path.join(d, "state.arrow")

@@ -11,37 +11,80 @@ from arroyo_jupyter.local.engine import plan_query, start_job
 
 NEXMARK = "CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '100');\n"
 IMPULSE = "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\n"
-Q5 = ("SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window ORDER BY count DESC) AS row_num FROM "
-      "(SELECT count(*) AS count, bid.auction AS auction, hop(interval '2 seconds', interval '60 seconds') AS window "
-      "FROM nexmark WHERE bid IS NOT NULL GROUP BY 2, window)) WHERE row_num <= 5")
+Q5 = (
+    "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window ORDER BY count DESC) AS row_num FROM "
+    "(SELECT count(*) AS count, bid.auction AS auction, hop(interval '2 seconds', interval '60 seconds') AS window "
+    "FROM nexmark WHERE bid IS NOT NULL GROUP BY 2, window)) WHERE row_num <= 5"
+)
 
 # (sql, saved connection tables, expected to show output within a few seconds)
 EXAMPLES = {
-    "impulse": ("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100'); SELECT * FROM impulse;", None, True),
-    "bounded_impulse": ("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = 100, message_count = 1000); "
-                        "SELECT counter, subtask_index FROM impulse;", None, True),
+    "impulse": (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100'); SELECT * FROM impulse;",
+        None,
+        True,
+    ),
+    "bounded_impulse": (
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = 100, message_count = 1000); "
+        "SELECT counter, subtask_index FROM impulse;",
+        None,
+        True,
+    ),
     "nexmark_filter": (NEXMARK + "SELECT bid FROM nexmark WHERE bid IS NOT NULL;", None, True),
-    "sliding_avg": (NEXMARK + "SELECT avg(bid.price) AS avg_price FROM nexmark WHERE bid IS NOT NULL "
-                    "GROUP BY hop(interval '2 seconds', interval '10 seconds');", None, True),
+    "sliding_avg": (
+        NEXMARK + "SELECT avg(bid.price) AS avg_price FROM nexmark WHERE bid IS NOT NULL "
+        "GROUP BY hop(interval '2 seconds', interval '10 seconds');",
+        None,
+        True,
+    ),
     "q5_top_auctions": (NEXMARK + Q5, None, True),
-    "tumble_per_auction": ("CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = 10); SELECT bid.auction AS "
-                           "auction, tumble(INTERVAL '1' second) AS window, count(*) AS count FROM nexmark "
-                           "WHERE bid IS NOT NULL GROUP BY 1, 2;", None, True),
-    "saved_table": ("select count(*) from saved_impulse where counter % 2 == 0 "
-                    "group by hop(interval '2 seconds', interval '10 seconds');",
-                    {"saved_impulse": {"connector": "impulse", "config": {"event_rate": 10}}}, False),
-    "updating_having": ("CREATE TABLE impulse WITH ('connector' = 'impulse', event_rate = '100'); "
-                        "SELECT count(*) AS rows FROM impulse HAVING rows < 500;", None, True),
-    "updating_grouped": (IMPULSE + "SELECT counter % 10, count(*) FROM impulse GROUP BY counter % 10;", None, True),
-    "scalar_function": ("create table impulse with (connector = 'impulse', event_rate = '10'); "
-                        "select sha256(cast(counter as TEXT)) from impulse;", None, True),
-    "hop_as_tumble": (IMPULSE + "select count(*) from impulse group by hop(interval '10 seconds', interval '10 seconds');",
-                      None, False),
+    "tumble_per_auction": (
+        "CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = 10); SELECT bid.auction AS "
+        "auction, tumble(INTERVAL '1' second) AS window, count(*) AS count FROM nexmark "
+        "WHERE bid IS NOT NULL GROUP BY 1, 2;",
+        None,
+        True,
+    ),
+    "saved_table": (
+        "select count(*) from saved_impulse where counter % 2 == 0 "
+        "group by hop(interval '2 seconds', interval '10 seconds');",
+        {"saved_impulse": {"connector": "impulse", "config": {"event_rate": 10}}},
+        False,
+    ),
+    "updating_having": (
+        "CREATE TABLE impulse WITH ('connector' = 'impulse', event_rate = '100'); "
+        "SELECT count(*) AS rows FROM impulse HAVING rows < 500;",
+        None,
+        True,
+    ),
+    "updating_grouped": (
+        IMPULSE + "SELECT counter % 10, count(*) FROM impulse GROUP BY counter % 10;",
+        None,
+        True,
+    ),
+    "scalar_function": (
+        "create table impulse with (connector = 'impulse', event_rate = '10'); "
+        "select sha256(cast(counter as TEXT)) from impulse;",
+        None,
+        True,
+    ),
+    "hop_as_tumble": (
+        IMPULSE + "select count(*) from impulse group by hop(interval '10 seconds', interval '10 seconds');",
+        None,
+        False,
+    ),
     "bounded_nexmark_window_fn": (
         "CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '500000', runtime = '20');\n"
-        + Q5.replace("PARTITION BY window", "PARTITION BY window, auction"), None, False),
-    "blackhole": ("CREATE TABLE impulse WITH (connector='impulse', event_rate=10); CREATE TABLE out WITH "
-                  "(connector='blackhole'); INSERT INTO out SELECT counter FROM impulse;", None, False),
+        + Q5.replace("PARTITION BY window", "PARTITION BY window, auction"),
+        None,
+        False,
+    ),
+    "blackhole": (
+        "CREATE TABLE impulse WITH (connector='impulse', event_rate=10); CREATE TABLE out WITH "
+        "(connector='blackhole'); INSERT INTO out SELECT counter FROM impulse;",
+        None,
+        False,
+    ),
 }
 
 

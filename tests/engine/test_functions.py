@@ -10,8 +10,10 @@ from engine_helpers import read_lines, run_sql
 def _json_source(tmp_path, rows) -> str:
     path = tmp_path / "docs.json"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return (f"CREATE TABLE docs (value JSON) WITH (connector = 'single_file', path = '{path}', format = 'json', "
-            "type = 'source', 'json.unstructured' = 'true');\n")
+    return (
+        f"CREATE TABLE docs (value JSON) WITH (connector = 'single_file', path = '{path}', format = 'json', "
+        "type = 'source', 'json.unstructured' = 'true');\n"
+    )
 
 
 def test_json_arrow_operators(tmp_path):

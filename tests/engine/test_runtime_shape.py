@@ -43,13 +43,23 @@ class Tagger(Operator):
 
 def test_a_test_operator_plugs_into_the_dag_without_changing_the_runtime(tmp_path):
     # 500 rows per subtask at 500 rows/s: the job runs for a second, long enough to checkpoint
-    program = plan_query("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000', "
-                         "message_count = '500');\nSELECT counter FROM impulse", parallelism=2)
+    program = plan_query(
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000', "
+        "message_count = '500');\nSELECT counter FROM impulse",
+        parallelism=2,
+    )
     wm = program.source_nodes["impulse"][1]
     made: list[Tagger] = []
-    node = program.dag.insert_after(wm, "tagger", "Tagger", lambda ctx: made.append(Tagger(ctx.index)) or made[-1])
-    assert {"src_id": wm, "dest_id": node.node_id, "key_type": "()", "value_type": "()",
-            "edge_type": "Forward"} in program.graph["edges"]
+    node = program.dag.insert_after(
+        wm, "tagger", "Tagger", lambda ctx: made.append(Tagger(ctx.index)) or made[-1]
+    )
+    assert {
+        "src_id": wm,
+        "dest_id": node.node_id,
+        "key_type": "()",
+        "value_type": "()",
+        "edge_type": "Forward",
+    } in program.graph["edges"]
     recorder = Recorder()
     job = start_job(program, state_dir=str(tmp_path), listener=recorder)
     _wait(lambda: recorder.rows, what="rows")
@@ -75,9 +85,12 @@ class Gate(Operator):
 
 
 def test_backpressure_rises_behind_a_slow_operator_and_falls_when_it_speeds_up():
-    program = plan_query("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '20000');\n"
-                         "CREATE TABLE sink (counter BIGINT) WITH (connector = 'blackhole');\n"
-                         "INSERT INTO sink SELECT counter FROM impulse WHERE counter % 2 = 0", parallelism=1)
+    program = plan_query(
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '20000');\n"
+        "CREATE TABLE sink (counter BIGINT) WITH (connector = 'blackhole');\n"
+        "INSERT INTO sink SELECT counter FROM impulse WHERE counter % 2 = 0",
+        parallelism=1,
+    )
     projection = next(n.node_id for n in program.dag.nodes if n.operator.startswith("projection"))
     source = program.source_nodes["impulse"][0]
     gate = threading.Event()
@@ -89,10 +102,15 @@ def test_backpressure_rises_behind_a_slow_operator_and_falls_when_it_speeds_up()
         return 1 - (c.queue_rem + 1) / (c.queue_size + 1)
 
     try:
-        _wait(lambda: backpressure(projection) > 0.85 and backpressure(source) > 0.85, what="backpressure to rise")
+        _wait(
+            lambda: backpressure(projection) > 0.85 and backpressure(source) > 0.85,
+            what="backpressure to rise",
+        )
         assert job.metrics()[projection][0].queue_rem == 0  # its output queue is full: the gate is slow
         gate.set()
-        _wait(lambda: backpressure(projection) < 0.5 and backpressure(source) < 0.5, what="backpressure to fall")
+        _wait(
+            lambda: backpressure(projection) < 0.5 and backpressure(source) < 0.5, what="backpressure to fall"
+        )
     finally:
         gate.set()
         job.stop("immediate")
@@ -130,22 +148,30 @@ class Delay(Operator):
 
 
 def test_alignment_of_a_subtask_whose_input_is_delayed_is_at_least_that_delay(tmp_path):
-    program = plan_query("CREATE TABLE a WITH (connector = 'impulse', event_rate = '500');\n"
-                         "CREATE TABLE b WITH (connector = 'impulse', event_rate = '500');\n"
-                         "SELECT counter FROM a UNION ALL SELECT counter FROM b", parallelism=1)
+    program = plan_query(
+        "CREATE TABLE a WITH (connector = 'impulse', event_rate = '500');\n"
+        "CREATE TABLE b WITH (connector = 'impulse', event_rate = '500');\n"
+        "SELECT counter FROM a UNION ALL SELECT counter FROM b",
+        parallelism=1,
+    )
     union = next(n for n in program.dag.nodes if n.operator.startswith("projection"))
     assert len(program.dag.inputs(union.node_id)) == 2
     passed, probe_at, released = threading.Event(), [], []
     delay = 0.4
-    program.dag.insert_after(program.source_nodes["a"][1], "probe", "Probe", lambda ctx: Probe(passed, probe_at))
-    program.dag.insert_after(program.source_nodes["b"][1], "delay", "Delay",
-                             lambda ctx: Delay(passed, delay, released))
+    program.dag.insert_after(
+        program.source_nodes["a"][1], "probe", "Probe", lambda ctx: Probe(passed, probe_at)
+    )
+    program.dag.insert_after(
+        program.source_nodes["b"][1], "delay", "Delay", lambda ctx: Delay(passed, delay, released)
+    )
     recorder = Recorder()
     job = start_job(program, state_dir=str(tmp_path), listener=recorder)
     try:
         _wait(lambda: recorder.rows, what="rows")
         epoch = job.checkpoint()
-        _wait(lambda: any(r.epoch == epoch and r.finish_time for r in recorder.checkpoints), what="checkpoint")
+        _wait(
+            lambda: any(r.epoch == epoch and r.finish_time for r in recorder.checkpoints), what="checkpoint"
+        )
     finally:
         job.stop("immediate")
         assert job.join(30)
@@ -165,9 +191,11 @@ def test_alignment_of_a_subtask_whose_input_is_delayed_is_at_least_that_delay(tm
                 assert span.finish_time - span.start_time < delay * 1e6
 
 
-WINDOW_SQL = ("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', "
-              "event_time_interval = '1000000');\n"
-              "SELECT count(*) AS c FROM impulse GROUP BY tumble(interval '1 hour')")
+WINDOW_SQL = (
+    "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', "
+    "event_time_interval = '1000000');\n"
+    "SELECT count(*) AS c FROM impulse GROUP BY tumble(interval '1 hour')"
+)
 
 
 def _stopped_window_rows(mode: str) -> tuple[list, int]:
@@ -190,13 +218,22 @@ def test_graceful_stop_emits_the_open_windows_and_immediate_does_not():
 
 
 def test_stateful_operators_run_as_separate_subtask_threads():
-    program = plan_query("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\n"
-                         "SELECT counter % 3 AS k, count(*) FROM impulse GROUP BY 1", parallelism=2)
+    program = plan_query(
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\n"
+        "SELECT counter % 3 AS k, count(*) FROM impulse GROUP BY 1",
+        parallelism=2,
+    )
     before = set(threading.enumerate())
     job = start_job(program, state_dir=None, listener=Recorder())
     try:
-        _wait(lambda: job.metrics()[program.queries[0].node_id][1].messages_recv
-              + job.metrics()[program.queries[0].node_id][0].messages_recv > 0, what="rows at the aggregate")
+        _wait(
+            lambda: (
+                job.metrics()[program.queries[0].node_id][1].messages_recv
+                + job.metrics()[program.queries[0].node_id][0].messages_recv
+                > 0
+            ),
+            what="rows at the aggregate",
+        )
         started = set(threading.enumerate()) - before  # this job's threads, not other tests'
         names = {t.name for t in started}
         for node in program.dag.nodes:
@@ -224,8 +261,10 @@ class SlowSnapshot(Operator):
 
 
 def test_sync_and_async_spans_are_timed_in_the_subtask_that_does_the_work(tmp_path):
-    program = plan_query("CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\n"
-                         "SELECT counter FROM impulse", parallelism=1)
+    program = plan_query(
+        "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter FROM impulse",
+        parallelism=1,
+    )
     wm = program.source_nodes["impulse"][1]
     program.dag.insert_after(wm, "slow_snapshot", "SlowSnapshot", lambda ctx: SlowSnapshot(ctx.index, 0.2))
     recorder = Recorder()
@@ -233,7 +272,9 @@ def test_sync_and_async_spans_are_timed_in_the_subtask_that_does_the_work(tmp_pa
     try:
         _wait(lambda: recorder.rows, what="rows")
         epoch = job.checkpoint()
-        _wait(lambda: any(r.epoch == epoch and r.finish_time for r in recorder.checkpoints), what="checkpoint")
+        _wait(
+            lambda: any(r.epoch == epoch and r.finish_time for r in recorder.checkpoints), what="checkpoint"
+        )
     finally:
         job.stop("immediate")
         assert job.join(30)
@@ -241,7 +282,9 @@ def test_sync_and_async_spans_are_timed_in_the_subtask_that_does_the_work(tmp_pa
     slow = next(o for o in report.operators if o.operator_id == "slow_snapshot").subtasks[0]
     spans = {s.event: s for s in slow.spans}
     assert spans["Sync"].finish_time - spans["Sync"].start_time >= 200_000
-    assert spans["Async"].start_time >= spans["Sync"].finish_time and slow.bytes > 80_000  # 10,000 int64 in Arrow IPC
+    assert (
+        spans["Async"].start_time >= spans["Sync"].finish_time and slow.bytes > 80_000
+    )  # 10,000 int64 in Arrow IPC
     sink = next(o for o in report.operators if o.operator_id.startswith("sink_preview")).subtasks[0]
     assert [s.event for s in sink.spans] == ["Alignment", "Sync", "Async", "Committing"]
     # downstream of the slow snapshot, the barrier arrived only after it: the wait shows where it happened

@@ -11,7 +11,7 @@ from engine_helpers import Recorder
 from arroyo_jupyter.local.engine import PlanError, plan_query, run_program
 from arroyo_udf import UdfError, collect_udfs, udf
 
-SOURCE = '''
+SOURCE = """
 from typing import Optional
 from arroyo_udf import udf
 
@@ -20,7 +20,7 @@ def half_or_none(x: Optional[int]) -> Optional[float]:
     if x is None or x % 2:
         return None
     return x / 2
-'''
+"""
 
 
 @udf
@@ -31,9 +31,19 @@ def shout(s: str) -> str:
 def test_signature_comes_from_type_hints():
     d = shout.__arroyo_udf__
     assert (d.name, d.arg_types, d.arg_nullable, d.return_type, d.return_nullable) == (
-        "shout", [pa.string()], [False], pa.string(), False)
+        "shout",
+        [pa.string()],
+        [False],
+        pa.string(),
+        False,
+    )
     (h,) = collect_udfs(SOURCE)
-    assert (h.arg_types, h.arg_nullable, h.return_type, h.return_nullable) == ([pa.int64()], [True], pa.float64(), True)
+    assert (h.arg_types, h.arg_nullable, h.return_type, h.return_nullable) == (
+        [pa.int64()],
+        [True],
+        pa.float64(),
+        True,
+    )
     assert shout("a") == "A!"  # still a plain Python function
 
 
@@ -49,27 +59,37 @@ def test_udfs_run_in_sql_with_arroyo_null_rules(tmp_path):
     job = run_program(program, listener=recorder, timeout=60)
     assert job.outcome == "finished"
     # a non-Optional parameter never sees NULL: the row's result is NULL without a call
-    assert recorder.rows == [{"h": None, "loud": "A!"}, {"h": 1.0, "loud": None},
-                             {"h": None, "loud": "C!"}, {"h": 2.0, "loud": "D!"}]
+    assert recorder.rows == [
+        {"h": None, "loud": "A!"},
+        {"h": 1.0, "loud": None},
+        {"h": None, "loud": "C!"},
+        {"h": 2.0, "loud": "D!"},
+    ]
 
 
 def test_udf_mistakes_are_clear():
     with pytest.raises(UdfError, match="needs a return type hint"):
+
         @udf
         def no_return(x: int):
             return x
 
     with pytest.raises(UdfError, match="unsupported type"):
+
         @udf
         def bad(x: dict) -> int:
             return 1
 
     with pytest.raises(PlanError, match="syntax error at line 2"):
-        plan_query("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1); SELECT 1 FROM i",
-                   udfs=["@udf\ndef broken(:\n"])
+        plan_query(
+            "CREATE TABLE i WITH (connector = 'impulse', event_rate = 1); SELECT 1 FROM i",
+            udfs=["@udf\ndef broken(:\n"],
+        )
     with pytest.raises(PlanError, match="no function decorated with @udf"):
-        plan_query("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1); SELECT 1 FROM i",
-                   udfs=["def plain(x): return x"])
+        plan_query(
+            "CREATE TABLE i WITH (connector = 'impulse', event_rate = 1); SELECT 1 FROM i",
+            udfs=["def plain(x): return x"],
+        )
 
 
 def test_a_udf_returning_none_when_not_optional_fails_the_job(tmp_path):
@@ -77,8 +97,11 @@ def test_a_udf_returning_none_when_not_optional_fails_the_job(tmp_path):
     def liar(x: int) -> int:
         return None  # type: ignore[return-value]
 
-    program = plan_query("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1000, message_count = 3); "
-                         "SELECT liar(counter) FROM i", udfs=[liar])
+    program = plan_query(
+        "CREATE TABLE i WITH (connector = 'impulse', event_rate = 1000, message_count = 3); "
+        "SELECT liar(counter) FROM i",
+        udfs=[liar],
+    )
     recorder = Recorder()
     job = run_program(program, listener=recorder, timeout=60)
     assert job.outcome == "failed"

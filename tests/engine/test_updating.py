@@ -8,21 +8,27 @@ from engine_helpers import fold_debezium, read_lines, run_sql, write_lines
 def _numbers(tmp_path, n: int):
     rows = [{"ts": f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z", "n": i} for i in range(n)]
     path = write_lines(tmp_path / "numbers.json", rows)
-    return (f"CREATE TABLE numbers (ts TIMESTAMP, n BIGINT) WITH (connector = 'single_file', path = '{path}', "
-            "format = 'json', type = 'source', event_time_field = 'ts');\n")
+    return (
+        f"CREATE TABLE numbers (ts TIMESTAMP, n BIGINT) WITH (connector = 'single_file', path = '{path}', "
+        "format = 'json', type = 'source', event_time_field = 'ts');\n"
+    )
 
 
 def _debezium_sink(path, columns: str) -> str:
-    return (f"CREATE TABLE out ({columns}) WITH (connector = 'single_file', path = '{path}', "
-            "format = 'debezium_json', type = 'sink');\n")
+    return (
+        f"CREATE TABLE out ({columns}) WITH (connector = 'single_file', path = '{path}', "
+        "format = 'debezium_json', type = 'sink');\n"
+    )
 
 
 def test_grouped_aggregate_emits_creates_then_updates_that_fold_to_the_result(tmp_path):
     out = tmp_path / "out.json"
     _, job = run_sql(
-        _numbers(tmp_path, 100) + _debezium_sink(out, "k BIGINT, c BIGINT, s BIGINT")
+        _numbers(tmp_path, 100)
+        + _debezium_sink(out, "k BIGINT, c BIGINT, s BIGINT")
         + "INSERT INTO out SELECT n % 3, count(*), sum(n) FROM numbers GROUP BY 1",
-        batch_size=10, parallelism=2,
+        batch_size=10,
+        parallelism=2,
     )
     assert job.outcome == "finished"
     changes = read_lines(out)
@@ -36,7 +42,8 @@ def test_grouped_aggregate_emits_creates_then_updates_that_fold_to_the_result(tm
 def test_having_turns_rows_into_deletes(tmp_path):
     out = tmp_path / "out.json"
     run_sql(
-        _numbers(tmp_path, 30) + _debezium_sink(out, "c BIGINT")
+        _numbers(tmp_path, 30)
+        + _debezium_sink(out, "c BIGINT")
         + "INSERT INTO out SELECT count(*) AS c FROM numbers HAVING count(*) < 25",
         batch_size=10,
     )
@@ -46,13 +53,20 @@ def test_having_turns_rows_into_deletes(tmp_path):
 
 
 def test_debezium_source_changes_are_applied_before_aggregating(tmp_path):
-    src = write_lines(tmp_path / "changes.json", [
-        {"before": None, "after": {"id": 1, "product": "a", "qty": 2}, "op": "c"},
-        {"before": None, "after": {"id": 2, "product": "b", "qty": 5}, "op": "c"},
-        {"before": None, "after": {"id": 3, "product": "a", "qty": 1}, "op": "r"},
-        {"before": {"id": 1, "product": "a", "qty": 2}, "after": {"id": 1, "product": "a", "qty": 7}, "op": "u"},
-        {"before": {"id": 2, "product": "b", "qty": 5}, "after": None, "op": "d"},
-    ])
+    src = write_lines(
+        tmp_path / "changes.json",
+        [
+            {"before": None, "after": {"id": 1, "product": "a", "qty": 2}, "op": "c"},
+            {"before": None, "after": {"id": 2, "product": "b", "qty": 5}, "op": "c"},
+            {"before": None, "after": {"id": 3, "product": "a", "qty": 1}, "op": "r"},
+            {
+                "before": {"id": 1, "product": "a", "qty": 2},
+                "after": {"id": 1, "product": "a", "qty": 7},
+                "op": "u",
+            },
+            {"before": {"id": 2, "product": "b", "qty": 5}, "after": None, "op": "d"},
+        ],
+    )
     out = tmp_path / "out.json"
     run_sql(
         f"CREATE TABLE orders (id INT PRIMARY KEY, product TEXT, qty INT) WITH (connector = 'single_file', "
@@ -67,10 +81,12 @@ def test_debezium_source_changes_are_applied_before_aggregating(tmp_path):
 def test_updating_inner_join_of_two_streams(tmp_path):
     out = tmp_path / "out.json"
     run_sql(
-        _numbers(tmp_path, 20) + _debezium_sink(out, "a BIGINT, b BIGINT")
+        _numbers(tmp_path, 20)
+        + _debezium_sink(out, "a BIGINT, b BIGINT")
         + "CREATE VIEW evens AS SELECT n FROM numbers WHERE n % 2 = 0;\n"
         + "INSERT INTO out SELECT x.n, y.n FROM numbers x JOIN evens y ON x.n = y.n",
-        batch_size=3, parallelism=3,
+        batch_size=3,
+        parallelism=3,
     )
     changes = read_lines(out)
     assert {c["op"] for c in changes} == {"c"}
@@ -110,19 +126,32 @@ def test_simple_aggregates_keep_one_state_row_per_key_others_keep_their_input(tm
     from arroyo_jupyter.local.engine import plan_query
 
     src = _numbers(tmp_path, 1)
-    incremental = plan_query(src + "SELECT n % 3 AS k, count(*), avg(n), min(n) FROM numbers GROUP BY 1 HAVING count(*) > 1")
+    incremental = plan_query(
+        src + "SELECT n % 3 AS k, count(*), avg(n), min(n) FROM numbers GROUP BY 1 HAVING count(*) > 1"
+    )
     assert incremental.queries[0].shape.incremental is not None
     assert plan_query(src + "SELECT count(DISTINCT n) FROM numbers").queries[0].shape.incremental is not None
-    assert plan_query(src + "SELECT n % 3, array_agg(n) FROM numbers GROUP BY 1").queries[0].shape.incremental is None
+    assert (
+        plan_query(src + "SELECT n % 3, array_agg(n) FROM numbers GROUP BY 1").queries[0].shape.incremental
+        is None
+    )
 
 
 def test_both_updating_paths_agree(tmp_path):
     out_a, out_b = tmp_path / "a.json", tmp_path / "b.json"
     base = _numbers(tmp_path, 60)
     # incremental (COUNT DISTINCT keeps distinct values per key) / re-run (array_agg keeps the input)
-    for out, agg in ((out_a, "count(DISTINCT n)"), (out_b, "CAST(cardinality(array_agg(DISTINCT n)) AS BIGINT)")):
-        run_sql(base + _debezium_sink(out, "k BIGINT, c BIGINT, m DOUBLE")
-                + f"INSERT INTO out SELECT n % 4, {agg}, avg(n) FROM numbers WHERE n % 5 <> 0 GROUP BY 1 "
-                "HAVING count(*) > 2", batch_size=7, parallelism=2)
+    for out, agg in (
+        (out_a, "count(DISTINCT n)"),
+        (out_b, "CAST(cardinality(array_agg(DISTINCT n)) AS BIGINT)"),
+    ):
+        run_sql(
+            base
+            + _debezium_sink(out, "k BIGINT, c BIGINT, m DOUBLE")
+            + f"INSERT INTO out SELECT n % 4, {agg}, avg(n) FROM numbers WHERE n % 5 <> 0 GROUP BY 1 "
+            "HAVING count(*) > 2",
+            batch_size=7,
+            parallelism=2,
+        )
     assert fold_debezium(read_lines(out_a)) == fold_debezium(read_lines(out_b))
     assert len(fold_debezium(read_lines(out_a))) == 4

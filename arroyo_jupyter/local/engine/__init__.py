@@ -1,8 +1,8 @@
 """The embedded streaming SQL engine: Arroyo's SQL on DataFusion and Arrow.
 
-    from arroyo_jupyter.local.engine import plan_query, start_job
-    program = plan_query(sql, parallelism=2)      # PlanError with positioned diagnostics
-    runner = start_job(program, state_dir=..., listener=...)
+from arroyo_jupyter.local.engine import plan_query, start_job
+program = plan_query(sql, parallelism=2)      # PlanError with positioned diagnostics
+runner = start_job(program, state_dir=..., listener=...)
 """
 
 from .interface import (

@@ -199,13 +199,17 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
         )
     if kind == "lookup":  # joined with JOIN … ON (lookup.py); Arroyo's own rules were checked on CREATE
         if connector not in LOOKUP_CONNECTORS:
-            raise fail(f"connector '{connector}' has no lookups (only {', '.join(sorted(LOOKUP_CONNECTORS))})")
+            raise fail(
+                f"connector '{connector}' has no lookups (only {', '.join(sorted(LOOKUP_CONNECTORS))})"
+            )
         if table.schema is None:
             raise fail(f"lookup table '{table.name}' needs a column list")
         if not any(k == "key" and c in table.primary_keys for c, k in table.metadata.items()):
             raise fail(REDIS_KEY_RULE)
         if table.format not in (None, "json", "raw_string"):
-            raise fail(f"lookup table '{table.name}' reads format = 'json' or 'raw_string', not '{table.format}'")
+            raise fail(
+                f"lookup table '{table.name}' reads format = 'json' or 'raw_string', not '{table.format}'"
+            )
         table.kind = "lookup"
         return table
     if kind not in ("source", "sink"):
@@ -247,7 +251,9 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
                 float(opts[key])
             except ValueError:
                 raise fail(f"option {key} must be a number, got '{opts[key]}'") from None
-    problem = connector_registry.check_options(connector, kind, table.format, opts, table.schema, table.metadata)
+    problem = connector_registry.check_options(
+        connector, kind, table.format, opts, table.schema, table.metadata
+    )
     if problem:
         raise fail(problem)
     if kind == "source" and connector == "single_file":
@@ -268,7 +274,9 @@ def _finish(table: TableDef, stmt: Statement | None) -> TableDef:
 
 
 LOOKUP_CONNECTORS = {"redis"}  # connectors that serve lookup joins (CREATE TEMPORARY TABLE …)
-REDIS_KEY_RULE = "Redis lookup tables must have a PRIMARY KEY field defined as `field_name TEXT METADATA FROM 'key'`"
+REDIS_KEY_RULE = (
+    "Redis lookup tables must have a PRIMARY KEY field defined as `field_name TEXT METADATA FROM 'key'`"
+)
 
 # Metadata a connector offers to ``col TYPE METADATA FROM 'key'`` (Arroyo's metadata_defs)
 METADATA_FIELDS: dict[str, dict[str, pa.DataType]] = {
@@ -469,7 +477,9 @@ def table_from_connection(name: str, spec: dict[str, Any]) -> TableDef:
             [pa.field(f["name"], _field_type(f), not f.get("required", False)) for f in fields]
         )
     table = TableDef(name=name, schema=schema, connector=spec.get("connector"), options=config)
-    if isinstance(raw, dict) and config.get("type") == "lookup":  # its key: a primary key with metadata_key "key"
+    if (
+        isinstance(raw, dict) and config.get("type") == "lookup"
+    ):  # its key: a primary key with metadata_key "key"
         table.metadata = {f["name"]: str(f["metadata_key"]) for f in fields or [] if f.get("metadata_key")}
         table.primary_keys = [str(k) for k in raw.get("primary_keys") or []]
     if "type" not in config and spec.get("table_type") in ("source", "sink", "lookup"):

@@ -61,18 +61,35 @@ class Dag:
     def outputs(self, node_id: int) -> list[Edge]:
         return [e for e in self.edges if e.src == node_id]
 
-    def add(self, operator_id: str, operator: str, description: str, parallelism: int,
-            build: Callable[[SubtaskContext], Any], source: bool = False, stream: str = "") -> Node:
-        node = Node(max((n.node_id for n in self.nodes), default=0) + 1, operator_id, operator, description,
-                    parallelism, build, source, stream)
+    def add(
+        self,
+        operator_id: str,
+        operator: str,
+        description: str,
+        parallelism: int,
+        build: Callable[[SubtaskContext], Any],
+        source: bool = False,
+        stream: str = "",
+    ) -> Node:
+        node = Node(
+            max((n.node_id for n in self.nodes), default=0) + 1,
+            operator_id,
+            operator,
+            description,
+            parallelism,
+            build,
+            source,
+            stream,
+        )
         self.nodes.append(node)
         return node
 
     def connect(self, src: int, dest: int, kind: str = "forward") -> None:
         self.edges.append(Edge(src, dest, kind))
 
-    def insert_after(self, node_id: int, operator_id: str, description: str,
-                     build: Callable[[SubtaskContext], Any]) -> Node:
+    def insert_after(
+        self, node_id: int, operator_id: str, description: str, build: Callable[[SubtaskContext], Any]
+    ) -> Node:
         """A new node between ``node_id`` and everything it fed (same parallelism, forward in)."""
         upstream = self.node(node_id)
         node = self.add(operator_id, operator_id, description, upstream.parallelism, build)
@@ -84,8 +101,23 @@ class Dag:
     def to_json(self) -> dict[str, Any]:
         kinds = {"forward": "Forward", "shuffle": "Shuffle"}
         return {
-            "nodes": [{"node_id": n.node_id, "operator": n.operator, "description": n.description,
-                       "parallelism": n.parallelism} for n in self.nodes],
-            "edges": [{"src_id": e.src, "dest_id": e.dest, "key_type": "()", "value_type": "()",
-                       "edge_type": kinds[e.kind]} for e in self.edges],
+            "nodes": [
+                {
+                    "node_id": n.node_id,
+                    "operator": n.operator,
+                    "description": n.description,
+                    "parallelism": n.parallelism,
+                }
+                for n in self.nodes
+            ],
+            "edges": [
+                {
+                    "src_id": e.src,
+                    "dest_id": e.dest,
+                    "key_type": "()",
+                    "value_type": "()",
+                    "edge_type": kinds[e.kind],
+                }
+                for e in self.edges
+            ],
         }

@@ -16,8 +16,13 @@ _SINK_PARALLELISM_ONE = {"single_file", "preview", "stdout"}
 
 
 def _duration(ns: int) -> str:
-    for unit, size in (("d", 86_400_000_000_000), ("h", 3_600_000_000_000), ("m", 60_000_000_000),
-                       ("s", 1_000_000_000), ("ms", 1_000_000)):
+    for unit, size in (
+        ("d", 86_400_000_000_000),
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+    ):
         if ns % size == 0:
             return f"{ns // size}{unit}"
     return f"{ns}ns"
@@ -46,7 +51,9 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
     op_ids: dict[int, str] = {}
     n = program.parallelism
 
-    def node(operator_id: str, operator: str, description: str, parallelism: int, build, stream: str = "") -> int:
+    def node(
+        operator_id: str, operator: str, description: str, parallelism: int, build, stream: str = ""
+    ) -> int:
         added = dag.add(operator_id, operator, description, parallelism, build, bool(stream), stream)
         op_ids[added.node_id] = operator_id
         return added.node_id
@@ -65,12 +72,27 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
     for name in used:
         table = program.tables[name]
         assert table.connector is not None, f"source table {name} has no connector"  # checked when planning
-        src = node(f"source_{name}_{next_id()}", table.connector, _source_description(table), n,
-                   ops.build_source(table), stream=name)
+        src = node(
+            f"source_{name}_{next_id()}",
+            table.connector,
+            _source_description(table),
+            n,
+            ops.build_source(table),
+            stream=name,
+        )
         wm_id = next_id()
-        wm_desc = f"Watermark<{table.watermark[1] or table.watermark[0]}>" if table.watermark else (
-            f"Watermark<{table.event_time_field} - 1s>" if table.event_time_field else "Watermark<_timestamp - 1s>")
-        wm = node(f"watermark_{wm_id}", f"watermark_{wm_id}", wm_desc, n, ops.build_watermark(table, program.udfs))
+        wm_desc = (
+            f"Watermark<{table.watermark[1] or table.watermark[0]}>"
+            if table.watermark
+            else (
+                f"Watermark<{table.event_time_field} - 1s>"
+                if table.event_time_field
+                else "Watermark<_timestamp - 1s>"
+            )
+        )
+        wm = node(
+            f"watermark_{wm_id}", f"watermark_{wm_id}", wm_desc, n, ops.build_watermark(table, program.udfs)
+        )
         dag.connect(src, wm)
         program.source_nodes[name] = (src, wm)
 
@@ -84,9 +106,15 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
             lj = program.lookups[t]
             lookup_producer(lj.stream)
             nid = next_id()
-            producers[t] = node(f"lookup_join_{nid}", f"lookup_join_{nid}", f"LookupJoin<{lj.lookup.name}>", n,
-                                build_lookup_join(lj, program))
+            producers[t] = node(
+                f"lookup_join_{nid}",
+                f"lookup_join_{nid}",
+                f"LookupJoin<{lj.lookup.name}>",
+                n,
+                build_lookup_join(lj, program),
+            )
             dag.connect(producers[lj.stream], producers[t])
+
     sink_nodes: dict[str, int] = {}
     for q in program.queries:
         for t in q.shape.inputs:
@@ -94,13 +122,17 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
         inputs = [producers[t] for t in q.shape.inputs if t in producers]
         if q.kind == "stateless":
             nid = next_id()
-            q.node_id = node(f"projection_{nid}", f"projection_{nid}", "ArrowProjection", n, ops.build_query(q, program))
+            q.node_id = node(
+                f"projection_{nid}", f"projection_{nid}", "ArrowProjection", n, ops.build_query(q, program)
+            )
             for src in inputs:
                 dag.connect(src, q.node_id)
         else:
             kid = next_id()
             keys = ", ".join(q.shape.key_exprs) if q.shape.key_exprs else ""
-            q.key_node_id = node(f"key_{kid}", f"key_{kid}", f"ArrowKey<{keys}>", n, ops.build_key(q, program.udfs))
+            q.key_node_id = node(
+                f"key_{kid}", f"key_{kid}", f"ArrowKey<{keys}>", n, ops.build_key(q, program.udfs)
+            )
             for src in inputs:
                 dag.connect(src, q.key_node_id)
             nid = next_id()
@@ -112,11 +144,18 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
                 elif w.kind == "tumble":
                     op, desc = f"tumbling_{nid}", f"TumblingWindow<{_duration(w.width)}>"
                 elif w.kind == "hop":
-                    op, desc = f"sliding_window_{nid}", f"SlidingWindow<size: {_duration(w.width)}, slide: {_duration(w.slide)}>"
+                    op, desc = (
+                        f"sliding_window_{nid}",
+                        f"SlidingWindow<size: {_duration(w.width)}, slide: {_duration(w.slide)}>",
+                    )
                 else:
                     op, desc = f"session_window_{nid}", f"SessionWindow<{_duration(w.width)}>"
             else:
-                op, desc = (f"join_{nid}", "join") if q.shape.has_join else (f"updating_aggregate_{nid}", "UpdatingAggregate")
+                op, desc = (
+                    (f"join_{nid}", "join")
+                    if q.shape.has_join
+                    else (f"updating_aggregate_{nid}", "UpdatingAggregate")
+                )
             q.node_id = node(op, op, desc, n, ops.build_query(q, program))
             dag.connect(q.key_node_id, q.node_id, "shuffle")
         target = q.target
@@ -126,17 +165,27 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
             continue
         if target not in sink_nodes:
             updating = q.kind == "updating"
-            connector = "preview" if (target == PREVIEW or (preview and not enable_sinks)) else (
-                sink_table.connector if sink_table is not None else None)
+            connector = (
+                "preview"
+                if (target == PREVIEW or (preview and not enable_sinks))
+                else (sink_table.connector if sink_table is not None else None)
+            )
             assert connector is not None, f"sink {target} has no connector"  # checked when planning
             schema = q.output_schema if sink_table is None or sink_table.schema is None else sink_table.schema
             par = 1 if connector in _SINK_PARALLELISM_ONE else n
             sid = next_id()
             op_id = f"sink_{target}_{sid}"
             desc = "PreviewSink" if connector == "preview" else f"{connector.title().replace('_', '')}Sink"
-            plan = SinkPlan(target, connector, sid, op_id, schema, updating,
-                            dict(sink_table.options) if sink_table is not None else {},
-                            list(sink_table.primary_keys) if sink_table is not None else [])
+            plan = SinkPlan(
+                target,
+                connector,
+                sid,
+                op_id,
+                schema,
+                updating,
+                dict(sink_table.options) if sink_table is not None else {},
+                list(sink_table.primary_keys) if sink_table is not None else [],
+            )
             sink_nodes[target] = node(op_id, connector, desc, par, ops.build_sink(plan))
             program.sinks.append(plan)
             if preview and enable_sinks and connector != "preview":
@@ -145,7 +194,9 @@ def build_graph(program: Program, *, preview: bool, enable_sinks: bool, updating
                 node(f"{op_id}_1", "preview", "PreviewSink", 1, ops.build_sink(extra))
                 program.sinks.append(extra)
         for sink in program.sinks:
-            if sink.node_id == sink_nodes[target] or (sink.operator_id.startswith(op_ids[sink_nodes[target]] + "_")):
+            if sink.node_id == sink_nodes[target] or (
+                sink.operator_id.startswith(op_ids[sink_nodes[target]] + "_")
+            ):
                 dag.connect(q.node_id, sink.node_id)
                 if q.kind == "updating":
                     sink.updating = True

@@ -36,11 +36,13 @@ class IncrementalPlan:
     arrow_aggs: tuple[tuple[str, str], ...] = ()
 
 
-def _sql(node: exp.Expression) -> str:
+def _sql(node: exp.Expression | exp.AggFunc) -> str:
     return node.sql(dialect="postgres")
 
 
-def plan_incremental(tree: exp.Expression, table_names: set[str], windowed: bool = False) -> IncrementalPlan | None:
+def plan_incremental(
+    tree: exp.Expression, table_names: set[str], windowed: bool = False
+) -> IncrementalPlan | None:
     """The split form of ``tree``, or None. ``windowed``: a tumble/hop aggregate whose input rows
     carry ``__window``, which must be one of the GROUP BY keys (partials are then per window);
     the aggregate may sit in subqueries under plain projections (Arroyo's usual
@@ -65,15 +67,25 @@ def plan_incremental(tree: exp.Expression, table_names: set[str], windowed: bool
 def _projection_of_subquery(select: exp.Select) -> bool:
     """``SELECT <row-wise expressions> FROM (subquery) [alias] [WHERE …]``: rows in, rows out."""
     source = select.args.get("from_") or select.args.get("from")
-    if source is None or not isinstance(source.this, exp.Subquery) or not isinstance(source.this.this, exp.Select):
+    if (
+        source is None
+        or not isinstance(source.this, exp.Subquery)
+        or not isinstance(source.this.this, exp.Select)
+    ):
         return False
-    if any(select.args.get(k) for k in ("distinct", "group", "having", "order", "limit", "offset", "joins",
-                                         "qualify", "windows")):
+    if any(
+        select.args.get(k)
+        for k in ("distinct", "group", "having", "order", "limit", "offset", "joins", "qualify", "windows")
+    ):
         return False
-    return not any(e.find(exp.AggFunc, exp.Window, exp.Subquery, exp.Unnest, exp.Explode) for e in select.expressions)
+    return not any(
+        e.find(exp.AggFunc, exp.Window, exp.Subquery, exp.Unnest, exp.Explode) for e in select.expressions
+    )
 
 
-def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, named: bool) -> IncrementalPlan | None:
+def _plan_select(
+    top: exp.Expression, table_names: set[str], windowed: bool, named: bool
+) -> IncrementalPlan | None:
     """``named``: the final statement's columns keep the select list's names (it is read by
     an enclosing query); otherwise they are o0, o1, …"""
     if not isinstance(top, exp.Select) or top.args.get("distinct"):
@@ -109,7 +121,9 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
     if windowed and window_sql not in key_sql:
         return None
 
-    aggs: dict[str, tuple[str, list[tuple[str, str, str]]]] = {}  # agg sql → (final expr, [(col, partial, merge)])
+    aggs: dict[
+        str, tuple[str, list[tuple[str, str, str]]]
+    ] = {}  # agg sql → (final expr, [(col, partial, merge)])
     arrow: dict[str, tuple[str, str | None]] = {}  # partial column → (pyarrow aggregate, argument sql)
 
     def register(agg: exp.AggFunc) -> str | None:
@@ -125,12 +139,19 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
             if any(isinstance(n, exp.AggFunc) for n in x.walk()):
                 return None
             x_sql = _sql(x)
-            cols = [(f"a{i}", f"array_agg(DISTINCT {x_sql}) FILTER (WHERE {x_sql} IS NOT NULL)",
-                     f"array_distinct(flatten(array_agg(a{i})))")]
+            cols = [
+                (
+                    f"a{i}",
+                    f"array_agg(DISTINCT {x_sql}) FILTER (WHERE {x_sql} IS NOT NULL)",
+                    f"array_distinct(flatten(array_agg(a{i})))",
+                )
+            ]
             aggs[text] = (f"COALESCE(CAST(cardinality(a{i}) AS BIGINT), 0)", cols)
             arrow[f"a{i}"] = ("distinct", x_sql)
             return aggs[text][0]
-        if isinstance(arg, exp.Distinct) or any(isinstance(n, exp.AggFunc) for n in arg.walk() if n is not agg):
+        if isinstance(arg, exp.Distinct) or any(
+            isinstance(n, exp.AggFunc) for n in arg.walk() if n is not agg
+        ):
             return None
         arg_sql = "*" if isinstance(arg, exp.Star) else _sql(arg)
         if type(agg) in _MERGE:
@@ -140,7 +161,10 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
             star = isinstance(agg, exp.Count) and isinstance(arg, exp.Star)
             arrow[f"a{i}"] = ("count_all", None) if star else (name.lower(), arg_sql)
         elif isinstance(agg, exp.Avg):
-            cols = [(f"a{i}s", f"SUM({arg_sql})", f"SUM(a{i}s)"), (f"a{i}c", f"COUNT({arg_sql})", f"SUM(a{i}c)")]
+            cols = [
+                (f"a{i}s", f"SUM({arg_sql})", f"SUM(a{i}s)"),
+                (f"a{i}c", f"COUNT({arg_sql})", f"SUM(a{i}c)"),
+            ]
             final = f"(CASE WHEN a{i}c = 0 THEN NULL ELSE CAST(a{i}s AS DOUBLE) / a{i}c END)"
             arrow[f"a{i}s"], arrow[f"a{i}c"] = ("sum", arg_sql), ("count", arg_sql)
         else:
@@ -198,8 +222,13 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
     having_sql = ""
     if having is not None:
         cond = having.this.copy()
-        cond = cond.transform(lambda n: aliases[n.name].copy()
-                              if isinstance(n, exp.Column) and not n.table and n.name in aliases else n)
+        cond = cond.transform(
+            lambda n: (
+                aliases[n.name].copy()
+                if isinstance(n, exp.Column) and not n.table and n.name in aliases
+                else n
+            )
+        )
         r = rewrite(cond)
         if r is None:
             return None
@@ -210,8 +239,10 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
     where = top.args.get("where")
     key_select = [f"{k} AS {name}" for k, name in zip(key_sql, keys, strict=True)]
     group_by = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-    partial = (f"SELECT {', '.join(key_select + [f'{p} AS {c}' for c, p, _ in cols])} "
-               f"FROM {_sql(source.this)}{' ' + _sql(where) if where is not None else ''}{group_by}")
+    partial = (
+        f"SELECT {', '.join(key_select + [f'{p} AS {c}' for c, p, _ in cols])} "
+        f"FROM {_sql(source.this)}{' ' + _sql(where) if where is not None else ''}{group_by}"
+    )
     merge = f"SELECT {', '.join(keys + [f'{m} AS {c}' for c, _, m in cols])} FROM __merge_in{group_by}"
     final = f"SELECT {', '.join(_sql(s) for s in selects)} FROM __merged{having_sql}"
     if not windowed:
@@ -219,9 +250,13 @@ def _plan_select(top: exp.Expression, table_names: set[str], windowed: bool, nam
     window_key = keys[key_sql.index(window_sql)]
     row_cols = [f"{k} AS {name}" for k, name in zip(key_sql, keys, strict=True) if name != window_key]
     row_cols += [f"{a} AS {c}" for c, (_, a) in arrow.items() if a is not None]
-    rows = (f"SELECT {', '.join(row_cols + ['_timestamp AS __t'])} FROM {_sql(source.this)}"
-            f"{' ' + _sql(where) if where is not None else ''}")
-    if "__window" in rows or sum(f == "count_all" for f, _ in arrow.values()) > 1:
-        rows = None  # the window is only known after the projection; pyarrow names one count_all
-    return IncrementalPlan(keys, partial, merge, final, window_key, rows,
-                           tuple((c, f) for c, (f, _) in arrow.items()))
+    rows_sql = (
+        f"SELECT {', '.join(row_cols + ['_timestamp AS __t'])} FROM {_sql(source.this)}"
+        f"{' ' + _sql(where) if where is not None else ''}"
+    )
+    # the window is only known after the projection; pyarrow names one count_all
+    usable = "__window" not in rows_sql and sum(f == "count_all" for f, _ in arrow.values()) <= 1
+    rows = rows_sql if usable else None
+    return IncrementalPlan(
+        keys, partial, merge, final, window_key, rows, tuple((c, f) for c, (f, _) in arrow.items())
+    )

@@ -69,8 +69,15 @@ def build_source(table: TableDef):
     def build(ctx: SubtaskContext) -> SourceSubtask:
         states = {s.index: s.small for s in ctx.restored or []}
         try:
-            return open_source(table, ctx.index, ctx.parallelism, ctx.batch_size, states.get(ctx.index, {}),
-                               ctx.report_error, list(states.values()) if ctx.restored is not None else None)
+            return open_source(
+                table,
+                ctx.index,
+                ctx.parallelism,
+                ctx.batch_size,
+                states.get(ctx.index, {}),
+                ctx.report_error,
+                list(states.values()) if ctx.restored is not None else None,
+            )
         except SourceError as err:
             raise OperatorError(str(err)) from None
 
@@ -104,8 +111,9 @@ class WatermarkOperator(Operator):
             from .planner import new_context
 
             if self._expr is None:  # planned once (compiled when row-wise)
-                self._expr = PreparedQuery(new_context(self.udfs), f"SELECT {wm[1]} AS __wm FROM {name}",
-                                           {name: batch.schema})
+                self._expr = PreparedQuery(
+                    new_context(self.udfs), f"SELECT {wm[1]} AS __wm FROM {name}", {name: batch.schema}
+                )
             try:
                 value = self._expr.run({name: batch}).column(0)
                 latest = pc.max(pc.cast(value, TS))
@@ -172,7 +180,9 @@ class _Query(Operator):
     def _error(self, err: QueryError) -> OperatorError:
         return OperatorError(f"error evaluating query: {err}", self.q.shape.sql)
 
-    def _restored_parts(self, states: list[SubtaskState] | None, keys: list[str] | None = None) -> dict[str, pa.Table]:
+    def _restored_parts(
+        self, states: list[SubtaskState] | None, keys: list[str] | None = None
+    ) -> dict[str, pa.Table]:
         """This subtask's share of the restored tables (rows re-partitioned by key)."""
         router = KeyRouter(self.q, self.n, self.program.udfs)
         parts: dict[str, list[pa.Table]] = {}
@@ -209,8 +219,14 @@ class WindowOperator(_Query):
         # of an older checkpoint by the query's keys
         keys = [k for k in inc.keys if k != inc.window_key] if self.q.shape.key_exprs else []
         state = WindowedAggOp.STATE
-        own = [SubtaskState(s.index, s.small, {n: t for n, t in s.tables.items() if n == state}) for s in states or []]
-        raw = [SubtaskState(s.index, s.small, {n: t for n, t in s.tables.items() if n != state}) for s in states or []]
+        own = [
+            SubtaskState(s.index, s.small, {n: t for n, t in s.tables.items() if n == state})
+            for s in states or []
+        ]
+        raw = [
+            SubtaskState(s.index, s.small, {n: t for n, t in s.tables.items() if n != state})
+            for s in states or []
+        ]
         parts = {**self._restored_parts(raw), **self._restored_parts(own, keys)}
         self.op = WindowedAggOp(self.q, self.schemas, self.program.udfs, parts, first)
 
@@ -297,7 +313,9 @@ class SinkOperator(Operator):
     def restore(self, states: list[SubtaskState] | None) -> None:
         state = next((s.small for s in states or [] if s.index == self.index), {})
         try:
-            self.sink = sink_class(self.plan.connector)(self.plan, self.index, state, self.listener, states is None)
+            self.sink = sink_class(self.plan.connector)(
+                self.plan, self.index, state, self.listener, states is None
+            )
         except OSError as err:
             raise OperatorError(f"cannot open sink: {err}", retryable=True) from None
 

@@ -143,8 +143,11 @@ class StatelessOp(_Base):
 
 # ---- windows ---------------------------------------------------------------------------
 
+
 def _window_struct(start: np.ndarray, end: np.ndarray) -> pa.StructArray:
-    return pa.StructArray.from_arrays([pa.array(start).cast(TS), pa.array(end).cast(TS)], fields=list(WINDOW_TYPE))
+    return pa.StructArray.from_arrays(
+        [pa.array(start).cast(TS), pa.array(end).cast(TS)], fields=list(WINDOW_TYPE)
+    )
 
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -178,7 +181,11 @@ def _bytes_hash(col: pa.Array) -> np.ndarray:
     """Polynomial hash of each string's bytes, vectorised over the Arrow buffers."""
     col = col.cast(pa.large_binary())
     offsets = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset : col.offset + len(col) + 1]
-    data = np.frombuffer(col.buffers()[2], dtype=np.uint8) if col.buffers()[2] is not None else np.zeros(0, np.uint8)
+    data = (
+        np.frombuffer(col.buffers()[2], dtype=np.uint8)
+        if col.buffers()[2] is not None
+        else np.zeros(0, np.uint8)
+    )
     start, end = int(offsets[0]), int(offsets[-1])
     data = data[start:end].astype(np.uint64)
     lengths = np.diff(offsets)
@@ -196,8 +203,13 @@ def _bytes_hash(col: pa.Array) -> np.ndarray:
     return out
 
 
-def _key_hashes(ctx: Any, key_sql: list[str], table: pa.Table | pa.RecordBatch, name: str = "__keys",
-                prepared: dict[Any, PreparedQuery] | None = None) -> np.ndarray:
+def _key_hashes(
+    ctx: Any,
+    key_sql: list[str],
+    table: pa.Table | pa.RecordBatch,
+    name: str = "__keys",
+    prepared: dict[Any, PreparedQuery] | None = None,
+) -> np.ndarray:
     """One uint64 per row identifying its key (rows of equal keys hash equal). With
     ``prepared`` (a cache per caller), the key projection is planned once per input schema."""
     if not key_sql or table.num_rows == 0:
@@ -231,8 +243,9 @@ class WindowedOp(_Base):
         self.late_rows = 0
         # the earliest buffered event time: a watermark below its first window end closes
         # nothing, so most watermarks cost no work on the buffer
-        self.min_ts = min((_min_ts(t.column(TIME_COL)) for parts in self.buffers.values() for t in parts),
-                          default=POS_INF)
+        self.min_ts = min(
+            (_min_ts(t.column(TIME_COL)) for parts in self.buffers.values() for t in parts), default=POS_INF
+        )
 
     # windows a row at time t belongs to: starts s = floor(t/slide)*slide - j*slide, j < width/slide
     def _last_end(self, ts: np.ndarray) -> np.ndarray:
@@ -337,7 +350,9 @@ class WindowedOp(_Base):
             sel = order[closed]
             if len(sel):
                 any_rows = True
-            out_tables[name] = _with_window(data.take(pa.array(sel)), starts[session][closed], ends[session][closed])
+            out_tables[name] = _with_window(
+                data.take(pa.array(sel)), starts[session][closed], ends[session][closed]
+            )
             self.buffers[name] = [data.take(pa.array(np.sort(order[~closed])))]
         self.emitted = wm
         if not any_rows:
@@ -350,7 +365,9 @@ class WindowedOp(_Base):
 
 
 def _with_window(data: pa.Table, starts: np.ndarray, ends: np.ndarray) -> pa.Table:
-    return data.append_column(pa.field(WINDOW_COL, WINDOW_TYPE), pa.chunked_array([_window_struct(starts, ends)]))
+    return data.append_column(
+        pa.field(WINDOW_COL, WINDOW_TYPE), pa.chunked_array([_window_struct(starts, ends)])
+    )
 
 
 def _closed_ends(tables: dict[str, pa.Table]) -> list[int]:
@@ -373,6 +390,7 @@ def _window_time(result: pa.Table, alias_index: int | None) -> pa.Table:
 
 
 # ---- updating --------------------------------------------------------------------------
+
 
 class UpdatingOp(_Base):
     def __init__(self, plan, schemas, udfs, state: dict[str, pa.Table] | None = None):
@@ -414,8 +432,7 @@ class UpdatingOp(_Base):
         data = pa.concat_tables(parts).combine_chunks() if parts else _empty(self.visible[name])
         if self.retracts[name]:
             gone = pa.concat_tables(self.retracts[name])
-            data = _except_all(self.ctx, data.drop_columns([TIME_COL]), gone.drop_columns([TIME_COL]),
-                               data)
+            data = _except_all(self.ctx, data.drop_columns([TIME_COL]), gone.drop_columns([TIME_COL]), data)
             self.retracts[name] = []
         self.tables[name] = [data] if data.num_rows else []
         return data
@@ -424,7 +441,9 @@ class UpdatingOp(_Base):
         tables = {name: self._materialized(name) for name in self.visible}
         result = self._execute(tables)
         keep = [i for i, n in enumerate(result.schema.names) if n not in (TIME_COL, "__ts", WINDOW_COL)]
-        return pa.Table.from_arrays([result.column(i) for i in keep], names=[f"c{i}" for i in range(len(keep))])
+        return pa.Table.from_arrays(
+            [result.column(i) for i in keep], names=[f"c{i}" for i in range(len(keep))]
+        )
 
     def flush(self) -> pa.Table | None:
         if self.dirty_rows == 0:
@@ -455,17 +474,26 @@ def _row_hashes(table: pa.Table, columns: list[int] | None = None) -> np.ndarray
     return h
 
 
-def _changelog(plan: Any, keys: list[int] | None, removed: pa.Table, added: pa.Table, max_ts: int) -> pa.Table:
+def _changelog(
+    plan: Any, keys: list[int] | None, removed: pa.Table, added: pa.Table, max_ts: int
+) -> pa.Table:
     """Removals and additions as changelog rows; a removal and an addition of the same group
     key become an update (``ub`` then ``ua``). Deletes first, then updates, then creates."""
     nr = removed.num_rows
     r_keys = _row_hashes(removed, keys) if keys is not None else None
     a_keys = _row_hashes(added, keys) if keys is not None else None
-    if keys is not None and len(np.unique(r_keys)) == nr and len(np.unique(a_keys)) == added.num_rows:
+    if (
+        r_keys is not None
+        and a_keys is not None
+        and len(np.unique(r_keys)) == nr
+        and len(np.unique(a_keys)) == added.num_rows
+    ):
         common, r_idx, a_idx = np.intersect1d(r_keys, a_keys, assume_unique=True, return_indices=True)
         if len(common) and keys:  # pair only rows whose key values are equal, not just their hashes
-            same = _rows_equal(removed.select(keys).take(pa.array(r_idx)),
-                               added.cast(removed.schema).select(keys).take(pa.array(a_idx)))
+            same = _rows_equal(
+                removed.select(keys).take(pa.array(r_idx)),
+                added.cast(removed.schema).select(keys).take(pa.array(a_idx)),
+            )
             r_idx, a_idx, common = r_idx[same], a_idx[same], common[same]
         deletes = np.setdiff1d(np.arange(nr), r_idx)
         creates = np.setdiff1d(np.arange(added.num_rows), a_idx)
@@ -513,8 +541,9 @@ def _except_all(ctx: Any, left: pa.Table, right: pa.Table, source: pa.Table | No
     base = source if source is not None else left
     if right.num_rows == 0 or left.num_rows == 0:
         return base
-    right = pa.Table.from_arrays([c.cast(left.column(i).type) for i, c in enumerate(right.columns)],
-                                 names=left.schema.names)
+    right = pa.Table.from_arrays(
+        [c.cast(left.column(i).type) for i, c in enumerate(right.columns)], names=left.schema.names
+    )
     lh, rh = _row_hashes(left), _row_hashes(right)
     # pair the k-th copy of a hash on the left with the k-th copy on the right, then check values
     order_l, order_r = np.argsort(lh, kind="stable"), np.argsort(rh, kind="stable")
@@ -563,8 +592,11 @@ def _value_keys(table: pa.Table) -> list[str]:
     import json
 
     columns = [c.to_pylist() for c in table.columns]
-    return [json.dumps(list(row), default=repr, sort_keys=True) for row in zip(*columns, strict=True)] if columns else [
-        "" for _ in range(table.num_rows)]
+    return (
+        [json.dumps(list(row), default=repr, sort_keys=True) for row in zip(*columns, strict=True)]
+        if columns
+        else ["" for _ in range(table.num_rows)]
+    )
 
 
 class KeyRouter:
@@ -651,11 +683,17 @@ class IncrementalAggOp(_Base):
             touched, rest = self.state, None
         else:
             on = " AND ".join(f"(s.{k} IS NOT DISTINCT FROM p.{k})" for k in keys)
-            touched = self._sql(f"SELECT s.* FROM __s s LEFT SEMI JOIN __p p ON {on}", __s=self.state, __p=partial)
+            touched = self._sql(
+                f"SELECT s.* FROM __s s LEFT SEMI JOIN __p p ON {on}", __s=self.state, __p=partial
+            )
             rest = self._sql(f"SELECT s.* FROM __s s LEFT ANTI JOIN __p p ON {on}")
         merge_in = pa.concat_tables([touched.cast(partial.schema), partial]) if touched.num_rows else partial
         merged = self._sql(self.inc.merge_sql, __merge_in=merge_in)
-        self.state = pa.concat_tables([rest.cast(merged.schema), merged]) if rest is not None and rest.num_rows else merged
+        self.state = (
+            pa.concat_tables([rest.cast(merged.schema), merged])
+            if rest is not None and rest.num_rows
+            else merged
+        )
         before = self._final(touched.cast(partial.schema)) if touched.num_rows else None
         after = self._final(merged)
         if before is None:
@@ -674,7 +712,11 @@ class IncrementalAggOp(_Base):
         if self.pending:  # the runtime flushes before a checkpoint; keep partials safe regardless
             self.dirty_rows = max(self.dirty_rows, 1)
             self.flush()
-        state = self.state if self.state is not None else self._sql(self.inc.merge_sql, __merge_in=self._empty_partial())
+        state = (
+            self.state
+            if self.state is not None
+            else self._sql(self.inc.merge_sql, __merge_in=self._empty_partial())
+        )
         return {self.STATE: state.slice(0, 0) if self.state is None else state}
 
     def _empty_partial(self) -> pa.Table:

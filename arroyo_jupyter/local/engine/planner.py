@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 from sqlglot import exp
@@ -87,7 +87,7 @@ def _df_error(err: Exception) -> str:
     text = str(err).strip()
     for prefix in ("DataFusion error: ", "Execution error: "):
         if text.startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
     return text.split("\n")[0] if len(text) > 600 else text
 
 
@@ -111,7 +111,9 @@ def new_context(udfs: Sequence[Any]) -> Any:
     return ctx
 
 
-def _classify(shape: QueryShape, tables: dict[str, TableDef], updating_tables: set[str], stmt: Statement) -> str:
+def _classify(
+    shape: QueryShape, tables: dict[str, TableDef], updating_tables: set[str], stmt: Statement
+) -> str:
     updating_input = any(t in updating_tables for t in shape.inputs)
     if shape.window is not None:
         if updating_input:
@@ -122,7 +124,9 @@ def _classify(shape: QueryShape, tables: dict[str, TableDef], updating_tables: s
     if shape.has_join and shape.non_inner_join:
         raise stmt.error("This feature is not implemented: can't handle non-inner joins without windows")
     if shape.updating_join_side:
-        raise stmt.error(f"Error during planning: can't handle updating {shape.updating_join_side} side of join")
+        raise stmt.error(
+            f"Error during planning: can't handle updating {shape.updating_join_side} side of join"
+        )
     if updating_input or shape.has_aggregate or shape.has_join or shape.has_over or shape.distinct:
         return "updating"
     return "stateless"
@@ -160,7 +164,9 @@ def plan_query(
     for stmt in statements:
         ast = stmt.ast
         if isinstance(ast, exp.Command):  # sqlglot gave up on the statement's grammar
-            raise stmt.error(f"SQL error: cannot parse this {stmt.text.split()[0].upper()} statement; check its syntax")
+            raise stmt.error(
+                f"SQL error: cannot parse this {stmt.text.split()[0].upper()} statement; check its syntax"
+            )
         if isinstance(ast, exp.Create):
             kind = (ast.args.get("kind") or "").upper()
             if kind == "TABLE":
@@ -174,7 +180,9 @@ def plan_query(
                     raise stmt.error(f"view '{name}' needs a query: CREATE VIEW {name} AS SELECT ...")
                 if name in catalog or name in views:
                     raise stmt.error(f"view '{name}' is defined twice")
-                validate.check_view(stmt, ast.expression, catalog, views)  # (sql engineer: errors at the view)
+                validate.check_view(
+                    stmt, ast.expression, catalog, views
+                )  # (sql engineer: errors at the view)
                 views[name] = lookup.rewrite(stmt, ast.expression, catalog, views, lookups, udf_defs)
             else:
                 raise stmt.error(f"CREATE {kind} is not supported; use CREATE TABLE or CREATE VIEW")
@@ -182,15 +190,23 @@ def plan_query(
             target = ast.this.this.name if isinstance(ast.this, exp.Schema) else ast.this.name
             if not isinstance(ast.expression, exp.Query):
                 raise stmt.error(f"INSERT INTO {target} needs a query: INSERT INTO {target} SELECT ...")
-            pending.append((stmt, target, ast.expression))
+            pending.append((stmt, target, cast(exp.Expression, ast.expression)))
         elif isinstance(ast, (exp.Select, exp.Union, exp.Subquery)) or isinstance(ast, exp.Query):
             pending.append((stmt, None, ast))
         elif isinstance(ast, exp.Set):
             settings.update(validate.read_set(stmt))
         else:
-            raise stmt.error(f"unsupported statement '{stmt.text.split()[0]}': use CREATE TABLE, CREATE VIEW, INSERT INTO or SELECT")
+            raise stmt.error(
+                f"unsupported statement '{stmt.text.split()[0]}': use CREATE TABLE, CREATE VIEW, INSERT INTO or SELECT"
+            )
     if not pending:
-        raise PlanError([Diagnostic("The provided SQL does not contain a query", statements[-1].start, statements[-1].end)])
+        raise PlanError(
+            [
+                Diagnostic(
+                    "The provided SQL does not contain a query", statements[-1].start, statements[-1].end
+                )
+            ]
+        )
 
     validate.check_program(pending, catalog, views)  # Arroyo's refusals (validate.py)
     for table in catalog.values():
@@ -201,14 +217,18 @@ def plan_query(
     order = sorted(pending, key=lambda p: _depth(p, pending, catalog, views))
     for i, (stmt, target, query) in enumerate(order):
         if target is not None:
-            table = catalog.get(target)
-            if table is None:
+            written = catalog.get(target)
+            if written is None:
                 raise stmt.error(f"table '{target}' does not exist; create it with CREATE TABLE first")
-            if table.kind == "source":
+            if written.kind == "source":
                 raise stmt.error(f"attempted to insert into table '{target}', but it is a source")
-            if table.kind == "lookup":
-                raise stmt.error(f"'{target}' is a lookup table (read by JOIN … ON); drop TEMPORARY to write to it")
-        query = lookup.rewrite(stmt, query, catalog, views, lookups, udf_defs)  # lookup joins → a lookup node's table
+            if written.kind == "lookup":
+                raise stmt.error(
+                    f"'{target}' is a lookup table (read by JOIN … ON); drop TEMPORARY to write to it"
+                )
+        query = lookup.rewrite(
+            stmt, query, catalog, views, lookups, udf_defs
+        )  # lookup joins → a lookup node's table
         try:
             shape = translate(query, views, set(catalog))
         except _UnknownTable as err:
@@ -223,8 +243,11 @@ def plan_query(
         kind = _classify(shape, catalog, updating_tables, stmt)
         declared = catalog[target].schema if target is not None else None
         out_schema = _output_schema(shape, catalog, kind, udf_defs, stmt, check_names=declared is None)
-        if kind not in ("updating", "windowed") or any(t in updating_tables for t in shape.inputs) or not (
-                _incremental_plans(shape, catalog, udf_defs, out_schema, windowed=kind == "windowed")):
+        if (
+            kind not in ("updating", "windowed")
+            or any(t in updating_tables for t in shape.inputs)
+            or not (_incremental_plans(shape, catalog, udf_defs, out_schema, windowed=kind == "windowed"))
+        ):
             shape.incremental = None  # keep the input and re-run the query instead
         if kind == "stateless" and shape.sql_with_time and _plans(shape, catalog, udf_defs):
             shape.sql = shape.sql_with_time  # rows keep their own event time
@@ -246,8 +269,18 @@ def plan_query(
                 )
     from .graph import build_graph
 
-    program = Program(sql, parallelism, catalog, queries, [], Dag(), udf_defs, preview, settings=settings,
-                      lookups=dict(lookups))
+    program = Program(
+        sql,
+        parallelism,
+        catalog,
+        queries,
+        [],
+        Dag(),
+        udf_defs,
+        preview,
+        settings=settings,
+        lookups=dict(lookups),
+    )
     build_graph(program, preview=preview, enable_sinks=enable_sinks, updating_tables=updating_tables)
     return program
 
@@ -255,7 +288,9 @@ def plan_query(
 def _plans(shape: QueryShape, catalog: dict[str, TableDef], udfs) -> bool:
     ctx = new_context(udfs)
     for name in shape.inputs:
-        ctx.register_record_batches(name, [[pa.RecordBatch.from_pylist([], schema=_input_schema(catalog[name], False))]])
+        ctx.register_record_batches(
+            name, [[pa.RecordBatch.from_pylist([], schema=_input_schema(catalog[name], False))]]
+        )
     try:
         ctx.sql(shape.sql_with_time)
         return True
@@ -263,8 +298,9 @@ def _plans(shape: QueryShape, catalog: dict[str, TableDef], udfs) -> bool:
         return False
 
 
-def _incremental_plans(shape: QueryShape, catalog: dict[str, TableDef], udfs, out_schema: pa.Schema,
-                       windowed: bool = False) -> bool:
+def _incremental_plans(
+    shape: QueryShape, catalog: dict[str, TableDef], udfs, out_schema: pa.Schema, windowed: bool = False
+) -> bool:
     """The partial / merge / final statements of an incremental aggregate plan and fit together
     (for windows, whose results must equal the raw query's, with the same column types too)."""
     inc = shape.incremental
@@ -278,9 +314,13 @@ def _incremental_plans(shape: QueryShape, catalog: dict[str, TableDef], udfs, ou
         ctx.register_record_batches(name, [[pa.RecordBatch.from_pylist([], schema=schema)]])
     try:
         partial = ctx.sql(inc.partial_sql).to_arrow_table()
-        ctx.register_record_batches("__merge_in", [partial.to_batches() or [pa.RecordBatch.from_pylist([], schema=partial.schema)]])
+        ctx.register_record_batches(
+            "__merge_in", [partial.to_batches() or [pa.RecordBatch.from_pylist([], schema=partial.schema)]]
+        )
         merged = ctx.sql(inc.merge_sql).to_arrow_table()
-        ctx.register_record_batches("__merged", [merged.to_batches() or [pa.RecordBatch.from_pylist([], schema=merged.schema)]])
+        ctx.register_record_batches(
+            "__merged", [merged.to_batches() or [pa.RecordBatch.from_pylist([], schema=merged.schema)]]
+        )
         final = ctx.sql(inc.final_sql).to_arrow_table().schema  # executed: optimizer rules run too
         if windowed:
             return [f.type for f in final] == [f.type for f in out_schema]
@@ -304,7 +344,9 @@ def _check_watermark(table: TableDef, udfs) -> None:
             raise fail(f"event time field '{table.event_time_field}' must be a TIMESTAMP, not {typ}")
     if table.watermark and table.watermark[1]:
         ctx = new_context(udfs)
-        ctx.register_record_batches(table.name, [[pa.RecordBatch.from_pylist([], schema=_input_schema(table, False))]])
+        ctx.register_record_batches(
+            table.name, [[pa.RecordBatch.from_pylist([], schema=_input_schema(table, False))]]
+        )
         try:
             typ = ctx.sql(f"SELECT max({table.watermark[1]}) FROM {table.name}").schema().field(0).type
         except Exception as err:  # DataFusion raises plain exceptions
@@ -316,7 +358,11 @@ def _check_watermark(table: TableDef, udfs) -> None:
 def _depth(item, pending, catalog, views) -> int:
     """Writers of memory tables before their readers (a stable topological order)."""
     stmt, target, query = item
-    writers = {t: q for _, t, q in pending if t is not None and catalog.get(t) is not None and catalog[t].kind == "memory"}
+    writers = {
+        t: q
+        for _, t, q in pending
+        if t is not None and catalog.get(t) is not None and catalog[t].kind == "memory"
+    }
     seen: set[str] = set()
 
     def depth(q: exp.Expression) -> int:

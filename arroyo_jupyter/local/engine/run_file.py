@@ -44,16 +44,28 @@ class ConsoleListener:
         self.failure = reason
 
 
-def run_program(program: Any, *, listener: Any = None, state_dir: str | None = None,
-                batch_size: int | None = None, checkpoint_every: int | None = None,
-                stop_after_checkpoint: int | None = None, checkpoint_interval_s: float | None = None,
-                timeout: float | None = None) -> Any:
+def run_program(
+    program: Any,
+    *,
+    listener: Any = None,
+    state_dir: str | None = None,
+    batch_size: int | None = None,
+    checkpoint_every: int | None = None,
+    stop_after_checkpoint: int | None = None,
+    checkpoint_interval_s: float | None = None,
+    timeout: float | None = None,
+) -> Any:
     """Run a planned program to completion in this process and return its runner."""
     from .runtime import start_job
 
     job = start_job(
-        program, state_dir=state_dir, listener=listener, restore=True, batch_size=batch_size,
-        checkpoint_every_batches=checkpoint_every, stop_after_epoch=stop_after_checkpoint,
+        program,
+        state_dir=state_dir,
+        listener=listener,
+        restore=True,
+        batch_size=batch_size,
+        checkpoint_every_batches=checkpoint_every,
+        stop_after_epoch=stop_after_checkpoint,
         checkpoint_interval_s=checkpoint_interval_s,
     )
     if not job.join(timeout):
@@ -73,8 +85,11 @@ def run_file(
     """Exit code 0 when the sources finished (or the requested checkpoint completed)."""
     from .planner import plan_query
 
-    if parallelism < 1 or (batch_size is not None and batch_size < 1) or (
-            checkpoint_every is not None and checkpoint_every < 1):
+    if (
+        parallelism < 1
+        or (batch_size is not None and batch_size < 1)
+        or (checkpoint_every is not None and checkpoint_every < 1)
+    ):
         print("error: --parallelism, --batch-size and --checkpoint-every must be at least 1", file=sys.stderr)
         return 2
     if (checkpoint_every is not None or stop_after_checkpoint is not None) and state_dir is None:
@@ -96,13 +111,22 @@ def run_file(
     except Exception as err:  # an engine bug, not a user mistake: say so briefly
         if os.environ.get("ARROYO_JUPYTER_DEBUG"):
             raise
-        print(f"error: internal error while planning ({type(err).__name__}: {err}); "
-              "set ARROYO_JUPYTER_DEBUG=1 to see the traceback", file=sys.stderr)
+        print(
+            f"error: internal error while planning ({type(err).__name__}: {err}); "
+            "set ARROYO_JUPYTER_DEBUG=1 to see the traceback",
+            file=sys.stderr,
+        )
         return 1
     listener = ConsoleListener()
     try:
-        job = run_program(program, listener=listener, state_dir=state_dir, batch_size=batch_size,
-                          checkpoint_every=checkpoint_every, stop_after_checkpoint=stop_after_checkpoint)
+        job = run_program(
+            program,
+            listener=listener,
+            state_dir=state_dir,
+            batch_size=batch_size,
+            checkpoint_every=checkpoint_every,
+            stop_after_checkpoint=stop_after_checkpoint,
+        )
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -62,7 +62,12 @@ class _Failure(Exception):
     def __init__(self, operator_id: str, subtask: int, message: str, details: str, retryable: bool):
         super().__init__(message)
         self.operator_id, self.subtask, self.message, self.details, self.retryable = (
-            operator_id, subtask, message, details, retryable)
+            operator_id,
+            subtask,
+            message,
+            details,
+            retryable,
+        )
 
 
 @dataclass
@@ -186,7 +191,9 @@ class Job:
         self.failure: str | None = None
         self.subtasks: list[_Subtask] = []
         self.counters: dict[int, dict[int, SubtaskCounters]] = {
-            n.node_id: {i: SubtaskCounters(queue_size=CAPACITY, queue_rem=CAPACITY) for i in range(n.parallelism)}
+            n.node_id: {
+                i: SubtaskCounters(queue_size=CAPACITY, queue_rem=CAPACITY) for i in range(n.parallelism)
+            }
             for n in self.dag.nodes
         }
         self._thread = threading.Thread(target=self._main, name="arroyo-engine", daemon=True)
@@ -209,16 +216,22 @@ class Job:
                 if stop:
                     self.stop("immediate")
                 return epoch
-            if (self._stopping or self._stop_mode is not None or self.outcome is not None
-                    or self._failure is not None or not self.subtasks):
+            if (
+                self._stopping
+                or self._stop_mode is not None
+                or self.outcome is not None
+                or self._failure is not None
+                or not self.subtasks
+            ):
                 return epoch  # stopping, ended or failed: no epoch can complete truthfully
             self._stopping = stop
             start = _us()
             st.epoch_dir(self.root, epoch).mkdir(parents=True, exist_ok=True)
             record = self._epochs[epoch] = _Epoch(epoch, stop, start)
             if self.listener is not None:  # the "started" report; the finished one is a separate object
-                self.listener.on_checkpoint(CheckpointReport(epoch=epoch, stopping=stop, start_time=start,
-                                                             finish_time=None))
+                self.listener.on_checkpoint(
+                    CheckpointReport(epoch=epoch, stopping=stop, start_time=start, finish_time=None)
+                )
             for sub in self.subtasks:
                 if sub.final is not None:  # ended before this epoch: its final state is its state
                     self._write_final(record, sub)
@@ -267,10 +280,18 @@ class Job:
         for node in self.dag.nodes:
             old = None
             if restored is not None:
-                old = [SubtaskState(i, small, tables) for i, small, tables in restored.subtasks(node.operator_id)]
+                old = [
+                    SubtaskState(i, small, tables) for i, small, tables in restored.subtasks(node.operator_id)
+                ]
             for i in range(node.parallelism):
-                ctx = SubtaskContext(i, node.parallelism, old, self.listener, self.batch_size,
-                                     self._bad_data_reporter(node.operator_id, i))
+                ctx = SubtaskContext(
+                    i,
+                    node.parallelism,
+                    old,
+                    self.listener,
+                    self.batch_size,
+                    self._bad_data_reporter(node.operator_id, i),
+                )
                 try:
                     op = node.build(ctx)
                     if not node.source:
@@ -327,8 +348,11 @@ class Job:
             e = err if isinstance(err, OperatorError) else OperatorError(str(err))
             self._fail(_Failure(sub.node.operator_id, sub.index, e.message, e.details, e.retryable))
         except Exception as err:  # an engine bug: report it as a job failure, never crash silently
-            self._fail(_Failure(sub.node.operator_id, sub.index, f"internal error: {err}", traceback.format_exc(),
-                                False))
+            self._fail(
+                _Failure(
+                    sub.node.operator_id, sub.index, f"internal error: {err}", traceback.format_exc(), False
+                )
+            )
         finally:
             try:
                 sub.op.close()
@@ -352,9 +376,15 @@ class Job:
                 small = src.snapshot()
                 t_sync = _us()
                 out.broadcast((BARRIER, epoch, stop))
-                self._checkpointed(sub, epoch, SubtaskState(sub.index, small), [
-                    Span("Alignment", "Time spent waiting for alignment barriers", t, t),
-                    Span("Sync", "The synchronous part of checkpointing", t, t_sync)])
+                self._checkpointed(
+                    sub,
+                    epoch,
+                    SubtaskState(sub.index, small),
+                    [
+                        Span("Alignment", "Time spent waiting for alignment barriers", t, t),
+                        Span("Sync", "The synchronous part of checkpointing", t, t_sync),
+                    ],
+                )
                 if stop:
                     return None
             if src.finished or self._graceful.is_set():
@@ -409,9 +439,15 @@ class Job:
             t_sync = _us()
             out.flush_watermark()
             out.broadcast((BARRIER, epoch, stop))
-            self._checkpointed(sub, epoch, state, [
-                Span("Alignment", "Time spent waiting for alignment barriers", first, t_aligned),
-                Span("Sync", "The synchronous part of checkpointing", t_aligned, t_sync)])
+            self._checkpointed(
+                sub,
+                epoch,
+                state,
+                [
+                    Span("Alignment", "Time spent waiting for alignment barriers", first, t_aligned),
+                    Span("Sync", "The synchronous part of checkpointing", t_aligned, t_sync),
+                ],
+            )
             blocked.clear()
             aligning = None
             return stop
@@ -458,8 +494,9 @@ class Job:
         """A subtask's part of ``epoch``: write its state (Async), commit (Committing), report."""
         assert self.root is not None
         t0 = _us()
-        size = st.write_subtask(st.epoch_dir(self.root, epoch), sub.node.operator_id, sub.index, state.small,
-                                state.tables)
+        size = st.write_subtask(
+            st.epoch_dir(self.root, epoch), sub.node.operator_id, sub.index, state.small, state.tables
+        )
         t1 = _us()
         spans.append(Span("Async", "The asynchronous part of checkpointing", t0, t1))
         if not sub.node.source and sub.op.commit(epoch):
@@ -474,13 +511,23 @@ class Job:
     def _write_final(self, record: _Epoch, sub: _Subtask) -> None:
         assert self.root is not None and sub.final is not None
         t0 = _us()
-        size = st.write_subtask(st.epoch_dir(self.root, record.epoch), sub.node.operator_id, sub.index,
-                                sub.final.small, sub.final.tables)
+        size = st.write_subtask(
+            st.epoch_dir(self.root, record.epoch),
+            sub.node.operator_id,
+            sub.index,
+            sub.final.small,
+            sub.final.tables,
+        )
         t1 = _us()
-        record.reports[sub.key] = SubtaskCheckpoint(index=sub.index, bytes=size, spans=[
-            Span("Alignment", "Time spent waiting for alignment barriers", t0, t0),
-            Span("Sync", "The synchronous part of checkpointing", t0, t0),
-            Span("Async", "The asynchronous part of checkpointing", t0, t1)])
+        record.reports[sub.key] = SubtaskCheckpoint(
+            index=sub.index,
+            bytes=size,
+            spans=[
+                Span("Alignment", "Time spent waiting for alignment barriers", t0, t0),
+                Span("Sync", "The synchronous part of checkpointing", t0, t0),
+                Span("Async", "The asynchronous part of checkpointing", t0, t1),
+            ],
+        )
 
     def _ended(self, sub: _Subtask, final: SubtaskState) -> None:
         final.index = sub.index
@@ -504,14 +551,27 @@ class Job:
         operators = []
         for node in self.dag.nodes:
             subs = [record.reports[(node.node_id, i)] for i in range(node.parallelism)]
-            operators.append(OperatorCheckpoint(operator_id=node.operator_id, node_id=node.node_id,
-                                                bytes=sum(s.bytes for s in subs), started_metadata_write=None,
-                                                finish_time=None, subtasks=subs))
+            operators.append(
+                OperatorCheckpoint(
+                    operator_id=node.operator_id,
+                    node_id=node.node_id,
+                    bytes=sum(s.bytes for s in subs),
+                    started_metadata_write=None,
+                    finish_time=None,
+                    subtasks=subs,
+                )
+            )
         directory = st.epoch_dir(self.root, record.epoch)
-        st.write_metadata(directory, {
-            "epoch": record.epoch, "parallelism": self.program.parallelism, "stopping": record.stopping,
-            "start_time": record.start, "operators": {o.operator_id: len(o.subtasks) for o in operators},
-        })
+        st.write_metadata(
+            directory,
+            {
+                "epoch": record.epoch,
+                "parallelism": self.program.parallelism,
+                "stopping": record.stopping,
+                "start_time": record.start,
+                "operators": {o.operator_id: len(o.subtasks) for o in operators},
+            },
+        )
         meta_end = _us()
         st.compact(self.root)
         finish = _us()
@@ -520,14 +580,30 @@ class Job:
         commit_end = max((s.finish_time for s in commits), default=ops_end)
         for o in operators:
             o.started_metadata_write, o.finish_time = ops_end, meta_end
-        report = CheckpointReport(epoch=record.epoch, stopping=record.stopping, start_time=record.start,
-                                  finish_time=finish, operators=operators, events=[
-            Span("Checkpointing", "The entire checkpointing process", record.start, finish),
-            Span("CheckpointingOperators", "The time spent checkpointing operator states", record.start, ops_end),
-            Span("WritingMetadata", "Writing the final checkpoint metadata", ops_end, meta_end),
-            Span("Compacting", "Compacting old checkpoints", meta_end, finish),
-            Span("Committing", "Running two-phase commit for transactional connectors", commit_start, commit_end),
-        ])
+        report = CheckpointReport(
+            epoch=record.epoch,
+            stopping=record.stopping,
+            start_time=record.start,
+            finish_time=finish,
+            operators=operators,
+            events=[
+                Span("Checkpointing", "The entire checkpointing process", record.start, finish),
+                Span(
+                    "CheckpointingOperators",
+                    "The time spent checkpointing operator states",
+                    record.start,
+                    ops_end,
+                ),
+                Span("WritingMetadata", "Writing the final checkpoint metadata", ops_end, meta_end),
+                Span("Compacting", "Compacting old checkpoints", meta_end, finish),
+                Span(
+                    "Committing",
+                    "Running two-phase commit for transactional connectors",
+                    commit_start,
+                    commit_end,
+                ),
+            ],
+        )
         self._latest = record.epoch
         if self.listener is not None:
             self.listener.on_checkpoint(report)
@@ -561,8 +637,9 @@ class Job:
             return
         self._running = len(self.subtasks)
         for sub in self.subtasks:
-            sub.thread = threading.Thread(target=self._run, args=(sub,), daemon=True,
-                                          name=f"arroyo-{sub.node.operator_id}-{sub.index}")
+            sub.thread = threading.Thread(
+                target=self._run, args=(sub,), daemon=True, name=f"arroyo-{sub.node.operator_id}-{sub.index}"
+            )
         for sub in self.subtasks:
             assert sub.thread is not None
             sub.thread.start()
@@ -577,7 +654,11 @@ class Job:
                 wait = max(0.0, min(wait, last_ckpt + self.interval - time.monotonic()))
             self._wake.wait(wait)
             self._wake.clear()
-            if self.interval is not None and self.root is not None and time.monotonic() - last_ckpt >= self.interval:
+            if (
+                self.interval is not None
+                and self.root is not None
+                and time.monotonic() - last_ckpt >= self.interval
+            ):
                 last_ckpt = time.monotonic()
                 if any(s.final is None for s in self.subtasks if s.node.source):
                     self.checkpoint()

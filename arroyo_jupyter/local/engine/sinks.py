@@ -21,7 +21,11 @@ from .translate import TIME_COL
 def _split(batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, list[int], list[str] | None]:
     """(visible columns renamed and cast to the sink schema, timestamps in ns, ops)."""
     names = batch.schema.names
-    ts = batch.column(names.index(TIME_COL)).cast(pa.int64()).to_pylist() if TIME_COL in names else [0] * batch.num_rows
+    ts = (
+        batch.column(names.index(TIME_COL)).cast(pa.int64()).to_pylist()
+        if TIME_COL in names
+        else [0] * batch.num_rows
+    )
     ops = batch.column(names.index(OP_COL)).to_pylist() if OP_COL in names else None
     visible = [i for i, n in enumerate(names) if n not in (TIME_COL, OP_COL)]
     columns = []
@@ -56,7 +60,9 @@ def debezium_rows(rows: list[dict[str, Any]], ops: list[str] | None) -> list[dic
     return out
 
 
-def debezium_batch(visible: pa.RecordBatch, ops: list[str] | None, ts: list[int]) -> tuple[pa.RecordBatch, list[int]]:
+def debezium_batch(
+    visible: pa.RecordBatch, ops: list[str] | None, ts: list[int]
+) -> tuple[pa.RecordBatch, list[int]]:
     """The Debezium shape as a RecordBatch: ``before``/``after`` structs and ``op``."""
     ops = ops or ["c"] * visible.num_rows
     rows = pa.StructArray.from_arrays(visible.columns, names=visible.schema.names)
@@ -72,7 +78,11 @@ def debezium_batch(visible: pa.RecordBatch, ops: list[str] | None, ts: list[int]
         out_ts.append(ts[i])
         pending = None
     batch = pa.RecordBatch.from_arrays(
-        [rows.take(pa.array(before, pa.int64())), rows.take(pa.array(after, pa.int64())), pa.array(out_ops, pa.string())],
+        [
+            rows.take(pa.array(before, pa.int64())),
+            rows.take(pa.array(after, pa.int64())),
+            pa.array(out_ops, pa.string()),
+        ],
         names=["before", "after", "op"],
     )
     return batch, out_ts

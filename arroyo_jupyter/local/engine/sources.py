@@ -115,11 +115,25 @@ class ImpulseSubtask(_Rated):
 
 
 _CHANNELS = pa.array(["Google", "Facebook", "Baidu", "Apple"])
-_CITIES = pa.array(["Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland", "Bend", "Redmond", "Seattle",
-                    "Kent", "Cheyenne"])
+_CITIES = pa.array(
+    [
+        "Phoenix",
+        "Los Angeles",
+        "San Francisco",
+        "Boise",
+        "Portland",
+        "Bend",
+        "Redmond",
+        "Seattle",
+        "Kent",
+        "Cheyenne",
+    ]
+)
 _STATES = pa.array(["AZ", "CA", "ID", "OR", "WA", "WY"])
 _POOL = pa.array([f"x{i:06d}" for i in range(4096)])  # filler text: taken, not formatted per row
-_NAMES = pa.array(["Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"])
+_NAMES = pa.array(
+    ["Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"]
+)
 
 
 class NexmarkSubtask(_Rated):
@@ -151,31 +165,61 @@ class NexmarkSubtask(_Rated):
         bid_auction = np.maximum(1000, max_auction - rng.integers(0, 100, n))
         bidder = np.maximum(1000, 1000 + epoch - rng.integers(0, 1000, n))
         price = rng.integers(100, 10_000_000, n)
+
         def strings(k: int) -> pa.Array:
             return _POOL.take(pa.array(rng.integers(0, len(_POOL), k)))
 
         person = pa.StructArray.from_arrays(
-            [pa.array(person_id), _NAMES.take(pa.array(rng.integers(0, len(_NAMES), n))),
-             pc.binary_join_element_wise("user", pc.cast(pa.array(person_id), pa.string()), "@example.com", ""),
-             pc.cast(pa.array(rng.integers(10**15, 10**16, n)), pa.string()),
-             _CITIES.take(pa.array(rng.integers(0, len(_CITIES), n))), _STATES.take(pa.array(rng.integers(0, len(_STATES), n))),
-             ts_arr, strings(n)],
-            fields=list(NEXMARK_SCHEMA.field("person").type), mask=pa.array(~is_person))
+            [
+                pa.array(person_id),
+                _NAMES.take(pa.array(rng.integers(0, len(_NAMES), n))),
+                pc.binary_join_element_wise(
+                    "user", pc.cast(pa.array(person_id), pa.string()), "@example.com", ""
+                ),
+                pc.cast(pa.array(rng.integers(10**15, 10**16, n)), pa.string()),
+                _CITIES.take(pa.array(rng.integers(0, len(_CITIES), n))),
+                _STATES.take(pa.array(rng.integers(0, len(_STATES), n))),
+                ts_arr,
+                strings(n),
+            ],
+            fields=list(NEXMARK_SCHEMA.field("person").type),
+            mask=pa.array(~is_person),
+        )
         auction = pa.StructArray.from_arrays(
-            [pa.array(auction_id), strings(n), strings(n), pa.array(rng.integers(100, 10_000, n)),
-             pa.array(rng.integers(10_000, 20_000, n)), ts_arr,
-             pa.array(ts + rng.integers(1, 20, n) * 1_000_000_000).cast(TS), pa.array(person_id),
-             pa.array(10 + rng.integers(0, 5, n)), strings(n)],
-            fields=list(NEXMARK_SCHEMA.field("auction").type), mask=pa.array(~is_auction))
+            [
+                pa.array(auction_id),
+                strings(n),
+                strings(n),
+                pa.array(rng.integers(100, 10_000, n)),
+                pa.array(rng.integers(10_000, 20_000, n)),
+                ts_arr,
+                pa.array(ts + rng.integers(1, 20, n) * 1_000_000_000).cast(TS),
+                pa.array(person_id),
+                pa.array(10 + rng.integers(0, 5, n)),
+                strings(n),
+            ],
+            fields=list(NEXMARK_SCHEMA.field("auction").type),
+            mask=pa.array(~is_auction),
+        )
         channels = _CHANNELS.take(pa.array(rng.integers(0, len(_CHANNELS), n)))
         bid = pa.StructArray.from_arrays(
-            [pa.array(bid_auction), pa.array(bidder), pa.array(price), channels,
-             pc.binary_join_element_wise("https://www.nexmark.com/item.htm?query=",
-                                         pc.cast(pa.array(bid_auction), pa.string()), ""),
-             ts_arr, strings(n)],
-            fields=list(NEXMARK_SCHEMA.field("bid").type), mask=pa.array(~is_bid))
+            [
+                pa.array(bid_auction),
+                pa.array(bidder),
+                pa.array(price),
+                channels,
+                pc.binary_join_element_wise(
+                    "https://www.nexmark.com/item.htm?query=", pc.cast(pa.array(bid_auction), pa.string()), ""
+                ),
+                ts_arr,
+                strings(n),
+            ],
+            fields=list(NEXMARK_SCHEMA.field("bid").type),
+            mask=pa.array(~is_bid),
+        )
         return pa.RecordBatch.from_arrays(
-            [person, auction, bid, ts_arr], schema=NEXMARK_SCHEMA.append(pa.field(TIME_COL, TS, False)))
+            [person, auction, bid, ts_arr], schema=NEXMARK_SCHEMA.append(pa.field(TIME_COL, TS, False))
+        )
 
     def snapshot(self) -> dict[str, Any]:
         return {"emitted": self.emitted, "start_ns": self.start_ns}
@@ -184,7 +228,9 @@ class NexmarkSubtask(_Rated):
 class FileSubtask(SourceSubtask):
     """``single_file``: subtask 0 reads the file line by line; the others finish at once."""
 
-    def __init__(self, table: TableDef, index: int, batch_size: int, state: dict[str, Any], on_error: ErrorSink):
+    def __init__(
+        self, table: TableDef, index: int, batch_size: int, state: dict[str, Any], on_error: ErrorSink
+    ):
         self.table, self.batch_size, self.on_error = table, batch_size, on_error
         self.offset = int(state.get("offset", 0))
         self.line_no = int(state.get("line", 0))
@@ -207,8 +253,13 @@ class FileSubtask(SourceSubtask):
         if field is not None:
             col = batch.column(field).cast(TS)
             if col.null_count:
-                col = pa.array(np.where(col.is_null().to_numpy(zero_copy_only=False), now_ns(),
-                                        col.cast(pa.int64()).fill_null(0).to_numpy())).cast(TS)
+                col = pa.array(
+                    np.where(
+                        col.is_null().to_numpy(zero_copy_only=False),
+                        now_ns(),
+                        col.cast(pa.int64()).fill_null(0).to_numpy(),
+                    )
+                ).cast(TS)
             return col
         return pa.array(np.full(batch.num_rows, now_ns(), dtype=np.int64)).cast(TS)
 
@@ -231,7 +282,9 @@ class FileSubtask(SourceSubtask):
         assert schema is not None, "a file source's table has a schema"
         ops: list[str] | None
         if self.unstructured:
-            batch = pa.RecordBatch.from_arrays([pa.array([t for _, t in lines], pa.string())], schema=pa.schema([schema.field(0)]))
+            batch = pa.RecordBatch.from_arrays(
+                [pa.array([t for _, t in lines], pa.string())], schema=pa.schema([schema.field(0)])
+            )
             ops = None
         else:
             rows: list[dict[str, Any]] = []
@@ -309,9 +362,15 @@ class FileSubtask(SourceSubtask):
         return {"offset": self.offset, "line": self.line_no}
 
 
-def open_source(table: TableDef, index: int, parallelism: int, batch_size: int | None,
-                state: dict[str, Any], on_error: ErrorSink,
-                all_states: list[dict[str, Any]] | None = None) -> SourceSubtask:
+def open_source(
+    table: TableDef,
+    index: int,
+    parallelism: int,
+    batch_size: int | None,
+    state: dict[str, Any],
+    on_error: ErrorSink,
+    all_states: list[dict[str, Any]] | None = None,
+) -> SourceSubtask:
     """``all_states``: every saved subtask state of this source (a restore at another
     parallelism hands a connector's partitions to other subtasks)."""
     size = batch_size or DEFAULT_BATCH

@@ -30,8 +30,9 @@ def epoch_dir(root: Path, epoch: int) -> Path:
     return root / "checkpoints" / f"epoch-{epoch:07d}"
 
 
-def write_subtask(directory: Path, operator_id: str, index: int, small: dict[str, Any],
-                  tables: dict[str, pa.Table]) -> int:
+def write_subtask(
+    directory: Path, operator_id: str, index: int, small: dict[str, Any], tables: dict[str, pa.Table]
+) -> int:
     """Write one subtask's state; returns the bytes written (0: stateless, nothing written)."""
     tables = {name: t for name, t in tables.items() if t.num_rows}
     if not small and not tables:

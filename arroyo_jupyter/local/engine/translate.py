@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from sqlglot import exp
+
+if TYPE_CHECKING:  # incremental imports this module
+    from .incremental import IncrementalPlan
 
 WINDOW_COL = "__window"
 TIME_COL = "_timestamp"
@@ -84,7 +87,7 @@ class QueryShape:
     updating_join_side: str | None  # "left"/"right" when a join side is an unwindowed aggregate
     has_over: bool
     distinct: bool
-    incremental: object | None = None  # an IncrementalPlan: per-key partial aggregation
+    incremental: IncrementalPlan | None = None  # per-key partial aggregation
     sql_with_time: str | None = None  # sql plus a ``__ts`` column, when the query is row-wise
     key_exprs: list[str] = field(default_factory=list)  # SQL over the single input, for shuffles
     key_table: str | None = None
