@@ -192,6 +192,8 @@ def _read(client, url: str, pid: str, jid: str, n: int, reader: str) -> dict:
                 first = first or time.perf_counter()
                 *blocks, buf = (buf + chunk).replace(b"\r\n", b"\n").split(b"\n\n")
                 for block in blocks:
+                    if block.startswith(b"event:") or b"\nevent:" in block:
+                        continue  # a named event (replay_dropped, run_end), not OutputData
                     for line in block.split(b"\n"):
                         if line.startswith(b"data:"):
                             head = decode(line[5:])

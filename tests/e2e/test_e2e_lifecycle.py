@@ -202,8 +202,9 @@ def test_dashboard_shares_one_watcher_and_says_deleted(open_notebook, notebook_w
     nb.kernel("pv.stop('immediate'); pv.wait_for('Stopped', timeout=60); pv.delete()")
     expect(header.locator(".arroyo-state")).to_have_text(["Deleted"], timeout=UI_MS)
     expect(header.locator(".arroyo-action")).to_have_count(0)
+    # the tabs grey out (the dashboard hears of the deletion from the same watcher, a moment later)
+    expect(page.locator(".arroyo-dashboard.arroyo-dashboard-deleted")).to_have_count(1, timeout=UI_MS)
     assert nb.kernel_json("dash.deleted") is True
-    expect(page.locator(".arroyo-dashboard.arroyo-dashboard-deleted")).to_have_count(1)  # the tabs grey out
     expect(page.locator(".arroyo-dashboard .arroyo-gone-banner:visible").first).to_contain_text(
         "pipeline deleted"
     )

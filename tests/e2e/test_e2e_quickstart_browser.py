@@ -127,9 +127,9 @@ def test_quickstart_in_jupyterlab(open_notebook) -> None:
     nb.wait_ready()
     job = _job_widget(nb, "quickstart_auctions")
     expect(job.locator(".arroyo-state")).to_have_text("Running", timeout=UI_TIMEOUT_MS)
-    expect(nb.page.locator(".arroyo-output").first.locator(".ag-row[row-index]").first).to_be_attached(
-        timeout=UI_TIMEOUT_MS
-    )
+    # the running pipeline's table (the preview above may have reached its 60 s TTL by now)
+    auctions_output = nb.page.locator(".arroyo-output").filter(has_text="Output of quickstart_auctions").first
+    expect(auctions_output.locator(".ag-row[row-index]").first).to_be_attached(timeout=UI_TIMEOUT_MS)
     expect(nb.page.locator(".arroyo-errors tr.arroyo-level-error").first).to_be_attached(
         timeout=UI_TIMEOUT_MS
     )
