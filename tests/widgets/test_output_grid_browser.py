@@ -81,7 +81,7 @@ class Bridge:
                 comm.deliver(m)
         self.read_from_page = len(msgs)
 
-    def until(self, predicate, message, timeout=15.0):
+    def until(self, predicate, message, timeout=30.0):
         def check():
             self.pump()
             return predicate()
