@@ -216,3 +216,22 @@ def _sql_type(t: pa.DataType) -> str:
     if t in names:
         return names[t]
     raise ValueError(f"a generated column cannot be of type {t}")
+
+
+def debezium_changes(value: dict[str, Any], rows: list, ops: list) -> int:
+    """Append the rows of one Debezium change; returns how many."""
+    op = value.get("op")
+    before, after = value.get("before"), value.get("after")
+    if op in ("c", "r") and isinstance(after, dict):
+        rows.append(after)
+        ops.append("c")
+        return 1
+    if op == "u" and isinstance(before, dict) and isinstance(after, dict):
+        rows.extend([before, after])
+        ops.extend(["ub", "ua"])
+        return 2
+    if op == "d" and isinstance(before, dict):
+        rows.append(before)
+        ops.append("d")
+        return 1
+    raise ValueError(f"not a Debezium change (op {op!r})")

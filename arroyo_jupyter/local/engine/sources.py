@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalog import IMPULSE_SCHEMA, NEXMARK_SCHEMA, TS, TableDef
-from .jsonio import rows_to_batch
+from .jsonio import debezium_changes, rows_to_batch
 from .translate import TIME_COL
 
 OP_COL = "__op"  # changelog rows: 'c' append, 'd' retract, 'ub'/'ua' update before/after
@@ -295,7 +295,7 @@ class FileSubtask(SourceSubtask):
                     if not isinstance(value, dict):
                         raise ValueError("not a JSON object")
                     if self.fmt == "debezium_json":
-                        added = self._changes(value, rows, ops)
+                        added = debezium_changes(value, rows, ops)
                     else:
                         rows.append(value)
                         added = 1
@@ -331,25 +331,6 @@ class FileSubtask(SourceSubtask):
         if ops:
             ops[:] = good_ops
         return rows_to_batch(good_rows, self.table.schema, self.table.json_columns) if good_rows else None
-
-    def _changes(self, value: dict, rows: list, ops: list) -> int:
-        """Append the rows of one Debezium change; returns how many."""
-        op = value.get("op")
-        before, after = value.get("before"), value.get("after")
-        if op in ("c", "r") and isinstance(after, dict):
-            rows.append(after)
-            ops.append("c")
-            return 1
-        if op == "u" and isinstance(before, dict) and isinstance(after, dict):
-            rows.extend([before, after])
-            ops.extend(["ub", "ua"])
-            return 2
-        if op == "d" and isinstance(before, dict):
-            rows.append(before)
-            ops.append("d")
-            return 1
-        else:
-            raise ValueError(f"not a Debezium change (op {op!r})")
 
     def _bad(self, line_no: int | None, text: str, reason: str) -> None:
         where = f"line {line_no} of " if line_no else ""

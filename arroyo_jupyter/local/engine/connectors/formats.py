@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from ..catalog import TableDef
-from ..jsonio import batch_rows, dumps, rows_to_batch
+from ..jsonio import batch_rows, debezium_changes, dumps, rows_to_batch
 from ..sinks import debezium_rows
 
 ErrorSink = Callable[[str, str], None]
@@ -163,25 +163,6 @@ class Decoder:
         if not self.drop_bad:
             raise BadData(message + " (set bad_data = 'drop' to skip bad rows)")
         self.on_error(message, (payload or b"")[:500].decode("utf-8", errors="replace"))
-
-
-def debezium_changes(value: dict[str, Any], rows: list, ops: list) -> int:
-    """Append the rows of one Debezium change; returns how many."""
-    op = value.get("op")
-    before, after = value.get("before"), value.get("after")
-    if op in ("c", "r") and isinstance(after, dict):
-        rows.append(after)
-        ops.append("c")
-        return 1
-    if op == "u" and isinstance(before, dict) and isinstance(after, dict):
-        rows.extend([before, after])
-        ops.extend(["ub", "ua"])
-        return 2
-    if op == "d" and isinstance(before, dict):
-        rows.append(before)
-        ops.append("d")
-        return 1
-    raise ValueError(f"not a Debezium change (op {op!r})")
 
 
 class Encoder:
